@@ -1,0 +1,38 @@
+"""InteRank SDK: rerank retrieved passages with a small language model.
+
+Example:
+    >>> from interank_sdk import Reranker
+    >>> reranker = Reranker("Qwen/Qwen2.5-0.5B-Instruct")  # doctest: +SKIP
+    >>> results = reranker.rerank("what is a kinase?", ["A kinase is an enzyme ...", "Paris is ..."])  # doctest: +SKIP
+    >>> results[0].index, round(results[0].score, 3)  # doctest: +SKIP
+"""
+
+from .errors import (
+    BackendError,
+    InteRankError,
+    InvalidInputError,
+    LabelTokenError,
+    MissingDependencyError,
+    ModelLoadError,
+    UnsupportedError,
+)
+from .reranker import Reranker
+from .types import Document, RankedDocument, RerankResult, RerankStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Reranker",
+    "Document",
+    "RankedDocument",
+    "RerankResult",
+    "RerankStats",
+    "InteRankError",
+    "InvalidInputError",
+    "ModelLoadError",
+    "MissingDependencyError",
+    "LabelTokenError",
+    "UnsupportedError",
+    "BackendError",
+    "__version__",
+]

@@ -1,0 +1,468 @@
+"""Hugging Face transformers backend (in process; optional 4-bit/8-bit, LoRA, GGUF).
+
+Scoring never calls ``generate()``: one forward pass per batch, logits computed
+for the last position(s) only (``logits_to_keep``), batches sorted by length
+with left padding and explicit position ids, so a padded batch gives the same
+numbers as one sequence at a time (up to floating-point noise).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._deps import require
+from ..errors import (
+    BackendError,
+    InvalidInputError,
+    LabelTokenError,
+    ModelLoadError,
+    UnsupportedError,
+)
+from ..prompts import Prompt
+from .base import Backend, Generation
+
+logger = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+def _torch():
+    return require("torch", "hf")
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    torch = _torch()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsupportedError(f"device={device!r} was requested but CUDA is not available")
+    return device
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: Any, device: str):
+    """``"auto"`` -> bf16 where the hardware runs it natively, else fp32 (fp16 on old GPUs)."""
+    torch = _torch()
+    if dtype is None or dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+             "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
+    if str(dtype) not in names:
+        raise InvalidInputError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
+    return getattr(torch, names[str(dtype)])
+
+
+def label_variants(label: str) -> list[str]:
+    """Surface forms of a label whose probabilities are summed (space and case variants)."""
+    forms = [label, label.lower(), label.capitalize(), label.upper()]
+    out: list[str] = []
+    for form in forms:
+        for variant in (form, " " + form):
+            if variant not in out:
+                out.append(variant)
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+
+
+class HFBackend(Backend):
+    """Run a causal language model in process with transformers.
+
+    Args:
+        model: hub id, local model folder, ``.gguf`` file (converted once to a
+            cached safetensors folder) or LoRA adapter folder (its base model is
+            read from ``adapter_config.json`` and the adapter applied with peft).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        dtype: ``"auto"`` (bf16 where native, else fp32), or a dtype name.
+        quantization: ``None``, ``"4bit"`` (NF4) or ``"8bit"``, via bitsandbytes.
+        batch_size: sequences per forward pass (halved automatically on OOM).
+        local_files_only: never contact the hub (offline use).
+        trust_remote_code: allow model code from the hub (off unless asked).
+        revision: hub revision (branch, tag or commit).
+        cache_dir: hub cache folder.
+        merge_adapter: merge a LoRA adapter into the weights for speed
+            (ignored for quantized models).
+        show_progress: show a progress bar over batches.
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        device: str = "auto",
+        dtype: Any = "auto",
+        quantization: str | None = None,
+        batch_size: int = 16,
+        local_files_only: bool = False,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        merge_adapter: bool = True,
+        show_progress: bool = False,
+    ) -> None:
+        super().__init__()
+        torch = _torch()
+        require("transformers", "hf")
+        if quantization not in (None, "4bit", "8bit"):
+            raise InvalidInputError(f"quantization must be None, '4bit' or '8bit', got {quantization!r}")
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_name = str(model)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.quantization = quantization
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self._load_kwargs: dict[str, Any] = {
+            "local_files_only": local_files_only,
+            "trust_remote_code": trust_remote_code,
+            "revision": revision,
+            "cache_dir": cache_dir,
+        }
+        self.adapter_path: str | None = None
+        self.model, self.tokenizer = self._load(model, merge_adapter=merge_adapter)
+        self.model.eval()
+        self._label_cache: dict[str, list[int]] = {}
+        params = inspect.signature(self.model.forward).parameters
+        self._has_logits_to_keep = "logits_to_keep" in params
+        bos = self.tokenizer.bos_token_id
+        probe = self.tokenizer("a", add_special_tokens=True).input_ids
+        self._bos_id: int | None = bos if (bos is not None and probe and probe[0] == bos) else None
+        logger.info("loaded %s on %s (%s, quantization=%s)", self.model_name, self.device, self.dtype, quantization)
+
+    # ------------------------------------------------------------------ loading
+    def _source(self, model: str | Path) -> tuple[str, str | None]:
+        """Return ``(model folder or hub id, adapter folder or None)``."""
+        path = Path(model).expanduser()
+        text = str(model)
+        if text.lower().endswith(".gguf"):
+            if not path.is_file():
+                raise ModelLoadError(f"GGUF file not found: {path}")
+            from ..gguf import cached_conversion_dir, convert_gguf
+
+            return str(convert_gguf(path, cached_conversion_dir(path), dtype=str(self.dtype).replace("torch.", ""))), None
+        if path.is_dir():
+            if (path / "adapter_config.json").is_file():
+                base = _read_json(path / "adapter_config.json").get("base_model_name_or_path")
+                if not base:
+                    raise ModelLoadError(f"{path}/adapter_config.json has no 'base_model_name_or_path'")
+                base_src, nested = self._source(base)
+                if nested:
+                    raise ModelLoadError(f"the base model of adapter {path} is itself an adapter ({base})")
+                return base_src, str(path)
+            if not (path / "config.json").is_file():
+                raise ModelLoadError(f"{path} is a folder but holds no config.json (not a transformers model)")
+            return str(path), None
+        if path.exists():
+            raise ModelLoadError(f"{path} is neither a model folder, a LoRA adapter folder nor a .gguf file")
+        if text.startswith((".", "/", "~")) or not _HUB_ID.match(text):
+            raise ModelLoadError(f"model path not found: {text!r}")
+        return text, None
+
+    def _load(self, model: str | Path, *, merge_adapter: bool):
+        torch = _torch()
+        transformers = require("transformers", "hf")
+        source, adapter = self._source(model)
+        kwargs = {k: v for k, v in self._load_kwargs.items() if v is not None}
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                adapter if adapter and _has_tokenizer(Path(adapter)) else source, **kwargs
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the tokenizer of {model!r}: {exc}") from exc
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model_kwargs: dict[str, Any] = dict(kwargs, dtype=self.dtype, use_safetensors=True)
+        if self.quantization:
+            require("bitsandbytes", "quantization")
+            if self.quantization == "4bit":
+                qconfig = transformers.BitsAndBytesConfig(
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=self.dtype,
+                )
+            else:
+                qconfig = transformers.BitsAndBytesConfig(load_in_8bit=True)
+            model_kwargs["quantization_config"] = qconfig
+            model_kwargs["device_map"] = {"": self.device}
+        try:
+            lm = transformers.AutoModelForCausalLM.from_pretrained(source, **model_kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load model {model!r} from {source!r}: {exc}") from exc
+        except (RuntimeError, ImportError, NotImplementedError) as exc:
+            if self.quantization:
+                raise UnsupportedError(
+                    f"{self.quantization} quantization with bitsandbytes failed on device {self.device!r}: {exc}"
+                ) from exc
+            raise ModelLoadError(f"cannot load model {model!r}: {exc}") from exc
+        if not self.quantization:
+            lm.to(self.device)
+        if adapter:
+            peft = require("peft", "lora")
+            try:
+                lm = peft.PeftModel.from_pretrained(lm, adapter, is_trainable=False)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise ModelLoadError(f"cannot apply LoRA adapter {adapter!r}: {exc}") from exc
+            if merge_adapter and not self.quantization:
+                lm = lm.merge_and_unload()
+            self.adapter_path = adapter
+        return lm, tokenizer
+
+    # ------------------------------------------------------------- text/tokens
+    def render(self, prompt: Prompt) -> str:
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
+        else:
+            text = "\n\n".join(m["content"] for m in prompt.messages) + "\n"
+        return text + prompt.assistant_prefix
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of rendered prompts (BOS added where the tokenizer expects it)."""
+        ids = self.tokenizer(list(texts), add_special_tokens=False).input_ids
+        if self._bos_id is None:
+            return ids
+        bos_text = self.tokenizer.bos_token
+        return [row if text.startswith(bos_text) else [self._bos_id, *row] for text, row in zip(texts, ids)]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False).input_ids]
+
+    def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
+        if max_tokens < 1:
+            raise InvalidInputError("max_tokens must be >= 1")
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = enc["offset_mapping"]
+        n = len(offsets)
+        if n <= max_tokens:
+            return [text]
+        step = max(1, max_tokens - max(0, min(overlap, max_tokens - 1)))
+        windows: list[str] = []
+        start = 0
+        while True:
+            end = min(n, start + max_tokens)
+            windows.append(text[offsets[start][0] : offsets[end - 1][1]])
+            if end >= n:
+                return windows
+            start += step
+
+    def label_token_ids(self, label: str) -> list[int]:
+        """Single-token ids of a label's variants (cached). Raises LabelTokenError if none."""
+        if label not in self._label_cache:
+            ids: list[int] = []
+            unk = self.tokenizer.unk_token_id
+            for variant in label_variants(label):
+                encoded = self.tokenizer.encode(variant, add_special_tokens=False)
+                if len(encoded) == 1 and encoded[0] != unk and encoded[0] not in ids:
+                    ids.append(encoded[0])
+            if not ids:
+                raise LabelTokenError(
+                    f"the vocabulary of {self.model_name!r} has no single token for label {label!r} "
+                    f"(tried {label_variants(label)}); use another strategy"
+                )
+            self._label_cache[label] = ids
+        return self._label_cache[label]
+
+    # ------------------------------------------------------------------ compute
+    def _batch_tensors(self, rows: Sequence[Sequence[int]]):
+        torch = _torch()
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return input_ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    def _logprobs_last(self, rows: Sequence[Sequence[int]], keep: int):
+        """Log-softmax over the vocabulary for the last ``keep`` positions: (B, keep, V) float32."""
+        torch = _torch()
+        input_ids, mask, positions = self._batch_tensors(rows)
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions,
+                                  "use_cache": False}
+        if self._has_logits_to_keep:
+            kwargs["logits_to_keep"] = keep
+        with torch.inference_mode():
+            logits = self.model(**kwargs).logits[:, -keep:, :]
+            self.forward_passes += 1
+            return torch.log_softmax(logits.float(), dim=-1)
+
+    def _run_batches(self, rows: list[list[int]], fn: Callable[[list[list[int]]], list[Any]], desc: str) -> list[Any]:
+        """Apply ``fn`` to length-sorted batches of ``rows``; results in input order.
+
+        On an out-of-memory error the batch size is halved and the batch retried.
+        """
+        torch = _torch()
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        results: list[Any] = [None] * len(rows)
+        batch = self.batch_size
+        pos = 0
+        bar = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(rows), desc=desc, unit="seq", leave=False)
+        try:
+            while pos < len(order):
+                idx = order[pos : pos + batch]
+                try:
+                    out = fn([rows[i] for i in idx])
+                except (torch.OutOfMemoryError, RuntimeError) as exc:  # CUDA and CPU allocators
+                    if "out of memory" not in str(exc).lower() and not isinstance(exc, torch.OutOfMemoryError):
+                        raise
+                    if batch == 1:
+                        raise BackendError(f"out of memory with a batch of one sequence of {len(rows[idx[0]])} tokens") from exc
+                    batch = max(1, batch // 2)
+                    logger.warning("out of memory; retrying with batch_size=%d", batch)
+                    if self.device.startswith("cuda"):
+                        torch.cuda.empty_cache()
+                    continue
+                for i, value in zip(idx, out):
+                    results[i] = value
+                pos += len(idx)
+                if bar is not None:
+                    bar.update(len(idx))
+        finally:
+            if bar is not None:
+                bar.close()
+        return results
+
+    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> np.ndarray:
+        torch = _torch()
+        if not prompts:
+            return np.zeros((0, len(labels)), dtype=np.float64)
+        ids_per_label = [self.label_token_ids(label) for label in labels]
+        rows = self.encode([self.render(p) for p in prompts])
+
+        def fn(batch: list[list[int]]) -> list[np.ndarray]:
+            logp = self._logprobs_last(batch, 1)[:, -1, :]
+            cols = [torch.logsumexp(logp[:, ids], dim=-1) for ids in ids_per_label]
+            return list(torch.stack(cols, dim=-1).double().cpu().numpy())
+
+        return np.stack(self._run_batches(rows, fn, "scoring"))
+
+    def continuation_logprobs(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[np.ndarray]:
+        torch = _torch()
+        if len(prompts) != len(continuations):
+            raise InvalidInputError("prompts and continuations differ in length")
+        if not prompts:
+            return []
+        heads = self.encode([self.render(p) for p in prompts])
+        tails = self.tokenizer(list(continuations), add_special_tokens=False).input_ids
+        if any(len(t) == 0 for t in tails):
+            raise InvalidInputError("a continuation encodes to zero tokens")
+        rows = [h + t for h, t in zip(heads, tails)]
+        tail_len = {id(r): len(t) for r, t in zip(rows, tails)}
+
+        def fn(batch: list[list[int]]) -> list[np.ndarray]:
+            lengths = [tail_len[id(r)] for r in batch]
+            keep = max(lengths) + 1
+            logp = self._logprobs_last(batch, keep)
+            out = []
+            for b, (row, n) in enumerate(zip(batch, lengths)):
+                targets = torch.tensor(row[-n:], device=logp.device)
+                preds = logp[b, keep - n - 1 : keep - 1, :]
+                out.append(preds.gather(-1, targets[:, None])[:, 0].double().cpu().numpy())
+            return out
+
+        return self._run_batches(rows, fn, "scoring")
+
+    def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
+        torch = _torch()
+        if not prompts:
+            return []
+        rows = self.encode([self.render(p) for p in prompts])
+        eos = self.tokenizer.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        gen_cfg = getattr(self.model, "generation_config", None)
+        if gen_cfg is not None and gen_cfg.eos_token_id is not None:
+            extra = gen_cfg.eos_token_id
+            eos_ids |= set(extra if isinstance(extra, list) else [extra])
+
+        def fn(batch: list[list[int]]) -> list[Generation]:
+            input_ids, mask, _ = self._batch_tensors(batch)
+            kwargs: dict[str, Any] = {
+                "input_ids": input_ids,
+                "attention_mask": mask,
+                "max_new_tokens": max_new_tokens,
+                "do_sample": False,
+                "pad_token_id": self.tokenizer.pad_token_id,
+            }
+            if stop:
+                kwargs["stop_strings"] = list(stop)
+                kwargs["tokenizer"] = self.tokenizer
+            with torch.inference_mode():
+                out = self.model.generate(**kwargs)
+            self.forward_passes += 1
+            new = out[:, input_ids.shape[1] :].cpu().tolist()
+            gens = []
+            for seq in new:
+                tokens: list[int] = []
+                ended = False
+                for t in seq:
+                    if t in eos_ids:
+                        ended = True
+                        break
+                    tokens.append(t)
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                stopped_at = None
+                for s in stop:
+                    at = text.find(s)
+                    if at >= 0 and (stopped_at is None or at < text.find(stopped_at)):
+                        stopped_at = s
+                if stopped_at is not None:
+                    text = text[: text.find(stopped_at)]
+                hit = stopped_at is None and not ended and len(tokens) >= max_new_tokens
+                gens.append(Generation(text=text, num_tokens=len(tokens), hit_budget=hit, stopped_at=stopped_at))
+            return gens
+
+        return self._run_batches(rows, fn, "generating")
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "backend": self.name,
+            "model": self.model_name,
+            "adapter": self.adapter_path,
+            "device": self.device,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "quantization": self.quantization,
+            "batch_size": self.batch_size,
+        }
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))

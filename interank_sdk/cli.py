@@ -1,0 +1,231 @@
+"""Command line interface: ``interank rerank``, ``interank eval``.
+
+Run ``interank --help`` (or ``python -m interank_sdk --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import InteRankError, InvalidInputError
+
+logger = logging.getLogger("interank_sdk.cli")
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", required=True, help="hub id, model folder, .gguf file or LoRA adapter folder")
+    parser.add_argument("--strategy", "-s", default="auto", help="auto, qlm, yesno or graded (default: auto)")
+    parser.add_argument("--prompt-version", default=None, help="prompt template version (default: latest)")
+    parser.add_argument("--backend", default="auto", help="auto/hf, vllm or openai")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--quantization", choices=["4bit", "8bit"], default=None)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")
+    parser.add_argument("--local-files-only", action="store_true", help="never contact the model hub")
+    parser.add_argument("--base-url", default=None, help="server URL for --backend openai")
+
+
+def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False):
+    from .reranker import Reranker
+
+    kwargs: dict[str, Any] = {}
+    if args.base_url:
+        kwargs["base_url"] = args.base_url
+    if args.backend in ("auto", "hf", "transformers"):
+        kwargs.update(show_progress=show_progress)
+    return Reranker(
+        args.model,
+        backend=args.backend,
+        strategy=args.strategy,
+        prompt_version=args.prompt_version,
+        device=args.device,
+        dtype=args.dtype,
+        quantization=args.quantization,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        long_documents=args.long_documents,
+        local_files_only=args.local_files_only,
+        **kwargs,
+    )
+
+
+def read_documents(path: str | Path) -> list[Any]:
+    """Documents from a ``.jsonl`` file (objects with ``text``) or a ``.txt`` file (one per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"documents file not found: {path}")
+    docs: list[Any] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            if path.suffix == ".jsonl":
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{path}:{lineno}: invalid JSON ({exc})") from exc
+                if not isinstance(row, dict) or "text" not in row:
+                    raise InvalidInputError(f"{path}:{lineno}: expected an object with a 'text' field")
+                known = {k: row[k] for k in ("text", "title", "id", "score") if k in row}
+                extra = {k: v for k, v in row.items() if k not in known and k != "metadata"}
+                known["metadata"] = {**(row.get("metadata") or {}), **extra}
+                docs.append(known)
+            else:
+                docs.append(line.rstrip("\n"))
+    return docs
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def result_rows(results) -> list[dict[str, Any]]:
+    """JSON-ready rows for a rerank result."""
+    rows = []
+    for rank, r in enumerate(results, 1):
+        rows.append(
+            {
+                "rank": rank,
+                "index": r.index,
+                "id": r.document.id,
+                "score": r.score,
+                "label": r.label,
+                "strategy": r.strategy,
+                "explanation": r.explanation,
+                "truncated": r.truncated,
+                "num_windows": r.num_windows,
+                "text": r.document.text,
+            }
+        )
+    return rows
+
+
+def print_table(results, out=sys.stdout, width: int = 70) -> None:
+    """A readable table of a rerank result, explanations under their rows."""
+    out.write(f"{'rank':>4}  {'index':>5}  {'score':>7}  {'label':>5}  text\n")
+    for rank, r in enumerate(results, 1):
+        flag = " [truncated]" if r.truncated else (f" [{r.num_windows} windows]" if r.num_windows > 1 else "")
+        out.write(f"{rank:>4}  {r.index:>5}  {r.score:7.4f}  {(r.label or '-'):>5}  {_shorten(r.document.text, width)}{flag}\n")
+        if r.explanation:
+            out.write(f"{'':>27}why: {_shorten(r.explanation, width + 20)}\n")
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    docs = read_documents(args.docs)
+    reranker = _make_reranker(args)
+    start = time.perf_counter()
+    kwargs: dict[str, Any] = {"top_k": args.top_k}
+    if getattr(args, "explain", None) is not None:
+        kwargs["explain"] = args.explain
+    results = reranker.rerank(args.query, docs, **kwargs)
+    elapsed = time.perf_counter() - start
+    if args.json:
+        payload = {
+            "model": reranker.model_name,
+            "strategy": reranker.strategy.name,
+            "query": args.query,
+            "seconds": elapsed,
+            "stats": vars(results.stats),
+            "results": result_rows(results),
+        }
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"query: {args.query}\nmodel: {reranker.model_name} (strategy {reranker.strategy.name})\n\n")
+        print_table(results)
+        sys.stdout.write(f"\n{len(docs)} documents reranked in {elapsed:.2f} s\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .eval import evaluate_reranker, evaluate_run, load_qrels, load_run
+
+    reranker = _make_reranker(args)
+    data = Path(args.data)
+    run_file = Path(args.run) if args.run else data / "run.bm25.top100.trec"
+    if not run_file.is_file() and (data / args.run).is_file():
+        run_file = data / args.run
+    start = time.perf_counter()
+    metrics, reranked = evaluate_reranker(
+        reranker,
+        data,
+        run_file,
+        depth=args.depth,
+        max_queries=args.max_queries,
+        progress=not args.json,
+        output_run=args.output,
+        tag=f"interank-{reranker.strategy.name}",
+    )
+    elapsed = time.perf_counter() - start
+    first_stage = load_run(run_file)
+    qrels = load_qrels(data / "qrels.tsv")
+    baseline = evaluate_run({qid: first_stage[qid] for qid in reranked}, qrels)
+    payload = {
+        "model": reranker.model_name,
+        "strategy": reranker.strategy.name,
+        "data": str(data),
+        "run": str(run_file),
+        "depth": args.depth,
+        "queries": len(reranked),
+        "seconds": round(elapsed, 2),
+        "metrics": metrics,
+        "first_stage_metrics": baseline,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"{'measure':<12} {'first stage':>12} {'reranked':>10}\n")
+        for name, value in metrics.items():
+            sys.stdout.write(f"{name:<12} {baseline.get(name, float('nan')):>12.4f} {value:>10.4f}\n")
+        sys.stdout.write(f"\n{len(reranked)} queries, depth {args.depth}, {elapsed:.1f} s")
+        sys.stdout.write(f"; run written to {args.output}\n" if args.output else "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interank", description="Rerank documents with a small language model.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("rerank", help="rerank documents from a file for one query")
+    _model_args(p)
+    p.add_argument("--query", "-q", required=True)
+    p.add_argument("--docs", "-d", required=True, help=".jsonl with 'text' fields, or .txt with one document per line")
+    p.add_argument("--top-k", "-k", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_rerank)
+
+    p = sub.add_parser("eval", help="rerank a TREC run and report nDCG@10, MRR@10, Recall@100")
+    _model_args(p)
+    p.add_argument("--data", required=True, help="dataset folder (queries.jsonl, corpus.jsonl, qrels.tsv, runs)")
+    p.add_argument("--run", default=None, help="TREC run to rerank (default: DATA/run.bm25.top100.trec)")
+    p.add_argument("--depth", type=int, default=100, help="rerank the top DEPTH of each query")
+    p.add_argument("--max-queries", type=int, default=None, help="evaluate only the first N judged queries")
+    p.add_argument("--output", "-o", default=None, help="write the reranked run here (TREC format)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except InteRankError as exc:
+        sys.stderr.write(f"interank: error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

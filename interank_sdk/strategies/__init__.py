@@ -1,0 +1,35 @@
+"""Score strategies: how a relevance score is read from a model."""
+
+from __future__ import annotations
+
+from ..errors import InvalidInputError
+from .base import Judgment, Strategy
+from .labels import GradedStrategy, LabelStrategy, YesNoStrategy
+from .qlm import QueryLikelihoodStrategy
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "yesno": YesNoStrategy,
+    "graded": GradedStrategy,
+    "qlm": QueryLikelihoodStrategy,
+}
+
+
+def get_strategy(name: str, prompt_version: str | None = None) -> Strategy:
+    """Instantiate a strategy by name."""
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise InvalidInputError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}") from None
+    return cls(prompt_version=prompt_version)
+
+
+__all__ = [
+    "Judgment",
+    "Strategy",
+    "LabelStrategy",
+    "YesNoStrategy",
+    "GradedStrategy",
+    "QueryLikelihoodStrategy",
+    "STRATEGIES",
+    "get_strategy",
+]

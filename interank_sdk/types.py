@@ -1,0 +1,172 @@
+"""Plain data objects: what goes into a reranker and what comes out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .errors import InvalidInputError
+
+
+@dataclass
+class Document:
+    """A candidate passage.
+
+    Attributes:
+        text: the passage text (required, non-empty after stripping).
+        title: optional title, shown to the model before the text.
+        id: optional caller identifier, returned untouched.
+        metadata: arbitrary caller data, returned untouched (the same object).
+        score: optional first-stage retrieval score (BM25, cosine, ...). Used
+            only when the reranker is asked to fuse it (``fusion_weight > 0``).
+    """
+
+    text: str
+    title: str | None = None
+    id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: float | None = None
+
+
+DocumentLike = Union[str, Document, Mapping[str, Any]]
+
+
+@dataclass
+class RankedDocument:
+    """One reranked document.
+
+    Attributes:
+        index: position of the document in the caller's input list.
+        score: relevance score; higher is more relevant. In ``[0, 1]`` for every
+            built-in strategy (probabilities or expected labels), so it can be
+            thresholded.
+        document: the input document (a :class:`Document`; metadata untouched).
+        strategy: name of the strategy that produced ``score`` (in a cascade,
+            the fast strategy for documents outside the explained top ``k``).
+        label: most probable label for label-based strategies (``"yes"``,
+            ``"2"``, ...), else ``None``.
+        explanation: the model's explanation, when one was asked for.
+        model_score: the model's own score before fusion with the first-stage
+            score (equal to ``score`` when no fusion is applied).
+        truncated: ``True`` when part of the document was cut to fit the token
+            budget and never scored.
+        num_windows: number of windows the document was split into (1 when it
+            fit, or was truncated).
+        best_window: index of the window whose score counts (0 when unsplit).
+    """
+
+    index: int
+    score: float
+    document: Document
+    strategy: str
+    label: str | None = None
+    explanation: str | None = None
+    model_score: float | None = None
+    truncated: bool = False
+    num_windows: int = 1
+    best_window: int = 0
+
+    @property
+    def text(self) -> str:
+        """The document text (shortcut for ``document.text``)."""
+        return self.document.text
+
+
+@dataclass
+class RerankStats:
+    """Accounting for one rerank call (or a batch of calls).
+
+    Attributes:
+        pairs: (query, document-window) pairs scored.
+        forward_passes: model forward batches run by the backend.
+        truncated_documents: documents cut to fit the budget.
+        windowed_documents: documents split into several windows.
+        generations: explanations generated (reasoning strategy).
+        generated_tokens: tokens generated for explanations.
+        missing_marker: generations that did not write the label marker
+            themselves (the marker was appended before reading the label).
+        hit_token_budget: generations stopped by ``max_new_tokens``.
+    """
+
+    pairs: int = 0
+    forward_passes: int = 0
+    truncated_documents: int = 0
+    windowed_documents: int = 0
+    generations: int = 0
+    generated_tokens: int = 0
+    missing_marker: int = 0
+    hit_token_budget: int = 0
+
+    def merge(self, other: "RerankStats") -> None:
+        """Add ``other``'s counters to this object in place."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class RerankResult(list):
+    """The list of :class:`RankedDocument` returned by ``rerank``, best first.
+
+    A plain ``list`` subclass, with a :attr:`stats` attribute that accounts for
+    the work done for this call.
+    """
+
+    def __init__(self, items: list[RankedDocument] = (), stats: RerankStats | None = None):  # type: ignore[assignment]
+        super().__init__(items)
+        self.stats: RerankStats = stats if stats is not None else RerankStats()
+
+
+_DICT_KEYS = {"text", "title", "id", "metadata", "score"}
+
+
+def to_document(item: DocumentLike, position: int) -> Document:
+    """Normalise a ``str``, :class:`Document` or mapping to a :class:`Document`.
+
+    Raises:
+        InvalidInputError: ``None``, a non-text value, an empty text, or a
+            mapping without a string ``text`` field. The message names the
+            position so the caller can find the bad document.
+    """
+    if isinstance(item, Document):
+        doc = item
+    elif isinstance(item, str):
+        doc = Document(text=item)
+    elif isinstance(item, Mapping):
+        if "text" not in item:
+            raise InvalidInputError(
+                f"documents[{position}] is a mapping without a 'text' field (keys: {sorted(item)})"
+            )
+        metadata = item.get("metadata")
+        if metadata is None:
+            metadata = {}
+        if not isinstance(metadata, dict):
+            raise InvalidInputError(f"documents[{position}]['metadata'] must be a dict, got {type(metadata).__name__}")
+        unknown = set(item) - _DICT_KEYS
+        if unknown:
+            raise InvalidInputError(
+                f"documents[{position}] has unknown keys {sorted(unknown)}; "
+                f"allowed: {sorted(_DICT_KEYS)} (put other fields in 'metadata')"
+            )
+        doc = Document(
+            text=item["text"],
+            title=item.get("title"),
+            id=None if item.get("id") is None else str(item["id"]),
+            metadata=metadata,
+            score=item.get("score"),
+        )
+    elif item is None:
+        raise InvalidInputError(f"documents[{position}] is None")
+    else:
+        raise InvalidInputError(
+            f"documents[{position}] must be a str, a Document or a mapping with 'text', got {type(item).__name__}"
+        )
+    if not isinstance(doc.text, str):
+        raise InvalidInputError(f"documents[{position}].text must be a str, got {type(doc.text).__name__}")
+    if not doc.text.strip():
+        raise InvalidInputError(f"documents[{position}] has an empty text")
+    if doc.title is not None and not isinstance(doc.title, str):
+        raise InvalidInputError(f"documents[{position}].title must be a str or None")
+    if doc.score is not None:
+        if isinstance(doc.score, bool) or not isinstance(doc.score, (int, float)):
+            raise InvalidInputError(f"documents[{position}].score must be a number or None")
+    return doc

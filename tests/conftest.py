@@ -1,0 +1,138 @@
+"""Shared fixtures.
+
+Models: tests never download anything. They use
+* ``tiny_model``: a randomly initialised 2-layer Llama with a word-level
+  tokenizer, both built here (plumbing and contracts);
+* ``smollm2_dir`` / ``smollm2_gguf`` and ``demo_model_dir``: the offline models
+  built by ``scripts/provision_models.py`` into ``$INTERANK_CACHE/models``
+  (the README's test command runs it first). Tests that need them are skipped
+  with a clear reason when they are missing, unless ``INTERANK_REQUIRE_MODELS=1``
+  (set by ``.ci/run``) turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
+CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
+
+WORDS = """
+the a an of to in and or is are was were be for on with as by at from that this it its not no yes
+what how why when where who which do does did can could should would will may might must
+i you he she we they me him her us them my your his our their
+relevance label relevant irrelevant partially document query question passage answer answers
+judge whether meets requirements based provided note only search write please write queries
+explain explanation because so then end reasoning about rate 0 1 2 3 4 5 6 7 8 9 10
+cat cats dog dogs animal animals pet pets food eat eats eating water drink plant plants sun light energy
+photosynthesis chlorophyll leaf leaves green tree trees forest river rivers sea ocean fish
+city cities paris france london england capital country countries tower eiffel river seine
+computer computers program programs code python java language languages software data
+kinase enzyme protein proteins cell cells body blood heart disease medicine doctor health
+car cars engine fuel road roads drive speed fast slow big small new old good bad
+history war king queen year years day days time people world life work home school
+""".split()
+SPECIALS = ["[PAD]", "[UNK]", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+PUNCT = list(".,:;?!'\"()[]<>{}|#-_/=+*&%$@")
+
+
+def build_tiny_model(folder: Path, *, chat_template: bool = True, seed: int = 0) -> Path:
+    """A random 2-layer Llama plus a word-level tokenizer built from WORDS."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab: dict[str, int] = {}
+    for tok in SPECIALS + WORDS + PUNCT:
+        vocab.setdefault(tok, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tok.decoder = decoders.WordPiece(prefix="##")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        bos_token="<s>",
+        eos_token="</s>",
+        additional_special_tokens=SPECIALS[4:],
+    )
+    if chat_template:
+        fast.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+        pad_token_id=vocab["[PAD]"],
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    fast.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_plain(tmp_path_factory) -> Path:
+    """The tiny model without a chat template (plain prompt fallback)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_plain") / "model", chat_template=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tiny_model):
+    from interank_sdk import Reranker
+
+    return Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=4)
+
+
+def _offline(path: Path, what: str) -> Path:
+    if not path.exists():
+        msg = f"{what} not built at {path}: run `python scripts/provision_models.py`"
+        if os.environ.get("INTERANK_REQUIRE_MODELS") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    return _offline(CACHE / "models" / "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    return _offline(CACHE / "models" / "smollm2-135m-instruct.gguf", "SmolLM2-135M-Instruct GGUF")
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    return _offline(CACHE / "models" / "qwen2.5-coder-0.5b-instruct", "the demo model (Qwen2.5-Coder-0.5B-Instruct)")
+
+
+@pytest.fixture(scope="session")
+def dl19_dir() -> Path:
+    path = DATA / "trec-dl19-passage"
+    if not path.exists():
+        pytest.fail(f"TREC DL19 data not found at {path} (set INTERANK_DATA)")
+    return path
