@@ -66,7 +66,7 @@ class Reranker:
             a ``.gguf`` file, a LoRA adapter folder (base model read from its
             ``adapter_config.json``), or a ready :class:`~interank_sdk.backends.Backend`.
         backend: ``"auto"``/``"hf"`` (transformers in process), ``"vllm"`` or ``"openai"``.
-        strategy: ``"auto"``, ``"qlm"``, ``"yesno"`` or ``"graded"``. ``"auto"``
+        strategy: ``"auto"``, ``"qlm"``, ``"yesno"``, ``"graded"`` or ``"reasoning"``. ``"auto"``
             uses the strategy recorded in the model folder's ``interank.json``
             (written by ``interank-train``), else ``"qlm"``, the one that ranks
             well zero-shot with instruct models that were not trained as rerankers.
@@ -80,6 +80,7 @@ class Reranker:
         long_documents: ``"truncate"`` (keep the first tokens that fit) or
             ``"window"`` (score overlapping windows, keep the best).
         window_overlap: tokens shared by consecutive windows.
+        max_new_tokens: token budget of one explanation (``reasoning`` strategy, ``explain``).
         fusion_weight: weight of the first-stage score (``Document.score``) in a
             min-max normalised interpolation with the model score; 0 disables.
         local_files_only: never contact the model hub.
@@ -114,6 +115,7 @@ class Reranker:
         long_documents: str = "truncate",
         window_overlap: int = 64,
         fusion_weight: float = 0.0,
+        max_new_tokens: int = 160,
         local_files_only: bool = False,
         trust_remote_code: bool = False,
         show_progress: bool = False,
@@ -131,7 +133,12 @@ class Reranker:
         if strategy == "auto":
             strategy = card.get("strategy", DEFAULT_STRATEGY)
             prompt_version = prompt_version or card.get("prompt_version")
-        self.strategy: Strategy = get_strategy(strategy, prompt_version)
+        self.max_new_tokens = max_new_tokens
+        options = {"max_new_tokens": max_new_tokens} if strategy == "reasoning" else {}
+        self.strategy: Strategy = get_strategy(strategy, prompt_version, **options)
+        self._reasoning_strategy: Strategy | None = None
+        self._reasoning_prompt_version = prompt_version if strategy == "reasoning" else None
+        self._window_accounting: dict[int, RerankStats] = {}
         if isinstance(model, Backend):
             self.backend = model
         else:
@@ -158,6 +165,7 @@ class Reranker:
         query: str,
         documents: Sequence[DocumentLike],
         top_k: int | None = None,
+        explain: bool | int = False,
     ) -> RerankResult:
         """Rerank ``documents`` for ``query``, best first.
 
@@ -166,6 +174,13 @@ class Reranker:
             documents: ``str``, :class:`Document`, or dicts with ``text`` and
                 optional ``title``, ``id``, ``metadata``, ``score``.
             top_k: return only the best ``top_k`` (default: all).
+            explain: ``False`` (default) scores with the reranker's strategy;
+                ``True`` explains and scores every document with the
+                ``reasoning`` strategy; an int ``k`` is a cascade: every
+                document is scored with the fast strategy, then the best ``k``
+                are explained, rescored and reordered by the ``reasoning``
+                strategy (the others keep their fast scores and order below
+                them). ``RankedDocument.strategy`` says which scored each one.
 
         Returns:
             a :class:`RerankResult` (a list of :class:`RankedDocument`, best
@@ -175,22 +190,24 @@ class Reranker:
             InvalidInputError: empty or non-string query, ``None`` or non-text
                 documents, bad ``top_k``.
         """
-        return self.rerank_batch([query], [documents], top_k=top_k)[0]
+        return self.rerank_batch([query], [documents], top_k=top_k, explain=explain)[0]
 
     async def arerank(
         self,
         query: str,
         documents: Sequence[DocumentLike],
         top_k: int | None = None,
+        explain: bool | int = False,
     ) -> RerankResult:
         """Async :meth:`rerank`: runs in a worker thread, so the event loop is never blocked."""
-        return await asyncio.to_thread(self.rerank, query, documents, top_k)
+        return await asyncio.to_thread(self.rerank, query, documents, top_k, explain)
 
     def rerank_batch(
         self,
         queries: Sequence[str],
         documents_per_query: Sequence[Sequence[DocumentLike]],
         top_k: int | None = None,
+        explain: bool | int = False,
     ) -> list[RerankResult]:
         """Rerank several queries at once; pairs of all queries share forward passes.
 
@@ -198,6 +215,7 @@ class Reranker:
             queries: the queries.
             documents_per_query: one list of documents per query.
             top_k: keep the best ``top_k`` of each query.
+            explain: as in :meth:`rerank`.
 
         Returns:
             one :class:`RerankResult` per query, in order.
@@ -211,18 +229,20 @@ class Reranker:
                 f"got {len(queries)} queries but {len(documents_per_query)} document lists"
             )
         _check_top_k(top_k)
+        _check_explain(explain)
         prepared = [self._validate(q, docs) for q, docs in zip(queries, documents_per_query)]
         with self._lock:
-            return self._score(prepared, top_k)
+            return self._score(prepared, top_k, explain)
 
     async def arerank_batch(
         self,
         queries: Sequence[str],
         documents_per_query: Sequence[Sequence[DocumentLike]],
         top_k: int | None = None,
+        explain: bool | int = False,
     ) -> list[RerankResult]:
         """Async :meth:`rerank_batch` (worker thread)."""
-        return await asyncio.to_thread(self.rerank_batch, queries, documents_per_query, top_k)
+        return await asyncio.to_thread(self.rerank_batch, queries, documents_per_query, top_k, explain)
 
     # ----------------------------------------------------------------- helpers
     def _validate(self, query: Any, documents: Any) -> _Prepared:
@@ -237,40 +257,41 @@ class Reranker:
         docs = [to_document(d, i) for i, d in enumerate(documents)]
         return _Prepared(query=query, docs=docs, truncated=[False] * len(docs), num_windows=[1] * len(docs))
 
-    def _passages(self, prepared: _Prepared, strategy: Strategy) -> list[list[str]]:
-        """Each document as one or more passages that fit the token budget (marks truncation)."""
-        budget = self.max_length - strategy.reserved_tokens(self.backend, prepared.query)
+    def _passages(self, prep: _Prepared, strategy: Strategy, doc_positions: Sequence[int]) -> dict[int, list[str]]:
+        """Each document as one or more passages that fit the token budget (marks truncation on ``prep``)."""
+        budget = self.max_length - strategy.reserved_tokens(self.backend, prep.query)
         if budget < MIN_PASSAGE_TOKENS:
             raise InvalidInputError(
                 f"the query leaves {budget} tokens for the document within max_length={self.max_length}; "
                 f"shorten the query or raise max_length"
             )
-        docs = prepared.docs
+        docs = [prep.docs[i] for i in doc_positions]
         title_tokens = self.backend.count_tokens([d.title + "\n" if d.title else "" for d in docs])
         text_tokens = self.backend.count_tokens([d.text for d in docs])
-        out: list[list[str]] = []
-        for i, doc in enumerate(docs):
-            text_budget = max(MIN_PASSAGE_TOKENS, budget - title_tokens[i])
-            if text_tokens[i] <= text_budget:
-                out.append([format_passage(doc.text, doc.title)])
+        out: dict[int, list[str]] = {}
+        for pos, doc, n_title, n_text in zip(doc_positions, docs, title_tokens, text_tokens):
+            text_budget = max(MIN_PASSAGE_TOKENS, budget - n_title)
+            if n_text <= text_budget:
+                out[pos] = [format_passage(doc.text, doc.title)]
                 continue
             if self.long_documents == "window":
                 windows = self.backend.split_windows(doc.text, text_budget, self.window_overlap)
-                prepared.num_windows[i] = len(windows)
+                prep.num_windows[pos] = len(windows)
             else:
                 windows = self.backend.split_windows(doc.text, text_budget, 0)[:1]
-                prepared.truncated[i] = True
-            out.append([format_passage(w, doc.title) for w in windows])
+                prep.truncated[pos] = True
+            out[pos] = [format_passage(w, doc.title) for w in windows]
         return out
 
-    def _score(self, prepared: list[_Prepared], top_k: int | None) -> list[RerankResult]:
-        strategy = self.strategy
-        passes_before = self.backend.forward_passes
+    def _judge(
+        self, prepared: list[_Prepared], strategy: Strategy, subsets: list[Sequence[int]]
+    ) -> dict[tuple[int, int], tuple[Judgment, int]]:
+        """Judge the documents ``subsets[qi]`` of each query; best window per document."""
         items: list[_Item] = []
-        for qi, prep in enumerate(prepared):
-            if not prep.docs:
+        for qi, (prep, subset) in enumerate(zip(prepared, subsets)):
+            if not subset:
                 continue
-            for di, windows in enumerate(self._passages(prep, strategy)):
+            for di, windows in self._passages(prep, strategy, subset).items():
                 items.extend(_Item(qi, di, wi, p) for wi, p in enumerate(windows))
         judgments = strategy.judge(self.backend, [(prepared[it.query_pos].query, it.passage) for it in items])
         best: dict[tuple[int, int], tuple[Judgment, int]] = {}
@@ -278,34 +299,74 @@ class Reranker:
             key = (it.query_pos, it.doc_pos)
             if key not in best or j.score > best[key][0].score:
                 best[key] = (j, it.window)
-        passes = self.backend.forward_passes - passes_before
-        results: list[RerankResult] = []
+            # every window's generation counts in the accounting, not only the best one
+            self._window_accounting.setdefault(it.query_pos, RerankStats()).merge(
+                RerankStats(pairs=1, generations=int(strategy.name == "reasoning"),
+                            generated_tokens=j.generated_tokens, missing_marker=int(j.missing_marker),
+                            hit_token_budget=int(j.hit_budget))
+            )
+        return best
+
+    def _reasoning(self) -> Strategy:
+        if self.strategy.name == "reasoning":
+            return self.strategy
+        if self._reasoning_strategy is None:
+            self._reasoning_strategy = get_strategy(
+                "reasoning", self._reasoning_prompt_version, max_new_tokens=self.max_new_tokens
+            )
+        return self._reasoning_strategy
+
+    def _score(self, prepared: list[_Prepared], top_k: int | None, explain: bool | int) -> list[RerankResult]:
+        passes_before = self.backend.forward_passes
+        self._window_accounting = {}
+        everything = [range(len(p.docs)) for p in prepared]
+        cascade_k = 0
+        if explain is True or self.strategy.name == "reasoning":
+            first = self._reasoning()
+        else:
+            first = self.strategy
+            cascade_k = int(explain)  # False -> 0
+        best = self._judge(prepared, first, everything)
+        ranked_per_query: list[list[RankedDocument]] = []
         for qi, prep in enumerate(prepared):
-            ranked = [
-                RankedDocument(
-                    index=di,
-                    score=best[(qi, di)][0].score,
-                    model_score=best[(qi, di)][0].score,
-                    document=doc,
-                    strategy=strategy.name,
-                    label=best[(qi, di)][0].label,
-                    explanation=best[(qi, di)][0].explanation,
-                    truncated=prep.truncated[di],
-                    num_windows=prep.num_windows[di],
-                    best_window=best[(qi, di)][1],
-                )
-                for di, doc in enumerate(prep.docs)
-            ]
+            ranked = [self._ranked(prep, qi, di, best[(qi, di)], first.name) for di in range(len(prep.docs))]
             self._fuse(ranked)
             ranked.sort(key=lambda r: -r.score)  # stable: ties keep input order
-            stats = RerankStats(
-                pairs=sum(r.num_windows for r in ranked),
-                forward_passes=passes if qi == 0 else 0,
-                truncated_documents=sum(prep.truncated),
-                windowed_documents=sum(n > 1 for n in prep.num_windows),
-            )
+            ranked_per_query.append(ranked)
+        if cascade_k:
+            reasoning = self._reasoning()
+            heads = [[r.index for r in ranked[:cascade_k]] for ranked in ranked_per_query]
+            explained = self._judge(prepared, reasoning, heads)
+            for qi, (prep, ranked) in enumerate(zip(prepared, ranked_per_query)):
+                head = [self._ranked(prep, qi, di, explained[(qi, di)], reasoning.name) for di in heads[qi]]
+                head.sort(key=lambda r: -r.score)
+                ranked_per_query[qi] = head + ranked[cascade_k:]
+        passes = self.backend.forward_passes - passes_before
+        results: list[RerankResult] = []
+        for qi, (prep, ranked) in enumerate(zip(prepared, ranked_per_query)):
+            stats = self._window_accounting.get(qi, RerankStats())
+            stats.forward_passes = passes if qi == 0 else 0
+            stats.truncated_documents = sum(prep.truncated)
+            stats.windowed_documents = sum(n > 1 for n in prep.num_windows)
             results.append(RerankResult(ranked[:top_k] if top_k is not None else ranked, stats))
         return results
+
+    @staticmethod
+    def _ranked(prep: _Prepared, qi: int, di: int, judged: tuple[Judgment, int], strategy: str) -> RankedDocument:
+        judgment, window = judged
+        return RankedDocument(
+            index=di,
+            score=judgment.score,
+            model_score=judgment.score,
+            document=prep.docs[di],
+            strategy=strategy,
+            label=judgment.label,
+            label_probs=judgment.label_probs or None,
+            explanation=judgment.explanation,
+            truncated=prep.truncated[di],
+            num_windows=prep.num_windows[di],
+            best_window=window,
+        )
 
     def _fuse(self, ranked: list[RankedDocument]) -> None:
         """Min-max normalised interpolation with the first-stage score, in place."""
@@ -332,6 +393,13 @@ def _minmax(values: list[float]) -> list[float]:
     if hi - lo <= 0:
         return [0.5] * len(values)
     return [(v - lo) / (hi - lo) for v in values]
+
+
+def _check_explain(explain: Any) -> None:
+    if isinstance(explain, bool):
+        return
+    if not isinstance(explain, int) or explain < 1:
+        raise InvalidInputError(f"explain must be True, False or a positive int (cascade depth), got {explain!r}")
 
 
 def _check_top_k(top_k: Any) -> None:

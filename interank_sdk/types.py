@@ -46,6 +46,8 @@ class RankedDocument:
             the fast strategy for documents outside the explained top ``k``).
         label: most probable label for label-based strategies (``"yes"``,
             ``"2"``, ...), else ``None``.
+        label_probs: probability of each label (renormalised over the labels),
+            for label-based strategies.
         explanation: the model's explanation, when one was asked for.
         model_score: the model's own score before fusion with the first-stage
             score (equal to ``score`` when no fusion is applied).
@@ -61,6 +63,7 @@ class RankedDocument:
     document: Document
     strategy: str
     label: str | None = None
+    label_probs: dict[str, float] | None = None
     explanation: str | None = None
     model_score: float | None = None
     truncated: bool = False

@@ -39,3 +39,19 @@ QLM_V1 = register(
         assistant_prefix="",
     )
 )
+
+# InteRank (reasoning): the model explains, then writes the label after a
+# fixed marker; the score is read from the label-token distribution at the
+# position after the marker, never parsed from the text.
+REASONING_V1 = register(
+    PromptTemplate(
+        strategy="reasoning",
+        version="v1",
+        system="You are a search relevance judge. Given a question and a document, explain briefly whether "
+        "the document helps answer the question, then give a relevance label: 0 = irrelevant, "
+        "1 = partially relevant, 2 = relevant. End your answer with 'Relevance Label: <0, 1 or 2> ##'.",
+        user="Question: {query}\n\nDocument: {passage}\n\nExplain whether the document is relevant to the question, "
+        "then end with 'Relevance Label: <label> ##'.",
+        assistant_prefix="",
+    )
+)

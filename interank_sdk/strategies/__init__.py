@@ -6,21 +6,23 @@ from ..errors import InvalidInputError
 from .base import Judgment, Strategy
 from .labels import GradedStrategy, LabelStrategy, YesNoStrategy
 from .qlm import QueryLikelihoodStrategy
+from .reasoning import ReasoningStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "yesno": YesNoStrategy,
     "graded": GradedStrategy,
     "qlm": QueryLikelihoodStrategy,
+    "reasoning": ReasoningStrategy,
 }
 
 
-def get_strategy(name: str, prompt_version: str | None = None) -> Strategy:
-    """Instantiate a strategy by name."""
+def get_strategy(name: str, prompt_version: str | None = None, **options: object) -> Strategy:
+    """Instantiate a strategy by name (``options`` go to its constructor, e.g. ``max_new_tokens``)."""
     try:
         cls = STRATEGIES[name]
     except KeyError:
         raise InvalidInputError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}") from None
-    return cls(prompt_version=prompt_version)
+    return cls(prompt_version=prompt_version, **options)  # type: ignore[call-arg]
 
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "YesNoStrategy",
     "GradedStrategy",
     "QueryLikelihoodStrategy",
+    "ReasoningStrategy",
     "STRATEGIES",
     "get_strategy",
 ]

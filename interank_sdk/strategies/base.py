@@ -19,12 +19,18 @@ class Judgment:
         label: most probable label (label strategies), else ``None``.
         explanation: generated explanation (reasoning strategy), else ``None``.
         label_probs: probability of each label, renormalised over the labels.
+        generated_tokens: tokens generated for the explanation.
+        missing_marker: the model did not write the label marker itself.
+        hit_budget: generation stopped at the token budget.
     """
 
     score: float
     label: str | None = None
     explanation: str | None = None
     label_probs: dict[str, float] = field(default_factory=dict)
+    generated_tokens: int = 0
+    missing_marker: bool = False
+    hit_budget: bool = False
 
 
 class Strategy(ABC):
