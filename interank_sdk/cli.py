@@ -165,7 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         tag=f"interank-{reranker.strategy.name}",
     )
     elapsed = time.perf_counter() - start
-    first_stage = load_run(run_file)
+    first_stage = load_run(run_file, args.depth)
     qrels = load_qrels(data / "qrels.tsv")
     baseline = evaluate_run({qid: first_stage[qid] for qid in reranked}, qrels)
     payload = {

@@ -349,3 +349,16 @@ def test_evaluate_reranker_end_to_end(tmp_path, dl19):
     assert metrics["MRR@10"] == 1.0
     assert load_run(tmp_path / "oracle.trec") == run
     assert metrics == pytest.approx(evaluate_run(run, {q: dl19.qrels[q] for q in run}))
+
+
+def test_subset_of_queries_is_averaged_over_that_subset_only(dl19_dir):
+    """Queries judged but absent from the run are ignored, not counted as zero (trec_eval default)."""
+    from interank_sdk.eval import evaluate_run, load_qrels, load_run, per_query
+
+    run = load_run(dl19_dir / "run.bm25.top100.trec")
+    qrels = load_qrels(dl19_dir / "qrels.tsv")
+    subset = {qid: run[qid] for qid in list(run)[:3]}
+    values = per_query(subset, qrels)
+    assert set(values) == set(subset)
+    expected = sum(v["nDCG@10"] for v in values.values()) / 3
+    assert evaluate_run(subset, qrels)["nDCG@10"] == pytest.approx(expected)

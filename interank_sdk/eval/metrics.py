@@ -84,8 +84,12 @@ def _rows(run: Mapping[str, Sequence[tuple[str, float]]], qrels: Mapping[str, Ma
     irm = _ir_measures()
     if rank_by not in ("score", "order"):
         raise InvalidInputError(f"rank_by must be 'score' or 'order', got {rank_by!r}")
+    in_run = set(map(str, run))
     qrel_rows = [
-        irm.Qrel(str(qid), str(docid), int(grade)) for qid, judged in qrels.items() for docid, grade in judged.items()
+        irm.Qrel(str(qid), str(docid), int(grade))
+        for qid, judged in qrels.items()
+        if str(qid) in in_run
+        for docid, grade in judged.items()
     ]
     run_rows = []
     for qid, docs in run.items():
@@ -103,10 +107,10 @@ def _rows(run: Mapping[str, Sequence[tuple[str, float]]], qrels: Mapping[str, Ma
                 if math.isnan(value):
                     raise InvalidInputError(f"NaN score for document {docid!r} of query {qid!r}")
             run_rows.append(irm.ScoredDoc(str(qid), docid, value))
-    evaluated = set(map(str, run)) & set(map(str, qrels))
+    evaluated = in_run & set(map(str, qrels))
     if not evaluated:
         raise InvalidInputError("the run and the qrels have no query in common: nothing to evaluate")
-    missing = set(map(str, qrels)) - set(map(str, run))
+    missing = set(map(str, qrels)) - in_run
     if missing:
         logger.warning(
             "%d judged queries are not in the run and are ignored (trec_eval default), e.g. %s",
