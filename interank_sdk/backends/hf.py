@@ -22,12 +22,21 @@ from .._deps import require
 from ..errors import (
     BackendError,
     InvalidInputError,
-    LabelTokenError,
     ModelLoadError,
     UnsupportedError,
 )
 from ..prompts import Prompt
 from .base import Backend, Generation
+from .tokens import (  # shared with the vLLM and OpenAI backends
+    count_tokens,
+    encode_rendered,
+    has_tokenizer,
+    label_variants,  # noqa: F401  (re-exported; moved to tokens.py)
+    leading_bos_id,
+    render_prompt,
+    single_token_ids,
+)
+from .tokens import split_windows as split_token_windows
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +80,6 @@ def resolve_dtype(dtype: Any, device: str):
     if str(dtype) not in names:
         raise InvalidInputError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
     return getattr(torch, names[str(dtype)])
-
-
-def label_variants(label: str) -> list[str]:
-    """Surface forms of a label whose probabilities are summed (space and case variants)."""
-    forms = [label, label.lower(), label.capitalize(), label.upper()]
-    out: list[str] = []
-    for form in forms:
-        for variant in (form, " " + form):
-            if variant not in out:
-                out.append(variant)
-    return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -153,9 +151,7 @@ class HFBackend(Backend):
         self._label_cache: dict[str, list[int]] = {}
         params = inspect.signature(self.model.forward).parameters
         self._has_logits_to_keep = "logits_to_keep" in params
-        bos = self.tokenizer.bos_token_id
-        probe = self.tokenizer("a", add_special_tokens=True).input_ids
-        self._bos_id: int | None = bos if (bos is not None and probe and probe[0] == bos) else None
+        self._bos_id: int | None = leading_bos_id(self.tokenizer)
         logger.info("loaded %s on %s (%s, quantization=%s)", self.model_name, self.device, self.dtype, quantization)
 
     # ------------------------------------------------------------------ loading
@@ -194,7 +190,7 @@ class HFBackend(Backend):
         kwargs = {k: v for k, v in self._load_kwargs.items() if v is not None}
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
-                adapter if adapter and _has_tokenizer(Path(adapter)) else source, **kwargs
+                adapter if adapter and has_tokenizer(Path(adapter)) else source, **kwargs
             )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the tokenizer of {model!r}: {exc}") from exc
@@ -240,59 +236,22 @@ class HFBackend(Backend):
 
     # ------------------------------------------------------------- text/tokens
     def render(self, prompt: Prompt) -> str:
-        tok = self.tokenizer
-        if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
-        else:
-            text = "\n\n".join(m["content"] for m in prompt.messages) + "\n"
-        return text + prompt.assistant_prefix
+        return render_prompt(self.tokenizer, prompt)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of rendered prompts (BOS added where the tokenizer expects it)."""
-        ids = self.tokenizer(list(texts), add_special_tokens=False).input_ids
-        if self._bos_id is None:
-            return ids
-        bos_text = self.tokenizer.bos_token
-        return [row if text.startswith(bos_text) else [self._bos_id, *row] for text, row in zip(texts, ids)]
+        return encode_rendered(self.tokenizer, texts, self._bos_id)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False).input_ids]
+        return count_tokens(self.tokenizer, texts)
 
     def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
-        if max_tokens < 1:
-            raise InvalidInputError("max_tokens must be >= 1")
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
-        n = len(offsets)
-        if n <= max_tokens:
-            return [text]
-        step = max(1, max_tokens - max(0, min(overlap, max_tokens - 1)))
-        windows: list[str] = []
-        start = 0
-        while True:
-            end = min(n, start + max_tokens)
-            windows.append(text[offsets[start][0] : offsets[end - 1][1]])
-            if end >= n:
-                return windows
-            start += step
+        return split_token_windows(self.tokenizer, text, max_tokens, overlap)
 
     def label_token_ids(self, label: str) -> list[int]:
         """Single-token ids of a label's variants (cached). Raises LabelTokenError if none."""
         if label not in self._label_cache:
-            ids: list[int] = []
-            unk = self.tokenizer.unk_token_id
-            for variant in label_variants(label):
-                encoded = self.tokenizer.encode(variant, add_special_tokens=False)
-                if len(encoded) == 1 and encoded[0] != unk and encoded[0] not in ids:
-                    ids.append(encoded[0])
-            if not ids:
-                raise LabelTokenError(
-                    f"the vocabulary of {self.model_name!r} has no single token for label {label!r} "
-                    f"(tried {label_variants(label)}); use another strategy"
-                )
-            self._label_cache[label] = ids
+            self._label_cache[label] = single_token_ids(self.tokenizer, label, self.model_name)
         return self._label_cache[label]
 
     # ------------------------------------------------------------------ compute
@@ -462,7 +421,3 @@ class HFBackend(Backend):
             "quantization": self.quantization,
             "batch_size": self.batch_size,
         }
-
-
-def _has_tokenizer(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
