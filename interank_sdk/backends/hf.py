@@ -382,8 +382,9 @@ class HFBackend(Backend):
                 "pad_token_id": self.tokenizer.pad_token_id,
             }
             if stop:
-                kwargs["stop_strings"] = list(stop)
-                kwargs["tokenizer"] = self.tokenizer
+                # our own criterion: transformers' stop_strings needs a tokenizer whose
+                # tokens round-trip through convert_tokens_to_string, not every one does
+                kwargs["stopping_criteria"] = _stopping_criteria(self.tokenizer, input_ids.shape[1], stop)
             with torch.inference_mode():
                 out = self.model.generate(**kwargs)
             self.forward_passes += 1
@@ -397,16 +398,9 @@ class HFBackend(Backend):
                         ended = True
                         break
                     tokens.append(t)
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                stopped_at = None
-                for s in stop:
-                    at = text.find(s)
-                    if at >= 0 and (stopped_at is None or at < text.find(stopped_at)):
-                        stopped_at = s
-                if stopped_at is not None:
-                    text = text[: text.find(stopped_at)]
-                hit = stopped_at is None and not ended and len(tokens) >= max_new_tokens
-                gens.append(Generation(text=text, num_tokens=len(tokens), hit_budget=hit, stopped_at=stopped_at))
+                text, used, stopped_at = _cut_at_stop(self.tokenizer, tokens, stop)
+                hit = stopped_at is None and not ended and used >= max_new_tokens
+                gens.append(Generation(text=text, num_tokens=used, hit_budget=hit, stopped_at=stopped_at))
             return gens
 
         return self._run_batches(rows, fn, "generating")
@@ -421,3 +415,46 @@ class HFBackend(Backend):
             "quantization": self.quantization,
             "batch_size": self.batch_size,
         }
+
+
+def _first_stop(text: str, stop: Sequence[str]) -> tuple[int, str] | None:
+    """Position and value of the earliest stop string in ``text``."""
+    found = [(text.find(s), s) for s in stop if s and text.find(s) >= 0]
+    return min(found) if found else None
+
+
+def _cut_at_stop(tokenizer: Any, tokens: list[int], stop: Sequence[str]) -> tuple[str, int, str | None]:
+    """Text before the first stop string, the tokens it took to write it (stop included), and the stop.
+
+    Rows of a batch that stopped early are padded by ``generate``; counting stops
+    at the token that completed the stop string, so padding is never counted.
+    """
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    first = _first_stop(text, stop)
+    if first is None:
+        return text, len(tokens), None
+    at, value = first
+    used = len(tokens)
+    for n in range(1, len(tokens) + 1):
+        if _first_stop(tokenizer.decode(tokens[:n], skip_special_tokens=True), stop) is not None:
+            used = n
+            break
+    return text[:at], used, value
+
+
+def _stopping_criteria(tokenizer: Any, prompt_length: int, stop: Sequence[str]) -> Any:
+    """A ``StoppingCriteriaList`` that ends each row once its new text contains a stop string."""
+    import transformers
+
+    torch = _torch()
+    window = 32  # new tokens decoded per check: enough for any stop string we use
+
+    class StopOnStrings(transformers.StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = []
+            for row in input_ids[:, prompt_length:].tolist():
+                tail = tokenizer.decode(row[-window:], skip_special_tokens=True)
+                done.append(_first_stop(tail, stop) is not None)
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return transformers.StoppingCriteriaList([StopOnStrings()])
