@@ -1,0 +1,52 @@
+"""interank-trainer: train InteRank rerankers that ``interank_sdk.Reranker`` loads.
+
+The recipe (InteRank, improved):
+
+1. :func:`synthesize`: a teacher writes search queries for QA pairs and judges
+   candidate passages (the answer, BM25 hard negatives, random negatives) with
+   an explanation and a 0/1/2 label, through the SDK's own ``Reranker``;
+   or :func:`prepare_judgments`: TREC/BEIR relevance judgments become the same
+   kind of dataset directly;
+2. :func:`distill`: LoRA/QLoRA SFT of a student with TRL's ``SFTTrainer``, loss
+   on the completion only;
+3. :func:`rl`: refinement with TRL's ``GRPOTrainer`` or InteRank's
+   reward-weighted SFT.
+
+Each function takes a typed config (:class:`SynthesizeConfig`,
+:class:`DistillConfig`, :class:`RLConfig`, :class:`JudgmentsConfig`) or the
+same fields as keyword arguments; the ``interank-train`` CLI mirrors them.
+
+Example:
+    >>> import interank_trainer as it
+    >>> it.synthesize(qa="qa.jsonl", teacher="Qwen/Qwen2.5-7B-Instruct", out="data")  # doctest: +SKIP
+    >>> it.distill(data="data", student="Qwen/Qwen2.5-0.5B-Instruct", out="adapter")  # doctest: +SKIP
+    >>> it.rl(data="data", adapter="adapter", out="adapter-rl", method="grpo")  # doctest: +SKIP
+    >>> from interank_sdk import Reranker
+    >>> Reranker("adapter-rl").rerank("what is a kinase?", ["An enzyme that ...", "Paris is ..."])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import DistillConfig, JudgmentsConfig, RLConfig, SynthesizeConfig  # noqa: E402
+from .distill import DistillReport, distill  # noqa: E402
+from .judgments import JudgmentsReport, prepare_judgments  # noqa: E402
+from .rl import RLReport, rl  # noqa: E402
+from .synthesize import SynthesisReport, synthesize  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "SynthesizeConfig",
+    "DistillConfig",
+    "RLConfig",
+    "JudgmentsConfig",
+    "SynthesisReport",
+    "DistillReport",
+    "RLReport",
+    "JudgmentsReport",
+    "synthesize",
+    "distill",
+    "rl",
+    "prepare_judgments",
+]

@@ -1,0 +1,219 @@
+"""``interank-train``: the command line of the trainer (mirrors the Python API).
+
+Subcommands::
+
+    interank-train synthesize --qa QA.jsonl --teacher MODEL --out DIR
+    interank-train prepare --judgments TREC_FOLDER --out DIR        (alias: from-judgments)
+    interank-train distill --data DIR [DIR ...] --student MODEL --out ADAPTER
+    interank-train rl --data DIR --adapter ADAPTER --out ADAPTER2 [--method grpo|rwsft]
+
+Errors in the input exit with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+from typing import Any
+
+from interank_sdk.errors import InteRankError
+
+from . import __version__
+from .config import INTERANK_TARGET_MODULES, DistillConfig, JudgmentsConfig, RLConfig, SynthesizeConfig
+
+
+def _print(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from .synthesize import synthesize
+
+    teacher_kwargs = {"base_url": args.base_url} if args.base_url else {}
+    report = synthesize(SynthesizeConfig(
+        qa=args.qa, teacher=args.teacher, out=args.out, num_queries=args.num_queries,
+        include_question=not args.no_question, hard_negatives=args.hard_negatives,
+        random_negatives=args.random_negatives, corpus=args.corpus, corpus_negatives=args.corpus_negatives,
+        max_pairs=args.max_pairs, skip_invalid=args.skip_invalid, seed=args.seed,
+        max_passage_words=args.max_passage_words, require_marker=not args.keep_missing_marker,
+        min_label_confidence=args.min_label_confidence, teacher_backend=args.backend, teacher_device=args.device,
+        teacher_dtype=args.dtype, teacher_quantization=args.quantization, teacher_batch_size=args.batch_size,
+        teacher_max_length=args.max_length, teacher_max_new_tokens=args.max_new_tokens,
+        teacher_prompt_version=args.prompt_version, teacher_kwargs=teacher_kwargs,
+        show_progress=not args.quiet,
+    ))
+    _print({"out": str(report.out), **report.as_dict()})
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .judgments import prepare_judgments
+
+    grade_map = JudgmentsConfig.__dataclass_fields__["grade_map"].default_factory()  # type: ignore[misc]
+    if args.grade_map:
+        try:
+            grade_map = {int(k): int(v) for k, v in (item.split(":") for item in args.grade_map.split(","))}
+        except ValueError:
+            raise InteRankError(f"--grade-map must look like '0:0,1:1,2:2,3:2', got {args.grade_map!r}") from None
+    report = prepare_judgments(JudgmentsConfig(
+        data=args.judgments, out=args.out, grade_map=grade_map, max_per_query=args.max_per_query,
+        max_rows=args.max_rows, balance=args.balance, seed=args.seed,
+    ))
+    _print({"out": str(report.out), **report.as_dict()})
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from .distill import distill
+
+    report = distill(DistillConfig(
+        data=args.data, student=args.student, out=args.out, strategy=args.strategy,
+        prompt_version=args.prompt_version, yes_threshold=args.yes_threshold, lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=tuple(args.target_modules),
+        learning_rate=args.lr, lr_scheduler=args.lr_scheduler, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum, max_length=args.max_length,
+        quantization=None if args.quantization == "none" else args.quantization, device=args.device,
+        dtype=args.dtype, max_rows=args.max_rows, balance_labels=args.balance_labels, seed=args.seed,
+        logging_steps=args.logging_steps, show_progress=not args.quiet,
+    ))
+    _print({k.name: getattr(report, k.name) for k in fields(report)})
+    return 0
+
+
+def cmd_rl(args: argparse.Namespace) -> int:
+    from .rl import rl
+
+    report = rl(RLConfig(
+        data=args.data, adapter=args.adapter, out=args.out, method=args.method,
+        num_generations=args.num_generations, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+        learning_rate=args.lr, max_steps=args.max_steps, batch_size=args.batch_size, beta=args.beta,
+        length_budget=args.length_budget, min_reward=args.min_reward,
+        quantization=None if args.quantization == "none" else args.quantization, device=args.device,
+        dtype=args.dtype, max_rows=args.max_rows, seed=args.seed, show_progress=not args.quiet,
+    ))
+    _print({k.name: getattr(report, k.name) for k in fields(report)})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interank-train",
+        description="Train InteRank rerankers: synthesize judged data, distill a LoRA student, refine with RL.",
+    )
+    parser.add_argument("--version", action="version", version=f"interank-trainer {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synthesize", help="teacher writes queries for QA pairs and judges candidate passages")
+    p.add_argument("--qa", required=True, help='JSONL of {"question", "answer"} (optional "id", "domain")')
+    p.add_argument("--teacher", required=True, help="teacher model: hub id, folder, .gguf, or a server model name")
+    p.add_argument("--out", required=True, help="dataset folder (an existing one is resumed)")
+    p.add_argument("--num-queries", type=int, default=2, help="queries the teacher writes per pair (default 2)")
+    p.add_argument("--no-question", action="store_true", help="do not use the question itself as a query")
+    p.add_argument("--hard-negatives", type=int, default=2, help="BM25 negatives per query from other answers")
+    p.add_argument("--random-negatives", type=int, default=1, help="random other answers per query")
+    p.add_argument("--corpus", default=None, help="extra passages (JSONL with 'text', or .txt one per line)")
+    p.add_argument("--corpus-negatives", type=int, default=1, help="BM25 passages per query from --corpus")
+    p.add_argument("--max-pairs", type=int, default=None, help="process only the first N pairs")
+    p.add_argument("--skip-invalid", action="store_true", help="count and skip invalid QA rows instead of failing")
+    p.add_argument("--max-passage-words", type=int, default=300)
+    p.add_argument("--keep-missing-marker", action="store_true",
+                   help="keep judgments where the teacher did not write 'Relevance Label:' itself (default: drop)")
+    p.add_argument("--min-label-confidence", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="auto", help="teacher backend: auto/hf, vllm or openai")
+    p.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--quantization", choices=["4bit", "8bit"], default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-length", type=int, default=1024, help="teacher prompt budget in tokens")
+    p.add_argument("--max-new-tokens", type=int, default=160, help="explanation budget in tokens")
+    p.add_argument("--prompt-version", default=None, help="reasoning prompt version (default: latest)")
+    p.set_defaults(func=cmd_synthesize)
+
+    for name in ("prepare", "from-judgments"):
+        p = sub.add_parser(name, help="turn TREC/BEIR relevance judgments into a training dataset")
+        p.add_argument("--judgments", "--data", dest="judgments", required=True,
+                       help="folder with queries.jsonl, corpus.jsonl, qrels.tsv")
+        p.add_argument("--out", required=True, help="dataset folder to write")
+        p.add_argument("--grade-map", default=None, help="grade:label pairs (default '0:0,1:1,2:2,3:2')")
+        p.add_argument("--max-per-query", type=int, default=None)
+        p.add_argument("--max-rows", type=int, default=None)
+        p.add_argument("--balance", action="store_true", help="same number of rows per label")
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("distill", help="LoRA/QLoRA SFT of a student on a dataset (loss on the completion only)")
+    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) from synthesize or prepare")
+    p.add_argument("--student", required=True, help="base model: hub id, folder or .gguf")
+    p.add_argument("--out", required=True, help="adapter folder to write")
+    p.add_argument("--strategy", default="auto", choices=["auto", "reasoning", "graded", "yesno"])
+    p.add_argument("--prompt-version", default=None)
+    p.add_argument("--yes-threshold", type=int, default=2, help="yesno: labels >= this are 'yes' (default 2)")
+    p.add_argument("--lora-r", type=int, default=64)
+    p.add_argument("--lora-alpha", type=int, default=16)
+    p.add_argument("--lora-dropout", type=float, default=0.1)
+    p.add_argument("--target-modules", nargs="+", default=list(INTERANK_TARGET_MODULES))
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr-scheduler", default="constant")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=-1, help="> 0 overrides --epochs")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--grad-accum", type=int, default=4)
+    p.add_argument("--max-length", type=int, default=1024, help="rows longer than this (tokens) are dropped")
+    p.add_argument("--quantization", default="auto", choices=["auto", "4bit", "none"],
+                   help="auto: 4-bit NF4 (QLoRA) on CUDA, none on CPU")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--max-rows", type=int, default=None)
+    p.add_argument("--balance-labels", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--logging-steps", type=int, default=10)
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("rl", help="refine a reasoning adapter with GRPO or reward-weighted SFT")
+    p.add_argument("--data", required=True, nargs="+")
+    p.add_argument("--adapter", required=True, help="adapter folder written by distill")
+    p.add_argument("--out", required=True, help="refined adapter folder to write")
+    p.add_argument("--method", choices=["grpo", "rwsft"], default="grpo")
+    p.add_argument("--num-generations", type=int, default=4, help="samples per prompt")
+    p.add_argument("--max-new-tokens", type=int, default=160)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--max-steps", type=int, default=-1)
+    p.add_argument("--batch-size", type=int, default=2, help="prompts per step")
+    p.add_argument("--beta", type=float, default=0.0, help="GRPO KL coefficient")
+    p.add_argument("--length-budget", type=int, default=80, help="explanation words before the concision penalty")
+    p.add_argument("--min-reward", type=float, default=0.1, help="rwsft: keep samples with at least this reward")
+    p.add_argument("--quantization", default="auto", choices=["auto", "4bit", "none"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--max-rows", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_rl)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``interank-train``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except InteRankError as exc:
+        sys.stderr.write(f"interank-train: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interank-train: interrupted (synthesize resumes when rerun with the same arguments)\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

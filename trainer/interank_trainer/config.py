@@ -1,0 +1,343 @@
+"""Typed configuration objects of the three training stages (and judgment import).
+
+Every public function takes one of these, or the same fields as keyword
+arguments: ``distill(DistillConfig(data="d", student="m", out="a"))`` and
+``distill(data="d", student="m", out="a")`` are the same call. The CLI builds
+them from its flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from interank_sdk.errors import InvalidInputError
+
+#: InteRank's LoRA target modules: attention projections and the MLP gate
+INTERANK_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj")
+
+PathLike = str | Path
+
+
+@dataclass
+class SynthesizeConfig:
+    """Settings of :func:`interank_trainer.synthesize`.
+
+    Attributes:
+        qa: JSONL file of QA pairs, ``{"question", "answer"}`` per line (optional ``id``, ``domain``).
+        teacher: teacher model (hub id, folder, ``.gguf``, adapter) or a ready
+            :class:`interank_sdk.Reranker` (any backend that can generate).
+        out: output dataset folder (created; an existing one is resumed).
+        num_queries: search queries the teacher writes per QA pair (up to).
+        include_question: also judge with the question itself as the query.
+        hard_negatives: BM25 hard negatives per query, from the other pairs' answers.
+        random_negatives: random other answers per query.
+        corpus: optional JSONL of extra passages (``{"text"}``, optional ``title``,
+            ``_id``/``id``); BM25 picks ``corpus_negatives`` of them per query.
+        corpus_negatives: passages per query taken from ``corpus`` by BM25.
+        max_pairs: process only the first N QA pairs.
+        skip_invalid: count and skip invalid QA rows (empty answer, missing
+            field) instead of raising.
+        seed: random seed (random negatives); the run is deterministic for a seed.
+        max_passage_words: passages are cut to this many words before judging
+            (the row stores the text the teacher saw).
+        max_query_words: the question, when used as a query, is cut to this many words.
+        max_generated_query_words: generated queries longer than this are rejected.
+        query_max_new_tokens: token budget of the query generation.
+        require_marker: drop judgments whose explanation did not end with the
+            teacher's own ``Relevance Label:`` marker (the SDK then appended it:
+            the label was read, but the output was malformed). Counted either way.
+        min_label_confidence: drop judgments whose most likely label has a
+            lower probability (0 keeps all).
+        teacher_backend, teacher_device, teacher_dtype, teacher_quantization,
+        teacher_batch_size, teacher_max_length, teacher_max_new_tokens,
+        teacher_prompt_version, teacher_kwargs: how the teacher
+            :class:`~interank_sdk.Reranker` is built when ``teacher`` is a model name
+            (``teacher_kwargs`` go to the backend, e.g. ``{"base_url": ...}``).
+        show_progress: progress bar over QA pairs.
+    """
+
+    qa: PathLike
+    teacher: Any
+    out: PathLike
+    num_queries: int = 2
+    include_question: bool = True
+    hard_negatives: int = 2
+    random_negatives: int = 1
+    corpus: PathLike | None = None
+    corpus_negatives: int = 1
+    max_pairs: int | None = None
+    skip_invalid: bool = False
+    seed: int = 0
+    max_passage_words: int = 300
+    max_query_words: int = 128
+    max_generated_query_words: int = 32
+    query_max_new_tokens: int = 96
+    require_marker: bool = True
+    min_label_confidence: float = 0.0
+    teacher_backend: str = "auto"
+    teacher_device: str = "auto"
+    teacher_dtype: str = "auto"
+    teacher_quantization: str | None = None
+    teacher_batch_size: int = 8
+    teacher_max_length: int = 1024
+    teacher_max_new_tokens: int = 160
+    teacher_prompt_version: str | None = None
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    show_progress: bool = True
+
+    def validate(self) -> None:
+        _positive(self, "num_queries", "teacher_batch_size", "teacher_max_new_tokens", "query_max_new_tokens",
+                  "max_passage_words", "max_query_words", "max_generated_query_words")
+        _non_negative(self, "hard_negatives", "random_negatives", "corpus_negatives")
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise InvalidInputError(f"max_pairs must be >= 1 or None, got {self.max_pairs}")
+        if not 0.0 <= self.min_label_confidence <= 1.0:
+            raise InvalidInputError(f"min_label_confidence must be in [0, 1], got {self.min_label_confidence}")
+        if self.teacher is None or (isinstance(self.teacher, str) and not self.teacher.strip()):
+            raise InvalidInputError("a teacher model is required")
+
+
+@dataclass
+class JudgmentsConfig:
+    """Settings of :func:`interank_trainer.prepare_judgments` (relevance judgments -> training data).
+
+    Attributes:
+        data: a TREC/BEIR folder with ``queries.jsonl``, ``corpus.jsonl`` and
+            ``qrels.tsv`` (the layout :mod:`interank_sdk.eval.data` reads).
+        out: output dataset folder (same format as ``synthesize``).
+        grade_map: judgment grade -> InteRank label (default TREC 0-3:
+            0 -> 0, 1 -> 1, 2 -> 2, 3 -> 2). Grades not in the map are an error.
+        max_per_query: keep at most this many judged passages per query
+            (a label-stratified sample).
+        max_rows: keep at most this many rows in all (label-stratified sample).
+        balance: sample the same number of rows per label (as far as each label has rows).
+        queries: restrict to these query ids.
+        seed: sampling seed.
+    """
+
+    data: PathLike
+    out: PathLike
+    grade_map: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 1, 2: 2, 3: 2})
+    max_per_query: int | None = None
+    max_rows: int | None = None
+    balance: bool = False
+    queries: list[str] | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        for grade, label in self.grade_map.items():
+            if label not in (0, 1, 2):
+                raise InvalidInputError(f"grade_map maps grade {grade} to {label}; labels are 0, 1 or 2")
+        for name in ("max_per_query", "max_rows"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InvalidInputError(f"{name} must be >= 1 or None, got {value}")
+
+
+@dataclass
+class DistillConfig:
+    """Settings of :func:`interank_trainer.distill` (SFT of a LoRA student with TRL's ``SFTTrainer``).
+
+    Defaults are InteRank's: LoRA r=64, alpha=16, dropout 0.1 on the q/k/v/o and
+    gate projections, learning rate 2e-4, constant schedule, one epoch; QLoRA
+    (4-bit NF4) on CUDA, plain LoRA on CPU.
+
+    Attributes:
+        data: one dataset folder (or ``data.jsonl``) or a list of them.
+        student: base model (hub id, folder or ``.gguf``).
+        out: adapter folder to write (adapter, tokenizer, ``interank.json``).
+        strategy: ``"auto"`` (``reasoning`` when every row has an explanation,
+            else ``graded``), ``"reasoning"``, ``"graded"`` or ``"yesno"``: the
+            SDK strategy whose prompt and target the student learns, recorded in
+            ``interank.json`` so ``Reranker(out)`` scores the same way.
+        prompt_version: prompt template version (default: latest).
+        yes_threshold: ``yesno`` answers yes for labels >= this (default 2).
+        lora_r, lora_alpha, lora_dropout, target_modules: LoRA settings.
+        learning_rate, lr_scheduler, epochs, max_steps: optimisation
+            (``max_steps > 0`` overrides ``epochs``).
+        batch_size, gradient_accumulation_steps: sequences per step.
+        max_length: rows longer than this many tokens are dropped (and counted),
+            never cut (a cut row would lose its target).
+        quantization: ``"auto"`` (4-bit NF4 on CUDA, none on CPU), ``"4bit"`` or ``None``.
+        device, dtype: as in :class:`interank_sdk.Reranker` (``dtype="auto"``: bf16 where native).
+        gradient_checkpointing: ``None``: on for CUDA, off on CPU.
+        max_rows: train on the first N rows only.
+        balance_labels: oversample so that every label has as many rows as the largest.
+        shuffle: shuffle rows (seeded) before training.
+        seed: random seed.
+        logging_steps: log the loss every N steps.
+        show_progress: progress bars.
+    """
+
+    data: PathLike | list[PathLike]
+    student: str
+    out: PathLike
+    strategy: str = "auto"
+    prompt_version: str | None = None
+    yes_threshold: int = 2
+    lora_r: int = 64
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    target_modules: tuple[str, ...] = INTERANK_TARGET_MODULES
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "constant"
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    max_length: int = 1024
+    quantization: str | None = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    gradient_checkpointing: bool | None = None
+    max_rows: int | None = None
+    balance_labels: bool = False
+    shuffle: bool = True
+    seed: int = 0
+    logging_steps: int = 10
+    show_progress: bool = True
+
+    def validate(self) -> None:
+        if self.strategy not in ("auto", "reasoning", "graded", "yesno"):
+            raise InvalidInputError(f"strategy must be auto, reasoning, graded or yesno, got {self.strategy!r}")
+        if self.quantization not in ("auto", "4bit", None, "none"):
+            raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
+        _positive(self, "lora_r", "lora_alpha", "batch_size", "gradient_accumulation_steps", "max_length",
+                  "logging_steps")
+        if self.learning_rate <= 0 or self.epochs <= 0:
+            raise InvalidInputError("learning_rate and epochs must be > 0")
+        if not 0 <= self.lora_dropout < 1:
+            raise InvalidInputError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.yes_threshold not in (1, 2):
+            raise InvalidInputError(f"yes_threshold must be 1 or 2, got {self.yes_threshold}")
+
+
+@dataclass
+class RLConfig:
+    """Settings of :func:`interank_trainer.rl` (RL refinement of a distilled adapter).
+
+    Attributes:
+        data: dataset folder(s) with the teacher's labels (as for ``distill``).
+        adapter: the adapter folder written by ``distill`` (its ``interank.json``
+            gives the strategy and prompt version).
+        out: the refined adapter folder.
+        method: ``"grpo"`` (TRL ``GRPOTrainer``) or ``"rwsft"`` (InteRank's
+            reward-weighted SFT: loss = r^3 x NLL over the kept samples).
+        num_generations: samples per prompt (GRPO group size, rwsft k).
+        max_new_tokens: token budget of one sampled output.
+        temperature, top_p: sampling.
+        learning_rate: optimiser learning rate.
+        max_steps: optimisation steps (``-1``: one pass over the rows).
+        batch_size: prompts per step.
+        beta: KL coefficient to the distilled policy (GRPO; 0 = none, no reference model).
+        reward_weights: weights of the (label, format, grounding) rewards.
+        length_budget: explanation length (words) above which the concision reward decays.
+        min_reward: rwsft keeps samples whose combined reward is at least this.
+        quantization, device, dtype, gradient_checkpointing: as in :class:`DistillConfig`.
+        max_rows, shuffle, seed, logging_steps, show_progress: as in :class:`DistillConfig`.
+    """
+
+    data: PathLike | list[PathLike]
+    adapter: PathLike
+    out: PathLike
+    method: str = "grpo"
+    num_generations: int = 4
+    max_new_tokens: int = 160
+    temperature: float = 1.0
+    top_p: float = 1.0
+    learning_rate: float = 1e-5
+    max_steps: int = -1
+    batch_size: int = 2
+    beta: float = 0.0
+    reward_weights: tuple[float, float, float] = (1.0, 0.5, 0.5)
+    length_budget: int = 80
+    min_reward: float = 0.1
+    quantization: str | None = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    gradient_checkpointing: bool | None = None
+    max_rows: int | None = None
+    shuffle: bool = True
+    seed: int = 0
+    logging_steps: int = 1
+    show_progress: bool = True
+
+    def validate(self) -> None:
+        if self.method not in ("grpo", "rwsft"):
+            raise InvalidInputError(f"method must be 'grpo' or 'rwsft', got {self.method!r}")
+        if self.num_generations < 2 and self.method == "grpo":
+            raise InvalidInputError("GRPO needs num_generations >= 2 (it compares samples within a group)")
+        _positive(self, "num_generations", "max_new_tokens", "batch_size", "length_budget", "logging_steps")
+        if len(self.reward_weights) != 3 or any(w < 0 for w in self.reward_weights) or sum(self.reward_weights) <= 0:
+            raise InvalidInputError("reward_weights must be three non-negative numbers, not all zero")
+        if self.temperature <= 0:
+            raise InvalidInputError("temperature must be > 0")
+        if self.quantization not in ("auto", "4bit", None, "none"):
+            raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
+
+
+C = TypeVar("C")
+
+
+def build_config(cls: type[C], config: C | None, kwargs: dict[str, Any]) -> C:
+    """A config from an object or keyword arguments (not both), validated."""
+    if config is not None:
+        if kwargs:
+            raise InvalidInputError(f"pass either a {cls.__name__} or keyword arguments, not both")
+        if not isinstance(config, cls):
+            raise InvalidInputError(f"expected a {cls.__name__}, got {type(config).__name__}")
+        result = config
+    else:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise InvalidInputError(f"unknown {cls.__name__} field(s): {unknown}; known: {sorted(known)}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]  # type: ignore[arg-type]
+        missing = [name for name in required if name not in kwargs]
+        if missing:
+            raise InvalidInputError(f"{cls.__name__} needs {missing}")
+        result = cls(**kwargs)
+    result.validate()  # type: ignore[attr-defined]
+    return result
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A JSON-friendly dict of a config (paths as strings, models by name)."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        key, value = f.name, getattr(config, f.name)  # not asdict(): it deep-copies a Reranker teacher
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) if isinstance(v, Path) else v for v in value]
+        elif not isinstance(value, (str, int, float, bool, dict, type(None))):
+            value = getattr(value, "model_name", type(value).__name__)
+        out[key] = value
+    return out
+
+
+def _positive(config: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _non_negative(config: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+__all__ = [
+    "INTERANK_TARGET_MODULES",
+    "SynthesizeConfig",
+    "JudgmentsConfig",
+    "DistillConfig",
+    "RLConfig",
+    "build_config",
+    "config_dict",
+]

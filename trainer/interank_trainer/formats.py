@@ -1,0 +1,315 @@
+"""The training-data format and the exact text a student is trained to write.
+
+A dataset folder (written by :func:`interank_trainer.synthesize` or
+:func:`interank_trainer.prepare_judgments`) holds:
+
+* ``data.jsonl``: one judged (query, passage) pair per line (see :data:`ROW_FIELDS`),
+  readable with ``datasets.load_dataset("json", data_files=".../data.jsonl")``.
+  Each row carries conversational ``prompt``/``completion`` fields (TRL's
+  prompt-completion format, built from the SDK's own prompt templates) plus the
+  raw ``query``, ``passage``, teacher ``label`` (0/1/2), ``label_probs`` and
+  ``explanation``;
+* ``manifest.json``: how the data was made, and the counts (rows, dropped
+  judgments by reason, label histogram);
+* ``progress.jsonl`` (synthesize only): the QA pairs already done, for resuming.
+
+The completions are exactly what the scoring strategies of
+:class:`interank_sdk.Reranker` read:
+
+* ``reasoning``: the explanation, a newline, then ``Relevance Label:`` followed by
+  the label and `` ##``. The strategy generates until it writes ``Relevance
+  Label:`` and reads the label distribution at the very next token, so the
+  student's target puts a *single label token* right after the marker (``" 2"``
+  where the vocabulary has it as one token, else ``"2"``; see
+  :func:`label_forms`);
+* ``graded`` / ``yesno``: the single label token right after the prompt
+  (``"0"``/``"1"``/``"2"``, or ``"yes"``/``"no"``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from interank_sdk.errors import InvalidInputError, LabelTokenError
+from interank_sdk.prompts import get_template
+from interank_sdk.strategies.reasoning import END, MARKER
+
+logger = logging.getLogger(__name__)
+
+#: version tag written into every manifest
+FORMAT = "interank-trainer/v1"
+DATA_FILE = "data.jsonl"
+MANIFEST_FILE = "manifest.json"
+PROGRESS_FILE = "progress.jsonl"
+#: the InteRank labels: 0 irrelevant, 1 partially relevant, 2 relevant
+LABELS = (0, 1, 2)
+#: strategies a student can be trained for
+TRAINABLE_STRATEGIES = ("reasoning", "graded", "yesno")
+#: fields every row must have (``explanation`` may be ``None`` for judgment data)
+REQUIRED_FIELDS = ("query", "passage", "label")
+ROW_FIELDS = (
+    "id", "pair_id", "source", "query", "passage", "candidate", "label", "label_probs",
+    "explanation", "teacher_wrote_marker", "strategy", "prompt", "completion",
+)
+
+_LABEL_RE = re.compile(re.escape(MARKER) + r"\s*([0-2])")
+_FORMAT_RE = re.compile(r"^\s*(?P<explanation>\S.*?)\s*" + re.escape(MARKER) + r"\s*(?P<label>[0-2])\s*"
+                        + re.escape(END) + r"\s*$", re.DOTALL)
+
+
+# ----------------------------------------------------------------- targets
+def reasoning_completion(explanation: str, label: int, label_text: str | None = None) -> str:
+    """The reasoning target: ``"<explanation>\\nRelevance Label: <label> ##"``.
+
+    Args:
+        explanation: the explanation (stripped; must not be empty).
+        label: 0, 1 or 2.
+        label_text: how the label is written right after the marker (default
+            ``" <label>"``); :func:`label_forms` picks the form that is a single
+            token for a given tokenizer.
+
+    Example:
+        >>> reasoning_completion("It explains kinases.", 2)
+        'It explains kinases.\\nRelevance Label: 2 ##'
+    """
+    explanation = explanation.strip()
+    if not explanation:
+        raise InvalidInputError("the explanation of a reasoning target is empty")
+    check_label(label)
+    text = f" {label}" if label_text is None else label_text
+    return f"{explanation}\n{MARKER}{text} {END}"
+
+
+def label_completion(strategy: str, label: int, yes_threshold: int = 2, forms: Mapping[str, str] | None = None) -> str:
+    """The single-token target of the ``graded`` or ``yesno`` strategy for an InteRank label.
+
+    ``yesno`` answers ``"yes"`` when ``label >= yes_threshold`` (default: only
+    label 2 is a yes).
+
+    Example:
+        >>> label_completion("graded", 1), label_completion("yesno", 2), label_completion("yesno", 1)
+        ('1', 'yes', 'no')
+    """
+    check_label(label)
+    if strategy == "graded":
+        key = str(label)
+    elif strategy == "yesno":
+        key = "yes" if label >= yes_threshold else "no"
+    else:
+        raise InvalidInputError(f"label_completion is for 'graded' or 'yesno', not {strategy!r}")
+    return forms.get(key, key) if forms else key
+
+
+def label_forms(tokenizer: Any, context: str, labels: Sequence[str], *, prefer_space: bool) -> dict[str, str]:
+    """For each label, the surface form that is exactly one token right after ``context``.
+
+    The SDK reads a label as the next-token distribution at one position, so a
+    student must be trained to put a single label token there. Tokenizers
+    differ: Qwen2.5 and SmolLM2 split ``" 2"`` into ``" "`` + ``"2"``, so after
+    ``"Relevance Label:"`` the form is ``"2"``; a vocabulary with a ``" 2"``
+    token keeps the space.
+
+    Args:
+        tokenizer: a transformers tokenizer.
+        context: text the label follows (a rendered prompt, or an explanation
+            ending with the marker).
+        labels: the label strings (``"0"``, ``"1"``, ``"2"`` or ``"yes"``, ``"no"``).
+        prefer_space: try ``" " + label`` before ``label``.
+
+    Raises:
+        LabelTokenError: no form of a label is a single token after ``context``.
+    """
+    base = tokenizer(context, add_special_tokens=False).input_ids
+    out: dict[str, str] = {}
+    for label in labels:
+        candidates = [" " + label, label] if prefer_space else [label, " " + label]
+        for cand in candidates:
+            full = tokenizer(context + cand, add_special_tokens=False).input_ids
+            if len(full) == len(base) + 1 and full[: len(base)] == base and full[-1] != tokenizer.unk_token_id:
+                out[label] = cand
+                break
+        else:
+            raise LabelTokenError(
+                f"neither {label!r} nor {' ' + label!r} is a single token after {context[-40:]!r} for this tokenizer; "
+                "the SDK cannot read this label from the model"
+            )
+    return out
+
+
+# ----------------------------------------------------------------- parsing
+def parse_label(completion: str) -> int | None:
+    """The label a generated completion states after ``Relevance Label:`` (``None`` if unreadable).
+
+    Example:
+        >>> parse_label("It matches.\\nRelevance Label: 2 ##"), parse_label("no label here")
+        (2, None)
+    """
+    match = _LABEL_RE.search(completion)
+    return int(match.group(1)) if match else None
+
+
+def split_reasoning(completion: str) -> tuple[str, int] | None:
+    """``(explanation, label)`` of a well-formed reasoning output, else ``None``.
+
+    Well-formed: a non-empty explanation, then ``Relevance Label: <0|1|2> ##``
+    and nothing after it but whitespace.
+    """
+    match = _FORMAT_RE.match(completion)
+    if not match:
+        return None
+    return match.group("explanation").strip(), int(match.group("label"))
+
+
+def check_label(label: Any) -> int:
+    """Validate an InteRank label (0, 1 or 2) and return it as an int."""
+    if isinstance(label, bool) or not isinstance(label, int) or label not in LABELS:
+        raise InvalidInputError(f"label must be 0, 1 or 2, got {label!r}")
+    return label
+
+
+# ------------------------------------------------------------------- rows
+def conversation(strategy: str, query: str, passage: str, prompt_version: str | None = None) -> list[dict[str, str]]:
+    """The chat messages of the SDK prompt template of ``strategy`` for one pair."""
+    prompt = get_template(strategy, prompt_version).render(query, passage)
+    if prompt.assistant_prefix:
+        raise InvalidInputError(
+            f"prompt {strategy}/{prompt_version} has an assistant prefix; conversational rows cannot hold it"
+        )
+    return [dict(m) for m in prompt.messages]
+
+
+def make_row(
+    *,
+    row_id: str,
+    query: str,
+    passage: str,
+    label: int,
+    source: str,
+    pair_id: str | None = None,
+    candidate: str | None = None,
+    label_probs: Sequence[float] | None = None,
+    explanation: str | None = None,
+    teacher_wrote_marker: bool | None = None,
+    prompt_version: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build one dataset row with its conversational ``prompt``/``completion``.
+
+    The row's own strategy is ``reasoning`` when it has an explanation, else
+    ``graded``; :func:`interank_trainer.distill` re-renders every row for the
+    student's strategy and tokenizer anyway.
+    """
+    check_label(label)
+    if not query.strip() or not passage.strip():
+        raise InvalidInputError(f"row {row_id}: empty query or passage")
+    strategy = "reasoning" if explanation and explanation.strip() else "graded"
+    completion = (
+        reasoning_completion(explanation, label) if strategy == "reasoning" else label_completion("graded", label)
+    )
+    row: dict[str, Any] = {
+        "id": row_id,
+        "pair_id": pair_id,
+        "source": source,
+        "query": query,
+        "passage": passage,
+        "candidate": candidate,
+        "label": label,
+        "label_probs": None if label_probs is None else [float(p) for p in label_probs],
+        "explanation": explanation.strip() if explanation else None,
+        "teacher_wrote_marker": teacher_wrote_marker,
+        "strategy": strategy,
+        "prompt": conversation(strategy, query, passage, prompt_version),
+        "completion": [{"role": "assistant", "content": completion}],
+    }
+    if extra:
+        row.update(extra)
+    return row
+
+
+def read_rows(data: str | Path | Iterable[str | Path], *, max_rows: int | None = None) -> list[dict[str, Any]]:
+    """Read and validate the rows of one or more dataset folders (or ``.jsonl`` files).
+
+    Raises:
+        InvalidInputError: a missing folder or file, invalid JSON, a row without
+            ``query``/``passage``/``label``, an empty query or passage, or a
+            label that is not 0, 1 or 2. The message names the file and line.
+    """
+    paths = [data] if isinstance(data, (str, Path)) else list(data)
+    if not paths:
+        raise InvalidInputError("no training data given")
+    rows: list[dict[str, Any]] = []
+    for item in paths:
+        path = Path(item).expanduser()
+        file = path / DATA_FILE if path.is_dir() else path
+        if not file.is_file():
+            raise InvalidInputError(
+                f"training data not found: {file} (expected a folder written by `interank-train synthesize` or "
+                f"`interank-train prepare`, or a {DATA_FILE} file)"
+            )
+        with file.open(encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{file}:{lineno}: invalid JSON ({exc.msg})") from exc
+                if not isinstance(row, dict):
+                    raise InvalidInputError(f"{file}:{lineno}: expected a JSON object")
+                missing = [k for k in REQUIRED_FIELDS if k not in row]
+                if missing:
+                    raise InvalidInputError(f"{file}:{lineno}: missing field(s) {', '.join(map(repr, missing))}")
+                for key in ("query", "passage"):
+                    if not isinstance(row[key], str) or not row[key].strip():
+                        raise InvalidInputError(f"{file}:{lineno}: {key!r} must be a non-empty string")
+                try:
+                    check_label(row["label"])
+                except InvalidInputError as exc:
+                    raise InvalidInputError(f"{file}:{lineno}: {exc}") from None
+                explanation = row.get("explanation")
+                if explanation is not None and not isinstance(explanation, str):
+                    raise InvalidInputError(f"{file}:{lineno}: 'explanation' must be a string or null")
+                rows.append(row)
+                if max_rows is not None and len(rows) >= max_rows:
+                    return rows
+    if not rows:
+        raise InvalidInputError(f"no rows in {', '.join(map(str, paths))}")
+    return rows
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The ``manifest.json`` of a dataset folder (``{}`` when there is none)."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def label_histogram(labels: Iterable[int]) -> dict[str, int]:
+    """``{"0": n0, "1": n1, "2": n2}``."""
+    hist = {str(k): 0 for k in LABELS}
+    for label in labels:
+        hist[str(label)] += 1
+    return hist
+
+
+__all__ = [
+    "FORMAT", "DATA_FILE", "MANIFEST_FILE", "PROGRESS_FILE", "LABELS", "TRAINABLE_STRATEGIES",
+    "reasoning_completion", "label_completion", "label_forms", "parse_label", "split_reasoning",
+    "check_label", "conversation", "make_row", "read_rows", "read_manifest", "write_json", "label_histogram",
+]

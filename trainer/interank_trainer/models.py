@@ -1,0 +1,149 @@
+"""Loading a student for training, LoRA settings, and writing adapter folders.
+
+The student is loaded through the SDK's own transformers backend
+(:class:`interank_sdk.backends.hf.HFBackend`): the same loader (safetensors
+only, GGUF conversion, 4-bit NF4 via bitsandbytes), the same chat-template
+rendering and the same tokenization as ``Reranker`` at inference, so the
+training prompts are token for token the prompts the adapter is scored with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from interank_sdk._deps import require
+from interank_sdk.errors import InvalidInputError, ModelLoadError, UnsupportedError
+from interank_sdk.prompts import Prompt
+from interank_sdk.reranker import MODEL_CARD_FILE
+
+from . import __version__
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_quantization(quantization: str | None, device: str) -> str | None:
+    """``"auto"`` -> ``"4bit"`` (QLoRA) on CUDA, ``None`` (plain LoRA) elsewhere."""
+    if quantization in (None, "none"):
+        return None
+    if quantization == "auto":
+        return "4bit" if device.startswith("cuda") else None
+    if quantization == "4bit":
+        if not device.startswith("cuda"):
+            logger.warning("4-bit NF4 on %s: bitsandbytes runs it, but slower than bf16/fp32 LoRA there", device)
+        return "4bit"
+    raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {quantization!r}")
+
+
+def load_student(model: str | Path, *, device: str = "auto", dtype: Any = "auto", quantization: str | None = "auto"):
+    """Load a base model for LoRA training through the SDK's transformers backend.
+
+    Returns:
+        the :class:`~interank_sdk.backends.hf.HFBackend` (its ``model`` is the
+        base model, ready for peft; its ``tokenizer``, ``render`` and ``encode``
+        are the inference ones).
+
+    Raises:
+        InvalidInputError: ``model`` is a LoRA adapter folder (train from its base model).
+    """
+    from interank_sdk.backends.hf import HFBackend, resolve_device
+
+    if (Path(str(model)).expanduser() / "adapter_config.json").is_file():
+        raise InvalidInputError(
+            f"{model} is a LoRA adapter folder; distill trains a new adapter on a base model "
+            "(to refine an adapter use `interank-train rl --adapter ...`)"
+        )
+    dev = resolve_device(device)
+    quant = resolve_quantization(quantization, dev)
+    if quant:
+        logger.info("QLoRA: loading %s in 4-bit NF4 (double quantization) on %s", model, dev)
+    else:
+        logger.info(
+            "plain LoRA on %s (QLoRA's 4-bit base needs CUDA%s)", dev,
+            "" if dev.startswith("cuda") else "; this machine trains the full-precision base with LoRA adapters",
+        )
+    backend = HFBackend(model, device=dev, dtype=dtype, quantization=quant, merge_adapter=True)
+    if quant:
+        peft = require("peft", "lora")
+        backend.model = peft.prepare_model_for_kbit_training(backend.model, use_gradient_checkpointing=True)
+    return backend
+
+
+def adapter_base(adapter: str | Path) -> str:
+    """The base model recorded in an adapter folder's ``adapter_config.json``."""
+    path = Path(adapter).expanduser() / "adapter_config.json"
+    if not path.is_file():
+        raise ModelLoadError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+    try:
+        base = json.loads(path.read_text()).get("base_model_name_or_path")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    if not base:
+        raise ModelLoadError(f"{path} has no base_model_name_or_path")
+    return str(base)
+
+
+def lora_config(model: Any, *, r: int, alpha: int, dropout: float, target_modules: tuple[str, ...] | list[str]):
+    """A peft ``LoraConfig`` on ``target_modules`` (those the model has; none present is an error)."""
+    peft = require("peft", "lora")
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = [m for m in target_modules if m in present]
+    missing = sorted(set(target_modules) - set(targets))
+    if not targets:
+        raise UnsupportedError(
+            f"none of the LoRA target modules {list(target_modules)} exist in this model; "
+            f"pass target_modules (e.g. from {sorted(n for n in present if 'proj' in n)[:8]})"
+        )
+    if missing:
+        logger.warning("LoRA target modules not in this model (skipped): %s", missing)
+    return peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none",
+                           task_type="CAUSAL_LM")
+
+
+def trl_prompt_text(backend: Any, prompt: Prompt) -> str:
+    """The rendered prompt as text that TRL tokenizes into exactly the SDK's prompt tokens.
+
+    TRL tokenizes a text prompt with ``tokenizer(text)`` (special tokens on);
+    the SDK encodes the rendered text without them and adds BOS only where the
+    tokenizer would and the text lacks it (:func:`interank_sdk.backends.tokens.encode_rendered`).
+    Dropping a leading BOS string that the tokenizer adds anyway makes both the same sequence.
+    """
+    from interank_sdk.backends.tokens import leading_bos_id
+
+    text = backend.render(prompt)
+    tok = backend.tokenizer
+    if tok.bos_token and text.startswith(tok.bos_token) and leading_bos_id(tok) is not None:
+        text = text[len(tok.bos_token):]
+    return text
+
+
+def save_adapter(model: Any, tokenizer: Any, out: str | Path, card: Mapping[str, Any]) -> Path:
+    """Write the LoRA adapter, the tokenizer and ``interank.json`` into ``out``.
+
+    ``interank.json`` records the strategy and prompt version, so
+    ``Reranker(out)`` (strategy ``"auto"``) scores with the prompt the adapter
+    was trained on.
+    """
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    payload = {"trainer_version": __version__, **card}
+    (out / MODEL_CARD_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("wrote adapter %s (strategy %s, prompt %s)", out, card.get("strategy"), card.get("prompt_version"))
+    return out
+
+
+def training_precision(backend: Any) -> dict[str, bool]:
+    """``bf16``/``fp16`` flags of a TRL config matching the loaded model dtype."""
+    torch = require("torch", "hf")
+    return {"bf16": backend.dtype == torch.bfloat16, "fp16": backend.dtype == torch.float16}
+
+
+__all__ = [
+    "resolve_quantization", "load_student", "adapter_base", "lora_config", "trl_prompt_text", "save_adapter",
+    "training_precision",
+]

@@ -1,0 +1,90 @@
+"""InteRank's query-generation step: the teacher writes search queries for a QA pair.
+
+The prompt is a versioned :class:`interank_sdk.prompts.PromptTemplate` (the
+question fills ``{query}``, the accepted answer ``{passage}``), rendered by the
+teacher's backend with its chat template. The teacher generates greedily; the
+output is parsed one query per line (numbering, bullets and quotes removed),
+deduplicated, and queries that are too short or too long are rejected and
+counted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from interank_sdk.prompts import Prompt, PromptTemplate
+
+QUERYGEN_V1 = PromptTemplate(
+    strategy="querygen",
+    version="v1",
+    system="You write search queries. A user has a question; the accepted answer below solves it. "
+    "Write queries the user could type into a search engine to find such an answer.",
+    user="Question: {query}\n\nAccepted answer: {passage}\n\n"
+    "Write {n} different search queries for this question, each a short phrase or question "
+    "(3 to 20 words) that the answer satisfies. Vary the wording and the aspect of the problem. "
+    "Write one query per line, with no numbering and no other text.",
+    assistant_prefix="",
+)
+#: query-generation templates by version
+QUERYGEN_TEMPLATES = {"v1": QUERYGEN_V1}
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022>]+|\(?\d{1,2}[.):]|q(?:uery)?\s*\d*\s*[:.)-])\s*", re.IGNORECASE)
+
+
+@dataclass
+class ParsedQueries:
+    """Queries parsed from one generation.
+
+    Attributes:
+        queries: the kept queries, in generation order.
+        rejected: lines rejected (empty after cleaning, too short, too long, duplicates).
+        reasons: rejected lines by reason.
+    """
+
+    queries: list[str]
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def querygen_prompt(question: str, answer: str, n: int, version: str = "v1") -> Prompt:
+    """The query-generation prompt for one QA pair (asks for ``n`` queries)."""
+    template = QUERYGEN_TEMPLATES[version]
+    template = replace(template, user=template.user.replace("{n}", str(n)))
+    return template.render(question, answer)
+
+
+def parse_queries(text: str, n: int, *, min_words: int = 2, max_words: int = 32, exclude: str | None = None) -> ParsedQueries:
+    """Parse up to ``n`` queries from a generation, one per line.
+
+    Example:
+        >>> parse_queries("1. why are insects drawn to light\\n- insect LED attraction heat\\n", 3).queries
+        ['why are insects drawn to light', 'insect LED attraction heat']
+    """
+    kept: list[str] = []
+    seen = {exclude.strip().lower()} if exclude else set()
+    reasons: dict[str, int] = {}
+
+    def reject(reason: str) -> None:
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        query = _BULLET.sub("", line).strip().strip("\"'`").strip()
+        words = query.split()
+        if len(words) < min_words:
+            reject("too_short")
+        elif len(words) > max_words:
+            reject("too_long")
+        elif query.lower() in seen:
+            reject("duplicate")
+        elif len(kept) >= n:
+            reject("beyond_n")
+        else:
+            kept.append(query)
+            seen.add(query.lower())
+    return ParsedQueries(kept, sum(reasons.values()), reasons)
+
+
+__all__ = ["QUERYGEN_V1", "QUERYGEN_TEMPLATES", "ParsedQueries", "querygen_prompt", "parse_queries"]

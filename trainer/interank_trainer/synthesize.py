@@ -1,0 +1,571 @@
+"""Stage 1, synthesize: a teacher writes queries for QA pairs and judges candidate passages.
+
+For each QA pair (``{"question", "answer"}``):
+
+1. the teacher writes up to ``num_queries`` search queries (InteRank's
+   query-generation prompt, :mod:`interank_trainer.querygen`); the question
+   itself can be a query too (``include_question``);
+2. each query gets candidate passages: the pair's own answer, BM25 hard
+   negatives from the other pairs' answers (``bm25s``), random other answers,
+   and optionally BM25 picks from a user corpus;
+3. the teacher judges every (query, passage) with an explanation and a 0/1/2
+   label through the SDK's own :class:`interank_sdk.Reranker`
+   (``rerank_batch(..., explain=True)``, the ``reasoning`` strategy: label read
+   as a distribution after ``Relevance Label:``); any backend that can generate
+   works (transformers, vLLM, an OpenAI-compatible server);
+4. judgments that are malformed (the teacher did not write the label marker
+   itself, an empty explanation, a cut passage, a label below
+   ``min_label_confidence``) are counted by reason and never written as
+   training data.
+
+Rows are appended to ``data.jsonl`` and flushed after each QA pair, then the
+pair is recorded in ``progress.jsonl``; a rerun with the same settings skips
+the pairs already done (rows of a pair interrupted half-way are discarded and
+redone), so nothing is duplicated. Everything is deterministic for a seed
+(greedy generation, seeded random negatives).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interank_sdk.errors import InvalidInputError
+from interank_sdk.prompts import format_passage
+
+from . import __version__
+from .config import SynthesizeConfig, build_config, config_dict
+from .formats import DATA_FILE, FORMAT, MANIFEST_FILE, PROGRESS_FILE, label_histogram, make_row, read_manifest, write_json
+from .querygen import parse_queries, querygen_prompt
+
+logger = logging.getLogger(__name__)
+
+#: settings that change the content of the dataset: a rerun must match them
+_CONTENT_SETTINGS = (
+    "num_queries", "include_question", "hard_negatives", "random_negatives", "corpus_negatives", "seed",
+    "max_passage_words", "max_query_words", "max_generated_query_words", "query_max_new_tokens", "require_marker",
+    "min_label_confidence", "teacher_max_new_tokens", "teacher_prompt_version",
+)
+_MARKUP = re.compile(r"\$\\(?:begin|end)group\$")
+
+
+@dataclass
+class QAPair:
+    """One question/answer pair."""
+
+    id: str
+    question: str
+    answer: str
+    domain: str | None = None
+
+
+@dataclass
+class SynthesisReport:
+    """What :func:`synthesize` did (also written to ``manifest.json``).
+
+    Attributes:
+        out: the dataset folder.
+        pairs_total: QA pairs to process (after ``max_pairs``).
+        pairs_done: pairs finished, this run and earlier ones.
+        pairs_resumed: pairs skipped because an earlier run finished them.
+        rows: training rows in ``data.jsonl``.
+        judgments: teacher judgments made (kept + dropped).
+        dropped: judgments not used as training data, by reason
+            (``missing_marker``, ``empty_explanation``, ``truncated``, ``low_confidence``).
+        missing_marker: judgments whose explanation lacked the teacher's own marker.
+        hit_token_budget: explanations cut by the token budget.
+        queries_generated: queries the teacher wrote and that were kept.
+        queries_rejected: generated lines rejected by reason.
+        pairs_without_generated_queries: pairs where the teacher wrote no usable query.
+        invalid_qa: QA rows skipped as invalid (``skip_invalid``), by reason.
+        labels: label histogram of the kept rows.
+        seconds: wall time of this run.
+    """
+
+    out: Path
+    pairs_total: int = 0
+    pairs_done: int = 0
+    pairs_resumed: int = 0
+    rows: int = 0
+    judgments: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    missing_marker: int = 0
+    hit_token_budget: int = 0
+    queries_generated: int = 0
+    queries_rejected: dict[str, int] = field(default_factory=dict)
+    pairs_without_generated_queries: int = 0
+    invalid_qa: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pairs_total": self.pairs_total, "pairs_done": self.pairs_done, "pairs_resumed": self.pairs_resumed,
+            "rows": self.rows, "judgments": self.judgments, "dropped": dict(self.dropped),
+            "dropped_total": self.dropped_total, "missing_marker": self.missing_marker,
+            "hit_token_budget": self.hit_token_budget, "queries_generated": self.queries_generated,
+            "queries_rejected": dict(self.queries_rejected),
+            "pairs_without_generated_queries": self.pairs_without_generated_queries,
+            "invalid_qa": dict(self.invalid_qa), "labels": dict(self.labels), "seconds": round(self.seconds, 2),
+        }
+
+
+# ------------------------------------------------------------------ inputs
+def load_qa_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[QAPair], dict[str, int]]:
+    """Read a QA JSONL file: ``{"question", "answer"}`` per line, optional ``id`` and ``domain``.
+
+    Returns:
+        the pairs and the count of skipped invalid rows by reason (always empty
+        unless ``skip_invalid``).
+
+    Raises:
+        InvalidInputError: missing file, invalid JSON, a missing or empty
+            ``question``/``answer`` (unless ``skip_invalid``), duplicate ids, no pairs.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InvalidInputError(f"QA file not found: {path}")
+    pairs: list[QAPair] = []
+    invalid: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            problem = None
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                problem = ("not_an_object", "expected a JSON object")
+            else:
+                for key in ("question", "answer"):
+                    if key not in row:
+                        problem = (f"missing_{key}", f"missing field {key!r}")
+                        break
+                    if not isinstance(row[key], str) or not row[key].strip():
+                        problem = (f"empty_{key}", f"{key!r} must be a non-empty string")
+                        break
+            if problem:
+                if not skip_invalid:
+                    raise InvalidInputError(
+                        f"{path}:{lineno}: {problem[1]} (fields: question, answer; optional id, domain); "
+                        "pass skip_invalid=True (--skip-invalid) to skip such rows"
+                    )
+                invalid[problem[0]] = invalid.get(problem[0], 0) + 1
+                continue
+            pair_id = str(row.get("id", lineno))
+            if pair_id in seen:
+                raise InvalidInputError(f"{path}:{lineno}: duplicate id {pair_id!r} (first on line {seen[pair_id]})")
+            seen[pair_id] = lineno
+            pairs.append(QAPair(pair_id, row["question"].strip(), row["answer"].strip(), row.get("domain")))
+    if invalid:
+        logger.warning("%s: skipped %d invalid rows: %s", path, sum(invalid.values()), invalid)
+    if not pairs:
+        raise InvalidInputError(f"{path}: no QA pairs")
+    return pairs, invalid
+
+
+def load_passages(path: str | Path) -> list[str]:
+    """A user corpus: JSONL with ``text`` (optional ``title``), or a ``.txt`` file with one passage per line."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InvalidInputError(f"corpus file not found: {path}")
+    passages: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            if path.suffix != ".jsonl":
+                passages.append(line.strip())
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+                raise InvalidInputError(f"{path}:{lineno}: expected an object with a non-empty 'text'")
+            passages.append(format_passage(row["text"].strip(), row.get("title") or None))
+    if not passages:
+        raise InvalidInputError(f"{path}: no passages")
+    return passages
+
+
+def clean_text(text: str, max_words: int) -> str:
+    """Drop StackExchange ``$\\begingroup$`` markup and cut to ``max_words`` words (formatting kept)."""
+    text = _MARKUP.sub("", text).strip()
+    words = list(re.finditer(r"\S+", text))
+    if len(words) > max_words:
+        text = text[: words[max_words - 1].end()].rstrip() + " ..."
+    return text
+
+
+# --------------------------------------------------------------------- BM25
+class _BM25Pool:
+    """A bm25s index over passages; ``search`` excludes given positions."""
+
+    def __init__(self, passages: Sequence[str]) -> None:
+        import bm25s
+
+        self._bm25s = bm25s
+        self.passages = list(passages)
+        stemmer = _stemmer()
+        self._stemmer = stemmer
+        tokens = bm25s.tokenize(self.passages, stopwords="en", stemmer=stemmer, show_progress=False)
+        self.index = bm25s.BM25()
+        self.index.index(tokens, show_progress=False)
+
+    def search(self, query: str, k: int, exclude: set[int]) -> list[int]:
+        if k <= 0 or len(self.passages) <= len(exclude):
+            return []
+        import numpy as np
+
+        tokens = self._bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, show_progress=False)
+        mask = np.ones(len(self.passages), dtype=np.float32)
+        for i in exclude:
+            mask[i] = 0.0
+        depth = min(len(self.passages), k + len(exclude))
+        ids, scores = self.index.retrieve(tokens, k=depth, show_progress=False, weight_mask=mask)
+        return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0 and int(i) not in exclude][:k]
+
+
+def _stemmer():
+    try:  # optional: PyStemmer improves BM25 recall a little
+        import Stemmer
+
+        return Stemmer.Stemmer("english")
+    except ImportError:
+        return None
+
+
+# ------------------------------------------------------------------ teacher
+def build_teacher(config: SynthesizeConfig):
+    """The teacher :class:`~interank_sdk.Reranker` (``reasoning`` strategy) for ``config``."""
+    from interank_sdk import Reranker
+
+    if isinstance(config.teacher, Reranker):
+        return config.teacher
+    if not isinstance(config.teacher, (str, Path)):
+        raise InvalidInputError(f"teacher must be a model name/path or a Reranker, got {type(config.teacher).__name__}")
+    return Reranker(
+        config.teacher,
+        strategy="reasoning",
+        prompt_version=config.teacher_prompt_version,
+        backend=config.teacher_backend,
+        device=config.teacher_device,
+        dtype=config.teacher_dtype,
+        quantization=config.teacher_quantization,
+        batch_size=config.teacher_batch_size,
+        max_length=config.teacher_max_length,
+        max_new_tokens=config.teacher_max_new_tokens,
+        **config.teacher_kwargs,
+    )
+
+
+# ----------------------------------------------------------------- progress
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _settings(config: SynthesizeConfig, teacher_name: str) -> dict[str, Any]:
+    settings = {k: getattr(config, k) for k in _CONTENT_SETTINGS}
+    settings["teacher"] = teacher_name
+    settings["qa_sha256"] = _file_digest(Path(config.qa).expanduser())
+    settings["corpus_sha256"] = _file_digest(Path(config.corpus).expanduser()) if config.corpus else None
+    return settings
+
+
+def _read_progress(path: Path) -> dict[str, dict[str, Any]]:
+    done: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s: ignoring a torn last line (interrupted write)", path)
+                continue
+            done[str(entry["pair_id"])] = entry
+    return done
+
+
+def _prune_rows(data_path: Path, done: set[str]) -> int:
+    """Remove rows of pairs not recorded as done (a pair interrupted half-way); return how many."""
+    if not data_path.is_file():
+        return 0
+    kept: list[str] = []
+    removed = 0
+    with data_path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                removed += 1
+                continue
+            if str(row.get("pair_id")) in done:
+                kept.append(line if line.endswith("\n") else line + "\n")
+            else:
+                removed += 1
+    if removed:
+        tmp = data_path.with_name(data_path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(data_path)
+    return removed
+
+
+def _append(handle, lines: list[str]) -> None:
+    if lines:
+        handle.write("".join(lines))
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+# --------------------------------------------------------------------- main
+def synthesize(config: SynthesizeConfig | None = None, /, **kwargs: Any) -> SynthesisReport:
+    """Build a judged training set from QA pairs with a teacher model (resumable).
+
+    Args:
+        config: a :class:`SynthesizeConfig`, or its fields as keyword arguments.
+
+    Returns:
+        a :class:`SynthesisReport` (also written to ``OUT/manifest.json``).
+
+    Raises:
+        InvalidInputError: bad QA rows (see :func:`load_qa_pairs`), or ``out``
+            holds a dataset made with other settings.
+
+    Example:
+        >>> from interank_trainer import synthesize
+        >>> report = synthesize(qa="qa.jsonl", teacher="Qwen/Qwen2.5-7B-Instruct", out="data/")  # doctest: +SKIP
+        >>> report.rows, report.dropped  # doctest: +SKIP
+        (1520, {'missing_marker': 31})
+    """
+    config = build_config(SynthesizeConfig, config, kwargs)
+    start = time.perf_counter()
+    pairs, invalid = load_qa_pairs(config.qa, skip_invalid=config.skip_invalid)
+    if config.max_pairs is not None:
+        pairs = pairs[: config.max_pairs]
+    out = Path(config.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    teacher = build_teacher(config)
+    settings = _settings(config, str(teacher.model_name))
+    manifest = read_manifest(out)
+    if manifest:
+        if manifest.get("format") != FORMAT or manifest.get("source") != "synthesize":
+            raise InvalidInputError(f"{out} holds another kind of dataset ({manifest.get('source')}); use a new --out")
+        old = manifest.get("settings", {})
+        changed = sorted(k for k in settings if old.get(k) != settings[k])
+        if changed:
+            raise InvalidInputError(
+                f"{out} was synthesized with other settings ({', '.join(changed)}); "
+                "resume with the same settings or write to a new --out folder"
+            )
+    data_path, progress_path = out / DATA_FILE, out / PROGRESS_FILE
+    done = _read_progress(progress_path)
+    removed = _prune_rows(data_path, set(done))
+    if removed:
+        logger.info("discarded %d rows of a QA pair interrupted before it finished", removed)
+    report = SynthesisReport(out=out, pairs_total=len(pairs), invalid_qa=invalid)
+    todo = [p for p in pairs if p.id not in done]
+    report.pairs_resumed = len(pairs) - len(todo)
+    if report.pairs_resumed:
+        logger.info("resuming %s: %d of %d QA pairs already done", out, report.pairs_resumed, len(pairs))
+
+    base_manifest = {
+        "format": FORMAT, "source": "synthesize", "trainer_version": __version__,
+        "teacher": str(teacher.model_name), "teacher_backend": teacher.backend.describe(),
+        "settings": settings, "config": config_dict(config),
+        "fields": {"prompt": "chat messages of the SDK prompt template of `strategy`",
+                   "completion": "the target: explanation, then 'Relevance Label: <label> ##' (reasoning)",
+                   "label": "teacher label 0/1/2 (argmax of label_probs)",
+                   "label_probs": "teacher P(0), P(1), P(2) read after 'Relevance Label:'"},
+    }
+    write_json(out / MANIFEST_FILE, {**base_manifest, "status": "running", **_totals(done, report).as_dict()})
+
+    answers = [clean_text(p.answer, config.max_passage_words) for p in pairs]
+    pool = _BM25Pool(answers)
+    corpus_pool = None
+    if config.corpus and config.corpus_negatives > 0:
+        corpus_pool = _BM25Pool([clean_text(t, config.max_passage_words) for t in load_passages(config.corpus)])
+    position = {p.id: i for i, p in enumerate(pairs)}
+
+    from tqdm.auto import tqdm
+
+    interrupted = True
+    try:
+        with data_path.open("a", encoding="utf-8") as data_f, progress_path.open("a", encoding="utf-8") as prog_f, \
+                tqdm(total=len(pairs), initial=report.pairs_resumed, desc="synthesize", unit="pair",
+                     disable=not config.show_progress) as bar:
+            for pair in todo:
+                rows, entry = _process_pair(pair, position[pair.id], pairs, answers, pool, corpus_pool, teacher, config)
+                _append(data_f, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
+                _append(prog_f, [json.dumps(entry) + "\n"])
+                done[pair.id] = entry
+                bar.update(1)
+                bar.set_postfix(rows=sum(e["rows"] for e in done.values()),
+                                dropped=sum(sum(e["dropped"].values()) for e in done.values()))
+        interrupted = False
+    finally:
+        report = _totals(done, report)
+        report.seconds = time.perf_counter() - start
+        status = "interrupted" if interrupted else "complete"
+        write_json(out / MANIFEST_FILE, {**base_manifest, "status": status, **report.as_dict()})
+        if interrupted:
+            logger.warning("synthesize interrupted after %d of %d pairs; rerun the same command to resume",
+                           report.pairs_done, report.pairs_total)
+    if report.dropped_total:
+        logger.warning(
+            "%d of %d teacher judgments were malformed and not used as training data: %s",
+            report.dropped_total, report.judgments, report.dropped,
+        )
+    logger.info("synthesize: %d rows from %d QA pairs in %s (labels %s)", report.rows, report.pairs_done, out,
+                report.labels)
+    return report
+
+
+def _totals(done: dict[str, dict[str, Any]], report: SynthesisReport) -> SynthesisReport:
+    """Recompute the counts from the progress entries (so they cover earlier runs too)."""
+    report.pairs_done = len(done)
+    report.rows = sum(e["rows"] for e in done.values())
+    report.judgments = sum(e["judgments"] for e in done.values())
+    report.missing_marker = sum(e["missing_marker"] for e in done.values())
+    report.hit_token_budget = sum(e["hit_token_budget"] for e in done.values())
+    report.queries_generated = sum(e["queries_generated"] for e in done.values())
+    report.pairs_without_generated_queries = sum(e["queries_generated"] == 0 for e in done.values())
+    report.dropped = _sum_dicts(e["dropped"] for e in done.values())
+    report.queries_rejected = _sum_dicts(e["queries_rejected"] for e in done.values())
+    report.labels = _sum_dicts([label_histogram([])] + [e["labels"] for e in done.values()])
+    return report
+
+
+def _sum_dicts(dicts) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def _process_pair(
+    pair: QAPair,
+    pos: int,
+    pairs: list[QAPair],
+    answers: list[str],
+    pool: _BM25Pool,
+    corpus_pool: _BM25Pool | None,
+    teacher: Any,
+    config: SynthesizeConfig,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Queries, candidates and judgments of one QA pair: its rows and its progress entry."""
+    question = clean_text(pair.question, config.max_query_words)
+    generation = teacher.backend.generate(
+        [querygen_prompt(question, answers[pos], config.num_queries)],
+        max_new_tokens=config.query_max_new_tokens,
+    )[0]
+    parsed = parse_queries(generation.text, config.num_queries, max_words=config.max_generated_query_words,
+                           exclude=question)
+    queries: list[tuple[str, str]] = [("question", question)] if config.include_question else []
+    queries += [("generated", q) for q in parsed.queries]
+    if not queries:  # the teacher wrote nothing usable: fall back on the question
+        queries = [("question", question)]
+
+    rng = random.Random(f"{config.seed}|{pair.id}")
+    own = {i for i, text in enumerate(answers) if text == answers[pos]}  # the answer and exact duplicates of it
+    documents: list[list[dict[str, Any]]] = []
+    for _, query in queries:
+        docs = [{"text": answers[pos], "metadata": {"candidate": "positive", "source_pair": pair.id}}]
+        chosen = set(own)
+        for i in pool.search(query, config.hard_negatives, chosen):
+            chosen.add(i)
+            docs.append({"text": answers[i], "metadata": {"candidate": "bm25", "source_pair": pairs[i].id}})
+        others = [i for i in range(len(answers)) if i not in chosen]
+        for i in rng.sample(others, min(config.random_negatives, len(others))):
+            docs.append({"text": answers[i], "metadata": {"candidate": "random", "source_pair": pairs[i].id}})
+        if corpus_pool is not None:
+            for i in corpus_pool.search(query, config.corpus_negatives, set()):
+                docs.append({"text": corpus_pool.passages[i], "metadata": {"candidate": "corpus", "source_pair": None}})
+        documents.append(docs)
+
+    # one document per entry: the batch still shares forward passes, and each result's stats
+    # (missing_marker, hit_token_budget) then account for exactly one judgment
+    flat = [(qi, di) for qi, docs in enumerate(documents) for di in range(len(docs))]
+    results = teacher.rerank_batch(
+        [queries[qi][1] for qi, _ in flat], [[documents[qi][di]] for qi, di in flat], explain=True
+    )
+    rows: list[dict[str, Any]] = []
+    dropped: dict[str, int] = {}
+    missing_marker = hit_budget = 0
+    for (qi, di), result in zip(flat, results):
+        (ranked,) = result
+        kind, query = queries[qi]
+        missed = result.stats.missing_marker > 0
+        missing_marker += int(missed)
+        hit_budget += result.stats.hit_token_budget
+        reason = _malformed(ranked, missed, config)
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        probs = ranked.label_probs or {}
+        meta = documents[qi][di]["metadata"]
+        rows.append(make_row(
+            row_id=f"{pair.id}:{qi}:{di}",
+            pair_id=pair.id,
+            source="synthesize",
+            query=query,
+            passage=documents[qi][di]["text"],
+            candidate=meta["candidate"],
+            label=int(ranked.label),
+            label_probs=[probs.get(k, 0.0) for k in ("0", "1", "2")],
+            explanation=ranked.explanation,
+            teacher_wrote_marker=not missed,
+            prompt_version=config.teacher_prompt_version,
+            extra={"query_kind": kind, "domain": pair.domain, "source_pair": meta["source_pair"]},
+        ))
+    entry = {
+        "pair_id": pair.id, "rows": len(rows), "judgments": len(flat), "dropped": dropped,
+        "missing_marker": missing_marker, "hit_token_budget": hit_budget,
+        "queries_generated": len(parsed.queries), "queries_rejected": parsed.reasons,
+        "labels": label_histogram(r["label"] for r in rows),
+    }
+    return rows, entry
+
+
+def _malformed(ranked: Any, missing_marker: bool, config: SynthesizeConfig) -> str | None:
+    """Why a teacher judgment cannot be training data, or ``None``."""
+    if ranked.label not in ("0", "1", "2") or not ranked.label_probs:
+        return "no_label"
+    if missing_marker and config.require_marker:
+        return "missing_marker"
+    if not (ranked.explanation or "").strip():
+        return "empty_explanation"
+    if ranked.truncated:
+        return "truncated"
+    if max(ranked.label_probs.values()) < config.min_label_confidence:
+        return "low_confidence"
+    return None
+
+
+__all__ = ["QAPair", "SynthesisReport", "synthesize", "load_qa_pairs", "load_passages", "clean_text", "build_teacher"]

@@ -1,0 +1,55 @@
+"""Fixtures of the trainer tests: the core SDK's own (tiny random model, offline models), reused.
+
+The core's ``tests/conftest.py`` is loaded by path (the repository's ``tests``
+folder is not an installed package), and its fixtures are re-exported here,
+so there is one definition of the tiny model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("interank_core_tests_conftest", REPO / "tests" / "conftest.py")
+core = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = core
+_spec.loader.exec_module(core)
+
+build_tiny_model = core.build_tiny_model
+DATA = core.DATA
+tiny_model = core.tiny_model
+smollm2_dir = core.smollm2_dir
+demo_model_dir = core.demo_model_dir
+
+QA = [
+    {"id": "q1", "domain": "biology", "question": "why do plants need light for food",
+     "answer": "plants use light energy in photosynthesis to make food from water with chlorophyll in the leaf"},
+    {"id": "q2", "domain": "travel", "question": "what is the capital city of france",
+     "answer": "paris is the capital of france and the eiffel tower is in paris on the river seine"},
+    {"id": "q3", "domain": "pets", "question": "what food do cats and dogs eat",
+     "answer": "cats eat fish and dogs eat food made for pets and both drink water"},
+    {"id": "q4", "domain": "code", "question": "which computer language is good for data programs",
+     "answer": "python is a computer language with good software for data and java is a language too"},
+    {"id": "q5", "domain": "health", "question": "what does a kinase enzyme do in the cell",
+     "answer": "a kinase is an enzyme protein in the cell and the body uses it for health and medicine"},
+]
+
+
+@pytest.fixture
+def qa_file(tmp_path) -> Path:
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in QA))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tiny_model):
+    """The tiny random model as a reasoning teacher; an 8-token explanation budget keeps it fast."""
+    from interank_sdk import Reranker
+
+    return Reranker(str(tiny_model), strategy="reasoning", dtype="float32", batch_size=16, max_new_tokens=8)
