@@ -20,7 +20,9 @@ logger = logging.getLogger("interank_sdk.cli")
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", required=True, help="hub id, model folder, .gguf file or LoRA adapter folder")
-    parser.add_argument("--strategy", "-s", default="auto", help="auto, qlm, yesno or graded (default: auto)")
+    parser.add_argument(
+        "--strategy", "-s", default="auto", help="auto, qlm, yesno, graded or reasoning (default: auto)"
+    )
     parser.add_argument("--prompt-version", default=None, help="prompt template version (default: latest)")
     parser.add_argument("--backend", default="auto", help="auto/hf, vllm or openai")
     parser.add_argument("--device", default="auto")
@@ -31,6 +33,20 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")
     parser.add_argument("--local-files-only", action="store_true", help="never contact the model hub")
     parser.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    parser.add_argument("--max-new-tokens", type=int, default=160, help="token budget of one explanation")
+
+
+def explain_arg(value: str) -> bool | int:
+    """``--explain`` value: ``all`` (explain every document) or K (explain the best K, a cascade)."""
+    if value.lower() in ("all", "true"):
+        return True
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a positive integer, got {value!r}") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a positive integer, got {value!r}")
+    return k
 
 
 def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False):
@@ -52,6 +68,7 @@ def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False):
         max_length=args.max_length,
         batch_size=args.batch_size,
         long_documents=args.long_documents,
+        max_new_tokens=args.max_new_tokens,
         local_files_only=args.local_files_only,
         **kwargs,
     )
@@ -103,14 +120,17 @@ def result_rows(results) -> list[dict[str, Any]]:
                 "explanation": r.explanation,
                 "truncated": r.truncated,
                 "num_windows": r.num_windows,
+                "title": r.document.title,
                 "text": r.document.text,
+                "metadata": r.document.metadata,
             }
         )
     return rows
 
 
-def print_table(results, out=sys.stdout, width: int = 70) -> None:
+def print_table(results, out=None, width: int = 70) -> None:
     """A readable table of a rerank result, explanations under their rows."""
+    out = out if out is not None else sys.stdout
     out.write(f"{'rank':>4}  {'index':>5}  {'score':>7}  {'label':>5}  text\n")
     for rank, r in enumerate(results, 1):
         flag = " [truncated]" if r.truncated else (f" [{r.num_windows} windows]" if r.num_windows > 1 else "")
@@ -121,7 +141,7 @@ def print_table(results, out=sys.stdout, width: int = 70) -> None:
 
 def cmd_rerank(args: argparse.Namespace) -> int:
     docs = read_documents(args.docs)
-    reranker = _make_reranker(args)
+    reranker = _make_reranker(args, show_progress=not args.json)
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"top_k": args.top_k}
     if getattr(args, "explain", None) is not None:
@@ -200,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", "-q", required=True)
     p.add_argument("--docs", "-d", required=True, help=".jsonl with 'text' fields, or .txt with one document per line")
     p.add_argument("--top-k", "-k", type=int, default=None)
+    p.add_argument(
+        "--explain", type=explain_arg, default=None, metavar="K|all",
+        help="explain the best K documents (fast score first, then reasoning on the top K) or all of them",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_rerank)
 
