@@ -236,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="write the reranked run here (TREC format)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_eval)
+
+    from .serve.cli import add_serve_parser  # fastapi/uvicorn are imported only when serve runs
+
+    add_serve_parser(sub)
     return parser
 
 

@@ -1,0 +1,631 @@
+"""OpenAI-compatible server backend (vLLM's ``vllm serve``, llama.cpp's server, ...).
+
+The server computes the tokens; the SDK renders prompts, reads label
+probabilities and query likelihoods from the log-probabilities the server
+returns, exactly as the in-process backends do.
+
+Two ways to talk to the server:
+
+* ``endpoint="completions"`` (the default when a tokenizer of the served model
+  is available locally): the SDK renders the chat template itself and sends
+  token ids (or the rendered text, for servers that take only text) to
+  ``/v1/completions`` with ``logprobs``. Label scores, query likelihood
+  (``echo=True``) and generation all work, and scores match the transformers
+  backend for the same weights.
+* ``endpoint="chat"`` (no local tokenizer): ``/v1/chat/completions`` with
+  ``top_logprobs``; the server applies the chat template. Label strategies and
+  generation work; query likelihood needs prompt log-probabilities, which the
+  chat API does not return, so it raises :class:`UnsupportedError`.
+
+Requests run concurrently on a bounded pool of threads (``max_concurrency``)
+sharing one ``httpx`` connection pool; each has a timeout, and connection
+errors, 429 and 5xx answers are retried with exponential backoff (tenacity),
+honouring ``Retry-After``. Other 4xx answers raise :class:`BackendError` with
+the server's message at once. The API key comes from ``api_key`` or the
+``INTERANK_API_KEY`` / ``OPENAI_API_KEY`` environment variables and is never
+logged, shown in ``repr`` or put in an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .._deps import require
+from ..errors import BackendError, InvalidInputError, ModelLoadError, UnsupportedError
+from ..prompts import Prompt
+from .base import Backend, Generation
+from .tokens import (
+    count_tokens,
+    encode_rendered,
+    has_tokenizer,
+    label_logprobs_from_top_k,
+    label_variants,
+    leading_bos_id,
+    plain_render,
+    render_prompt,
+    single_token_ids,
+    split_windows,
+)
+
+logger = logging.getLogger(__name__)
+
+#: environment variables read (in this order) when no ``api_key`` is given
+API_KEY_ENV = ("INTERANK_API_KEY", "OPENAI_API_KEY")
+#: environment variables read (in this order) when no ``base_url`` is given
+BASE_URL_ENV = ("INTERANK_BASE_URL", "OPENAI_BASE_URL")
+#: characters per token assumed when neither a local tokenizer nor the server can count
+CHARS_PER_TOKEN = 4.0
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Retryable(Exception):
+    """A failure worth retrying (connection error, timeout, 429, 5xx)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _BadPrompt(Exception):
+    """The server rejected a token-id prompt (it takes only text)."""
+
+
+def _error_message(response: Any) -> str:
+    """The server's error message from a JSON or text body, shortened."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text
+    else:
+        err = body.get("error", body) if isinstance(body, dict) else body
+        if isinstance(err, dict):
+            text = str(err.get("message") or err.get("detail") or err)
+        else:
+            text = str(err)
+    text = " ".join(text.split())
+    return text[:500] + ("..." if len(text) > 500 else "")
+
+
+def _retry_after(response: Any) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class OpenAIBackend(Backend):
+    """Score with a model served by any OpenAI-compatible server.
+
+    Args:
+        model: the model name the server knows (``"model"`` field of every
+            request), e.g. the path or hub id given to ``vllm serve``.
+        base_url: server URL including ``/v1`` (``http://127.0.0.1:8000/v1``);
+            default: ``$INTERANK_BASE_URL`` or ``$OPENAI_BASE_URL``.
+        api_key: bearer token; default: ``$INTERANK_API_KEY`` or ``$OPENAI_API_KEY``.
+            Never logged or shown.
+        tokenizer: a hub id or folder with the served model's tokenizer (or a
+            ``.gguf`` file), used to render the chat template and count tokens
+            locally. Default: ``model`` itself when it is a local folder with
+            tokenizer files. ``False`` forces the chat endpoint.
+        endpoint: ``"auto"`` (completions with a tokenizer, else chat),
+            ``"completions"`` or ``"chat"``.
+        max_concurrency: requests in flight at once.
+        timeout: seconds allowed for one request (connect, read, write).
+        max_retries: retries of a request after a connection error, a timeout,
+            429 or 5xx (exponential backoff with jitter, ``Retry-After`` honoured).
+        backoff: first backoff in seconds; doubles up to ``max_backoff``.
+        max_backoff: longest wait between two tries.
+        top_logprobs: alternatives requested per position for label scores;
+            a label outside them gets a floor probability (see
+            :func:`~interank_sdk.backends.tokens.label_logprobs_from_top_k`).
+        prompt_format: ``"auto"`` (token ids, falling back to text if the
+            server refuses them), ``"tokens"`` or ``"text"`` (completions only).
+        headers: extra HTTP headers.
+        local_files_only, trust_remote_code: for loading the local tokenizer.
+        device, dtype, quantization: chosen by the server; only their defaults
+            (``"auto"``, ``"auto"``, ``None``) are accepted here.
+        batch_size: unused (the server batches the concurrent requests).
+        show_progress: progress bar over requests.
+
+    Example:
+        >>> from interank_sdk import Reranker
+        >>> reranker = Reranker(
+        ...     "/models/Qwen2.5-0.5B-Instruct", backend="openai",
+        ...     base_url="http://127.0.0.1:8000/v1", strategy="qlm",
+        ... )  # doctest: +SKIP
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        tokenizer: str | Path | bool | None = None,
+        endpoint: str = "auto",
+        max_concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        top_logprobs: int = 20,
+        prompt_format: str = "auto",
+        headers: dict[str, str] | None = None,
+        device: str = "auto",
+        dtype: Any = "auto",
+        quantization: str | None = None,
+        batch_size: int = 16,
+        local_files_only: bool = False,
+        trust_remote_code: bool = False,
+        show_progress: bool = False,
+    ) -> None:
+        super().__init__()
+        httpx = require("httpx", "openai")
+        require("tenacity", "openai")
+        if quantization is not None:
+            raise InvalidInputError(
+                f"quantization={quantization!r} cannot be applied by the openai backend: the server loads the "
+                "weights (start it with a quantized model, e.g. `vllm serve ... --quantization ...`)"
+            )
+        if device != "auto":
+            raise InvalidInputError(f"device={device!r} cannot be chosen by the openai backend: the server picks it")
+        if dtype not in ("auto", None):
+            raise InvalidInputError(f"dtype={dtype!r} cannot be chosen by the openai backend: set it on the server")
+        if endpoint not in ("auto", "completions", "chat"):
+            raise InvalidInputError(f"endpoint must be 'auto', 'completions' or 'chat', got {endpoint!r}")
+        if prompt_format not in ("auto", "tokens", "text"):
+            raise InvalidInputError(f"prompt_format must be 'auto', 'tokens' or 'text', got {prompt_format!r}")
+        if max_concurrency < 1:
+            raise InvalidInputError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise InvalidInputError(f"max_retries must be >= 0, got {max_retries}")
+        if timeout <= 0:
+            raise InvalidInputError(f"timeout must be > 0, got {timeout}")
+        if not 1 <= top_logprobs <= 100:
+            raise InvalidInputError(f"top_logprobs must be in [1, 100], got {top_logprobs}")
+        del batch_size  # the server batches concurrent requests itself
+        base_url = base_url or next((os.environ[v] for v in BASE_URL_ENV if os.environ.get(v)), None)
+        if not base_url:
+            raise InvalidInputError(
+                "the openai backend needs base_url= (e.g. 'http://127.0.0.1:8000/v1') "
+                f"or one of the environment variables {', '.join(BASE_URL_ENV)}"
+            )
+        self.model_name = str(model)
+        self.base_url = base_url.rstrip("/")
+        self.__api_key = api_key or next((os.environ[v] for v in API_KEY_ENV if os.environ.get(v)), None)
+        self.max_concurrency = max_concurrency
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.top_logprobs = top_logprobs
+        self.show_progress = show_progress
+        self.requests_sent = 0
+        self._count_lock = threading.Lock()
+        self.tokenizer, self.tokenizer_source = self._load_tokenizer(
+            tokenizer, local_files_only=local_files_only, trust_remote_code=trust_remote_code
+        )
+        if endpoint == "auto":
+            endpoint = "completions" if self.tokenizer is not None else "chat"
+        if endpoint == "completions" and self.tokenizer is None:
+            raise InvalidInputError(
+                "endpoint='completions' needs the served model's tokenizer to render its chat template: "
+                "pass tokenizer='<hub id or folder>' (or use endpoint='chat')"
+            )
+        self.endpoint = endpoint
+        self.prompt_format = prompt_format
+        self._bos_id = leading_bos_id(self.tokenizer) if self.tokenizer is not None else None
+        self._label_cache: dict[str, tuple[list[int], set[str]]] = {}
+        self._remote_tokenize: str | None = None  # "vllm", "llama-cpp-python", "none" once probed
+        send_headers = {"User-Agent": "interank-sdk"}
+        send_headers.update(headers or {})
+        if self.__api_key:
+            send_headers["Authorization"] = f"Bearer {self.__api_key}"
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=send_headers,
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="interank-openai")
+        logger.info(
+            "openai backend: model %s at %s (endpoint %s, tokenizer %s)",
+            self.model_name, self.base_url, self.endpoint, self.tokenizer_source,
+        )
+
+    # ----------------------------------------------------------------- set-up
+    def _load_tokenizer(self, tokenizer: Any, *, local_files_only: bool, trust_remote_code: bool):
+        if tokenizer is False:
+            return None, None
+        source = tokenizer
+        if source is None:
+            path = Path(self.model_name).expanduser()
+            if path.is_dir() and has_tokenizer(path):
+                source = path
+            else:
+                return None, None
+        transformers = require("transformers", "hf")
+        text = str(source)
+        kwargs: dict[str, Any] = {"local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
+        try:
+            if text.lower().endswith(".gguf"):
+                path = Path(text).expanduser()
+                tok = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, **kwargs)
+            else:
+                tok = transformers.AutoTokenizer.from_pretrained(text, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the tokenizer {text!r} for the openai backend: {exc}") from exc
+        return tok, text
+
+    def __repr__(self) -> str:
+        key = "***" if self.__api_key else None
+        return (
+            f"OpenAIBackend(model={self.model_name!r}, base_url={self.base_url!r}, "
+            f"endpoint={self.endpoint!r}, api_key={key!r})"
+        )
+
+    def close(self) -> None:
+        """Close the connection pool and the worker threads."""
+        self._pool.shutdown(wait=False)
+        self._client.close()
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- transport
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries; returns the JSON answer or raises :class:`BackendError`."""
+        tenacity = require("tenacity", "openai")
+        httpx = require("httpx", "openai")
+        expo = tenacity.wait_exponential_jitter(initial=self.backoff, max=self.max_backoff)
+
+        def wait(state: Any) -> float:
+            base = expo(state)
+            exc = state.outcome.exception() if state.outcome is not None else None
+            after = getattr(exc, "retry_after", None)
+            return max(base, min(after, self.max_backoff)) if after else base
+
+        def before_sleep(state: Any) -> None:
+            logger.warning(
+                "%s%s failed (%s); retry %d/%d in %.1f s",
+                self.base_url, path, state.outcome.exception(), state.attempt_number, self.max_retries,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+        def once() -> dict[str, Any]:
+            with self._count_lock:
+                self.requests_sent += 1
+            try:
+                response = self._client.post(path, json=payload)
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            status = response.status_code
+            if status == 429 or status >= 500:
+                raise _Retryable(f"HTTP {status}: {_error_message(response)}", _retry_after(response))
+            if status >= 400:
+                message = _error_message(response)
+                if isinstance(payload.get("prompt"), list) and status in (400, 422):
+                    raise _BadPrompt(message)
+                hint = " (check the API key)" if status in (401, 403) else ""
+                raise BackendError(f"{self.base_url}{path} answered HTTP {status}{hint}: {message}")
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise BackendError(f"{self.base_url}{path} answered non-JSON: {response.text[:200]!r}") from exc
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(once)
+        except _Retryable as exc:
+            raise BackendError(
+                f"{self.base_url}{path} kept failing after {self.max_retries + 1} attempts: {exc}"
+            ) from None
+
+    def _map(self, fn: Callable[[T], R], items: Sequence[T], desc: str) -> list[R]:
+        """Apply ``fn`` to every item on the bounded pool; results in order, first error raised."""
+        if not items:
+            return []
+        self.forward_passes += 1
+        futures = [self._pool.submit(fn, item) for item in items]
+        bar = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(items), desc=desc, unit="req", leave=False)
+        try:
+            out = []
+            for fut in futures:
+                out.append(fut.result())
+                if bar is not None:
+                    bar.update(1)
+            return out
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _completion(self, ids: list[int], text: str, **params: Any) -> dict[str, Any]:
+        """One ``/completions`` request with the prompt as token ids (or text as a fallback)."""
+        payload = {"model": self.model_name, "temperature": 0.0, **params}
+        if self.prompt_format != "text":
+            try:
+                return self._post("/completions", {**payload, "prompt": ids})
+            except _BadPrompt as exc:
+                if self.prompt_format == "tokens":
+                    raise BackendError(f"the server refused a token-id prompt: {exc}") from None
+                logger.info("the server takes no token-id prompts (%s); sending rendered text", exc)
+                self.prompt_format = "text"
+        return self._post("/completions", {**payload, "prompt": self._strip_bos(text)})
+
+    def _strip_bos(self, text: str) -> str:
+        """The server adds BOS to text prompts itself: do not send it twice."""
+        tok = self.tokenizer
+        if tok is not None and self._bos_id is not None and tok.bos_token and text.startswith(tok.bos_token):
+            return text[len(tok.bos_token) :]
+        return text
+
+    @staticmethod
+    def _choice(answer: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return answer["choices"][0]
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(f"malformed answer from the server (no choices): {str(answer)[:200]}") from None
+
+    # ------------------------------------------------------------- text/tokens
+    def render(self, prompt: Prompt) -> str:
+        return render_prompt(self.tokenizer, prompt) if self.tokenizer is not None else plain_render(prompt)
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return encode_rendered(self.tokenizer, texts, self._bos_id)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if self.tokenizer is not None:
+            return count_tokens(self.tokenizer, texts)
+        return [self._remote_count(t) for t in texts]
+
+    def _remote_count(self, text: str) -> int:
+        """Token count from the server's tokenizer endpoint, else an estimate."""
+        if not text:
+            return 0
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        probes = {
+            "vllm": (f"{root}/tokenize", {"model": self.model_name, "prompt": text, "add_special_tokens": False}),
+            "llama-cpp-python": (f"{self.base_url}/extras/tokenize", {"input": text, "model": self.model_name}),
+        }
+        kinds = [self._remote_tokenize] if self._remote_tokenize else list(probes)
+        for kind in kinds:
+            if kind == "none":
+                break
+            url, body = probes[kind]
+            try:
+                response = self._client.post(url, json=body)
+                if response.status_code == 200:
+                    data = response.json()
+                    n = data.get("count", len(data.get("tokens", [])))
+                    self._remote_tokenize = kind
+                    return int(n)
+            except Exception:  # noqa: BLE001 - a probe: any failure means "not this server"
+                continue
+        if self._remote_tokenize != "none":
+            logger.warning(
+                "no local tokenizer and the server has no tokenize endpoint: token counts are estimated "
+                "at %.0f characters per token (pass tokenizer= for exact document budgets)", CHARS_PER_TOKEN
+            )
+            self._remote_tokenize = "none"
+        return max(1, round(len(text) / CHARS_PER_TOKEN))
+
+    def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
+        if self.tokenizer is not None:
+            return split_windows(self.tokenizer, text, max_tokens, overlap)
+        if max_tokens < 1:
+            raise InvalidInputError("max_tokens must be >= 1")
+        n = self._remote_count(text)
+        if n <= max_tokens:
+            return [text]
+        chars = max(1, int(len(text) * max_tokens / n))
+        step = max(1, int(len(text) * max(1, max_tokens - min(overlap, max_tokens - 1)) / n))
+        windows, start = [], 0
+        while True:
+            windows.append(text[start : start + chars])
+            if start + chars >= len(text):
+                return windows
+            start += step
+
+    def _label_keys(self, label: str) -> tuple[list[int], set[str]]:
+        """(single-token ids, token strings) of the label's variants; ids empty without a tokenizer."""
+        if label not in self._label_cache:
+            if self.tokenizer is not None:
+                ids = single_token_ids(self.tokenizer, label, self.model_name)
+                strings = {self.tokenizer.decode([i]) for i in ids} | {v for v in label_variants(label)}
+            else:
+                ids, strings = [], set(label_variants(label))
+            self._label_cache[label] = (ids, strings)
+        return self._label_cache[label]
+
+    # ------------------------------------------------------------------ scores
+    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> np.ndarray:
+        if not prompts:
+            return np.zeros((0, len(labels)), dtype=np.float64)
+        keys = [self._label_keys(label)[1] for label in labels]
+        if self.endpoint == "completions":
+            texts = [self.render(p) for p in prompts]
+            items = list(zip(self._encode(texts), texts))
+
+            def one(item: tuple[list[int], str]) -> np.ndarray:
+                answer = self._completion(item[0], item[1], max_tokens=1, logprobs=self.top_logprobs)
+                logprobs = self._choice(answer).get("logprobs") or {}
+                tops = logprobs.get("top_logprobs") or []
+                if not tops or not tops[0]:
+                    raise BackendError("the server returned no top_logprobs for a completions request with logprobs")
+                return self._from_top(tops[0], keys)
+
+            return np.stack(self._map(one, items, "scoring"))
+
+        def one_chat(prompt: Prompt) -> np.ndarray:
+            answer = self._post(
+                "/chat/completions",
+                self._chat_payload(prompt, max_tokens=1, logprobs=True, top_logprobs=self.top_logprobs),
+            )
+            content = (self._choice(answer).get("logprobs") or {}).get("content") or []
+            if not content or not content[0].get("top_logprobs"):
+                raise BackendError("the server returned no top_logprobs for a chat request with logprobs=true")
+            top = {}
+            for alt in content[0]["top_logprobs"]:
+                top[alt["token"]] = float(np.logaddexp(top[alt["token"]], alt["logprob"])) if alt["token"] in top \
+                    else float(alt["logprob"])
+            return self._from_top(top, keys)
+
+        return np.stack(self._map(one_chat, list(prompts), "scoring"))
+
+    @staticmethod
+    def _from_top(top: dict[str, float], keys: list[set[str]]) -> np.ndarray:
+        """Label log-probs from a server's top-k (token strings; servers may strip a leading space)."""
+        merged: dict[str, float] = {}
+        for token, lp in top.items():
+            if lp is None:
+                continue
+            merged[token] = float(lp)
+        label_keys = [{k for k in merged if k in ks or k.strip() in {s.strip() for s in ks}} for ks in keys]
+        return label_logprobs_from_top_k(merged, label_keys)
+
+    def _chat_payload(self, prompt: Prompt, **params: Any) -> dict[str, Any]:
+        messages = [dict(m) for m in prompt.messages]
+        payload: dict[str, Any] = {"model": self.model_name, "temperature": 0.0, "messages": messages, **params}
+        if prompt.assistant_prefix:
+            # continue the assistant's partial answer (vLLM's chat extension)
+            messages.append({"role": "assistant", "content": prompt.assistant_prefix})
+            payload.update(add_generation_prompt=False, continue_final_message=True)
+        return payload
+
+    def continuation_logprobs(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[np.ndarray]:
+        if len(prompts) != len(continuations):
+            raise InvalidInputError("prompts and continuations differ in length")
+        if not prompts:
+            return []
+        if self.endpoint != "completions":
+            raise UnsupportedError(
+                "query likelihood (strategy 'qlm') needs prompt log-probabilities, which only the completions API "
+                "returns (echo=True, logprobs); the chat endpoint has none. Pass tokenizer='<hub id or folder of the "
+                "served model>' to use /v1/completions, or choose a label strategy ('yesno', 'graded')"
+            )
+        heads_text = [self.render(p) for p in prompts]
+        heads = self._encode(heads_text)
+        tails = self.tokenizer(list(continuations), add_special_tokens=False).input_ids
+        if any(len(t) == 0 for t in tails):
+            raise InvalidInputError("a continuation encodes to zero tokens")
+        items = [(h + list(t), ht, c, len(h), len(t)) for h, t, ht, c in zip(heads, tails, heads_text, continuations)]
+
+        def one(item: tuple[list[int], str, str, int, int]) -> np.ndarray:
+            ids, head_text, cont, n_head, n_tail = item
+            answer = self._completion(ids, head_text + cont, max_tokens=1, echo=True, logprobs=1)
+            lp = self._choice(answer).get("logprobs") or {}
+            values = lp.get("token_logprobs")
+            if not values:
+                raise UnsupportedError(
+                    "the server returned no prompt log-probabilities for echo=True (query likelihood needs them); "
+                    "use a label strategy ('yesno', 'graded') with this server"
+                )
+            if self.prompt_format != "text" and len(values) >= n_head + n_tail:
+                picked = values[n_head : n_head + n_tail]
+            else:
+                picked = self._by_offsets(lp, len(self._strip_bos(head_text)), len(self._strip_bos(head_text) + cont))
+            if not picked or any(v is None for v in picked):
+                raise BackendError("the server's echoed log-probabilities do not cover the continuation")
+            return np.asarray(picked, dtype=np.float64)
+
+        return self._map(one, items, "scoring")
+
+    @staticmethod
+    def _by_offsets(lp: dict[str, Any], start: int, end: int) -> list[float | None]:
+        """Log-probs of the echoed tokens that overlap characters ``[start, end)`` (text prompts)."""
+        tokens, offsets, values = lp.get("tokens") or [], lp.get("text_offset") or [], lp.get("token_logprobs") or []
+        if not (len(tokens) == len(offsets) == len(values)):
+            raise BackendError("the server's echoed log-probabilities are inconsistent (tokens/offsets/values)")
+        out = []
+        for token, off, value in zip(tokens, offsets, values):
+            if off < end and off + max(1, len(token)) > start:
+                out.append(value)
+        return out
+
+    def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
+        if not prompts:
+            return []
+        if self.endpoint == "completions":
+            texts = [self.render(p) for p in prompts]
+            items: list[Any] = list(zip(self._encode(texts), texts))
+
+            def request(item: tuple[list[int], str]) -> dict[str, Any]:
+                return self._completion(item[0], item[1], max_tokens=max_new_tokens, stop=list(stop) or None)
+        else:
+            items = list(prompts)
+
+            def request(item: Prompt) -> dict[str, Any]:
+                return self._post(
+                    "/chat/completions", self._chat_payload(item, max_tokens=max_new_tokens, stop=list(stop) or None)
+                )
+
+        def one(item: Any) -> Generation:
+            answer = request(item)
+            choice = self._choice(answer)
+            text = choice.get("text")
+            if text is None:
+                text = (choice.get("message") or {}).get("content") or ""
+            finish = choice.get("finish_reason")
+            stopped_at = choice.get("stop_reason") if isinstance(choice.get("stop_reason"), str) else None
+            if stopped_at is None and finish == "stop" and len(stop) == 1:
+                stopped_at = stop[0]
+            for s in stop:  # servers that include the stop string in the text
+                at = text.find(s)
+                if at >= 0:
+                    text, stopped_at = text[:at], s
+                    break
+            usage = answer.get("usage") or {}
+            n = usage.get("completion_tokens")
+            if n is None:
+                n = self.count_tokens([text])[0]
+            return Generation(text=text, num_tokens=int(n), hit_budget=finish == "length", stopped_at=stopped_at)
+
+        return self._map(one, items, "generating")
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "backend": self.name,
+            "model": self.model_name,
+            "base_url": self.base_url,
+            "endpoint": self.endpoint,
+            "tokenizer": self.tokenizer_source,
+            "prompt_format": self.prompt_format,
+            "max_concurrency": self.max_concurrency,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "api_key": "set" if self.__api_key else None,
+        }

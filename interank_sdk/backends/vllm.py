@@ -1,0 +1,319 @@
+"""vLLM backend: ``vllm.LLM`` in process (tensor parallel, prefix caching, LoRA).
+
+Prompts are rendered with the model's chat template and sent as token ids
+(exactly the ids the transformers backend scores), so both backends read the
+same distributions. One ``LLM.generate`` call per batch of prompts; vLLM
+schedules them with continuous batching and reuses the shared prompt prefix
+(system message, instructions) through automatic prefix caching.
+
+* Label strategies: ``SamplingParams(max_tokens=1, logprobs=top_logprobs)``.
+  The label tokens' log-probabilities are read from the top-k (see
+  :func:`~interank_sdk.backends.tokens.label_logprobs_from_top_k` for the floor
+  given to a label outside it). Where the installed vLLM supports
+  ``logprob_token_ids``, the label tokens are requested explicitly and their
+  log-probabilities are exact (``label_mode="auto"``).
+* Query likelihood: ``prompt_logprobs`` of the teacher-forced query tokens.
+* Reasoning: batched greedy generation with stop strings, then the labels.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._deps import require
+from ..errors import BackendError, InvalidInputError, ModelLoadError
+from ..prompts import Prompt
+from .base import Backend, Generation
+from .tokens import (
+    count_tokens,
+    encode_rendered,
+    label_logprobs_from_top_k,
+    leading_bos_id,
+    render_prompt,
+    single_token_ids,
+    split_windows,
+)
+
+logger = logging.getLogger(__name__)
+
+#: LoRA ranks vLLM accepts for ``max_lora_rank``; an adapter's rank is rounded up to one of them
+LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+_DTYPES = {"auto": "auto", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+           "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
+
+
+def _vllm():
+    return require("vllm", "vllm")
+
+
+def logprob_value(entry: Any) -> float:
+    """A log-probability from a vLLM ``Logprob`` object (``.logprob``) or a plain number."""
+    return float(getattr(entry, "logprob", entry))
+
+
+def resolve_lora(model: str | Path) -> tuple[str, str | None, int | None]:
+    """``(base model, adapter folder or None, adapter rank or None)`` for a model or LoRA adapter folder.
+
+    Raises:
+        ModelLoadError: an adapter folder whose ``adapter_config.json`` names no base model.
+    """
+    path = Path(model).expanduser()
+    config = path / "adapter_config.json"
+    if not (path.is_dir() and config.is_file()):
+        return str(model), None, None
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {config}: {exc}") from exc
+    base = data.get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(f"{config} has no 'base_model_name_or_path'")
+    rank = data.get("r")
+    return str(base), str(path), int(rank) if isinstance(rank, int) else None
+
+
+class VLLMBackend(Backend):
+    """Run the model with vLLM in this process.
+
+    Args:
+        model: hub id, local folder, ``.gguf`` file (pass ``tokenizer=`` too) or a
+            LoRA adapter folder: the base model is read from its
+            ``adapter_config.json``, the engine starts with ``enable_lora=True``
+            and every request carries a ``LoRARequest`` for the adapter.
+        tensor_parallel_size: GPUs one model is split over.
+        enable_prefix_caching: reuse the KV cache of shared prompt prefixes (on).
+        max_model_len: context length to reserve (default: the model's).
+        gpu_memory_utilization: fraction of accelerator memory vLLM may take
+            (on vLLM's CPU build: the fraction of RAM); default vLLM's.
+        tokenizer: tokenizer hub id/folder when it differs from the model's.
+        top_logprobs: alternatives returned per label position (vLLM's
+            ``max_logprobs`` defaults to 20).
+        label_mode: ``"auto"`` (exact label log-probs through
+            ``logprob_token_ids`` where vLLM has it, else top-k), ``"top_k"``.
+        engine_kwargs: more ``vllm.LLM`` arguments (``pipeline_parallel_size``,
+            ``data_parallel_size``, ``enforce_eager``, ``max_num_seqs``...);
+            unknown keyword arguments are passed through the same way.
+        dtype: ``"auto"`` or a dtype name, passed to vLLM.
+        quantization: ``None``, or ``"4bit"`` (vLLM's in-flight bitsandbytes 4-bit).
+        device: ``"auto"``, or the device type vLLM runs on (``"cuda"``);
+            choose GPUs with ``CUDA_VISIBLE_DEVICES``.
+        batch_size: unused (vLLM schedules its own batches).
+        local_files_only: sets ``HF_HUB_OFFLINE=1`` for this process before loading.
+        trust_remote_code: passed to vLLM.
+        show_progress: vLLM's progress bars.
+
+    Example:
+        >>> from interank_sdk import Reranker
+        >>> reranker = Reranker("Qwen/Qwen2.5-3B-Instruct", backend="vllm", strategy="qlm",
+        ...                     tensor_parallel_size=2)  # doctest: +SKIP
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        tensor_parallel_size: int = 1,
+        enable_prefix_caching: bool = True,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float | None = None,
+        tokenizer: str | None = None,
+        top_logprobs: int = 20,
+        label_mode: str = "auto",
+        engine_kwargs: dict[str, Any] | None = None,
+        device: str = "auto",
+        dtype: Any = "auto",
+        quantization: str | None = None,
+        batch_size: int = 16,
+        local_files_only: bool = False,
+        trust_remote_code: bool = False,
+        show_progress: bool = False,
+        seed: int = 0,
+        **extra_engine_args: Any,
+    ) -> None:
+        super().__init__()
+        vllm = _vllm()
+        if label_mode not in ("auto", "top_k"):
+            raise InvalidInputError(f"label_mode must be 'auto' or 'top_k', got {label_mode!r}")
+        if quantization not in (None, "4bit"):
+            raise InvalidInputError(
+                f"quantization={quantization!r} is not available on the vllm backend: use None, '4bit' "
+                "(bitsandbytes in flight) or a pre-quantized checkpoint (AWQ/GPTQ/FP8)"
+            )
+        if str(dtype) not in _DTYPES:
+            raise InvalidInputError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
+        if tensor_parallel_size < 1:
+            raise InvalidInputError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
+        platform = _platform_device()
+        if device != "auto" and device.split(":")[0] != platform:
+            raise InvalidInputError(
+                f"device={device!r}: this vLLM runs on {platform!r}; vLLM picks devices itself "
+                "(choose GPUs with CUDA_VISIBLE_DEVICES)"
+            )
+        del batch_size
+        if local_files_only:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+        self.model_name = str(model)
+        base, adapter, rank = resolve_lora(model)
+        self.adapter_path = adapter
+        self.top_logprobs = top_logprobs
+        self.show_progress = show_progress
+        args: dict[str, Any] = {
+            "model": base,
+            "tensor_parallel_size": tensor_parallel_size,
+            "enable_prefix_caching": enable_prefix_caching,
+            "trust_remote_code": trust_remote_code,
+            "dtype": _DTYPES[str(dtype)],
+            "seed": seed,
+        }
+        if tokenizer:
+            args["tokenizer"] = str(tokenizer)
+        if max_model_len is not None:
+            args["max_model_len"] = max_model_len
+        if gpu_memory_utilization is not None:
+            args["gpu_memory_utilization"] = gpu_memory_utilization
+        if quantization == "4bit":
+            args["quantization"] = "bitsandbytes"
+        if adapter:
+            args["enable_lora"] = True
+            if rank:
+                args["max_lora_rank"] = next((r for r in LORA_RANKS if r >= rank), rank)
+        args.update(engine_kwargs or {})
+        args.update(extra_engine_args)
+        self.engine_args = {k: v for k, v in args.items()}
+        logger.info("starting vllm.LLM(%s)", ", ".join(f"{k}={v!r}" for k, v in args.items()))
+        try:
+            self.llm = vllm.LLM(**args)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"vLLM cannot load {self.model_name!r}: {exc}") from exc
+        except RuntimeError as exc:
+            raise BackendError(f"the vLLM engine failed to start for {self.model_name!r}: {exc}") from exc
+        self.lora_request = None
+        if adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora_request = LoRARequest(Path(adapter).name or "adapter", 1, adapter)
+        self.tokenizer = self.llm.get_tokenizer()
+        self._bos_id = leading_bos_id(self.tokenizer)
+        self._label_cache: dict[str, list[int]] = {}
+        fields = set(inspect.signature(vllm.SamplingParams).parameters)
+        self.exact_labels = label_mode == "auto" and "logprob_token_ids" in fields
+
+    # ------------------------------------------------------------- text/tokens
+    def render(self, prompt: Prompt) -> str:
+        return render_prompt(self.tokenizer, prompt)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return count_tokens(self.tokenizer, texts)
+
+    def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
+        return split_windows(self.tokenizer, text, max_tokens, overlap)
+
+    def label_token_ids(self, label: str) -> list[int]:
+        """Single-token ids of a label's variants (cached). Raises LabelTokenError if none."""
+        if label not in self._label_cache:
+            self._label_cache[label] = single_token_ids(self.tokenizer, label, self.model_name)
+        return self._label_cache[label]
+
+    def _prompts(self, prompts: Sequence[Prompt]) -> list[Any]:
+        from vllm.inputs import TokensPrompt
+
+        texts = [self.render(p) for p in prompts]
+        return [TokensPrompt(prompt_token_ids=ids) for ids in encode_rendered(self.tokenizer, texts, self._bos_id)]
+
+    def _run(self, prompts: list[Any], params: Any) -> list[Any]:
+        self.forward_passes += 1
+        try:
+            return self.llm.generate(prompts, params, use_tqdm=self.show_progress, lora_request=self.lora_request)
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"vLLM failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ scores
+    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> np.ndarray:
+        if not prompts:
+            return np.zeros((0, len(labels)), dtype=np.float64)
+        vllm = _vllm()
+        ids_per_label = [self.label_token_ids(label) for label in labels]
+        options: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logprobs": self.top_logprobs}
+        if self.exact_labels:
+            wanted = sorted({i for ids in ids_per_label for i in ids})
+            options.update(logprob_token_ids=wanted, logprobs=len(wanted))
+        outputs = self._run(self._prompts(prompts), vllm.SamplingParams(**options))
+        rows = []
+        for out in outputs:
+            top = {int(tok): logprob_value(lp) for tok, lp in out.outputs[0].logprobs[0].items()}
+            rows.append(label_logprobs_from_top_k(top, [set(ids) for ids in ids_per_label]))
+        return np.stack(rows)
+
+    def continuation_logprobs(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[np.ndarray]:
+        if len(prompts) != len(continuations):
+            raise InvalidInputError("prompts and continuations differ in length")
+        if not prompts:
+            return []
+        vllm = _vllm()
+        from vllm.inputs import TokensPrompt
+
+        heads = encode_rendered(self.tokenizer, [self.render(p) for p in prompts], self._bos_id)
+        tails = self.tokenizer(list(continuations), add_special_tokens=False).input_ids
+        if any(len(t) == 0 for t in tails):
+            raise InvalidInputError("a continuation encodes to zero tokens")
+        rows = [h + list(t) for h, t in zip(heads, tails)]
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        outputs = self._run([TokensPrompt(prompt_token_ids=r) for r in rows], params)
+        result = []
+        for row, tail, out in zip(rows, tails, outputs):
+            entries = out.prompt_logprobs[len(row) - len(tail) :]
+            result.append(np.asarray(
+                [logprob_value(entry[tok]) for entry, tok in zip(entries, tail)], dtype=np.float64
+            ))
+        return result
+
+    def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
+        if not prompts:
+            return []
+        vllm = _vllm()
+        params = vllm.SamplingParams(max_tokens=max_new_tokens, temperature=0.0, stop=list(stop) or None)
+        gens = []
+        for out in self._run(self._prompts(prompts), params):
+            o = out.outputs[0]
+            stopped_at = o.stop_reason if isinstance(o.stop_reason, str) else None
+            gens.append(Generation(
+                text=o.text, num_tokens=len(o.token_ids), hit_budget=o.finish_reason == "length", stopped_at=stopped_at
+            ))
+        return gens
+
+    def close(self) -> None:
+        """Shut the vLLM engine down (its worker processes and memory) now rather than at exit."""
+        engine = getattr(getattr(self, "llm", None), "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self.llm = None
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "backend": self.name,
+            "model": self.model_name,
+            "adapter": self.adapter_path,
+            "exact_labels": self.exact_labels,
+            **{k: v for k, v in self.engine_args.items() if k != "model"},
+        }
+
+
+def _platform_device() -> str:
+    """The device type of the installed vLLM build (``"cuda"``, ``"cpu"``, ``"rocm"``...)."""
+    try:
+        from vllm.platforms import current_platform
+
+        return str(getattr(current_platform, "device_type", "cuda") or "cuda")
+    except Exception:  # noqa: BLE001 - very old or unusual builds
+        return "cuda"
