@@ -7,12 +7,15 @@ Subcommands::
     interank-train distill --data DIR [DIR ...] --student MODEL --out ADAPTER
     interank-train rl --data DIR --adapter ADAPTER --out ADAPTER2 [--method grpo|rwsft]
 
-Errors in the input exit with status 2 and a one-line message.
+The result (a report) is printed as JSON on stdout; logs, progress bars and
+the trainers' own prints go to stderr. Errors in the input exit with status 2
+and a one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -25,8 +28,13 @@ from . import __version__
 from .config import INTERANK_TARGET_MODULES, DistillConfig, JudgmentsConfig, RLConfig, SynthesizeConfig
 
 
+_RESULT_STREAM = sys.stdout
+
+
 def _print(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    """The command's result as JSON on stdout (logs, progress and trainer prints go to stderr)."""
+    _RESULT_STREAM.write(json.dumps(payload, indent=2, default=str) + "\n")
+    _RESULT_STREAM.flush()
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
@@ -205,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    global _RESULT_STREAM
+    _RESULT_STREAM = sys.stdout
     try:
-        return args.func(args)
+        with contextlib.redirect_stdout(sys.stderr):  # TRL/transformers print training logs on stdout
+            return args.func(args)
     except InteRankError as exc:
         sys.stderr.write(f"interank-train: error: {exc}\n")
         return 2

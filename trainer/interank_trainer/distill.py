@@ -133,6 +133,93 @@ def _balance(examples: list[dict[str, Any]], rng: random.Random) -> list[dict[st
     return out
 
 
+@dataclass
+class SFTRun:
+    """A prepared SFT run: the TRL trainer and what went into it (see :func:`build_sft_trainer`)."""
+
+    trainer: Any
+    backend: Any
+    strategy: str
+    prompt_version: str
+    examples: list[dict[str, Any]]
+    label_forms: dict[str, str]
+    dropped: dict[str, int]
+    workdir: Any
+
+    def close(self) -> None:
+        self.workdir.cleanup()
+
+
+def build_sft_trainer(config: DistillConfig) -> SFTRun:
+    """Load the student and build TRL's ``SFTTrainer`` on prompt/completion data (no training yet).
+
+    The trainer's dataset is tokenized by TRL; the completion mask makes the
+    loss count only the completion tokens. Call ``run.trainer.train()``, then
+    :func:`interank_trainer.models.save_adapter`; :func:`distill` does both.
+    """
+    rows = read_rows(config.data)
+    need("trl")
+    datasets = need("datasets")
+    from trl import SFTConfig, SFTTrainer
+
+    strategy = choose_strategy(config.strategy, rows)
+    if strategy == "reasoning" and not any((r.get("explanation") or "").strip() for r in rows):
+        raise InvalidInputError(
+            "strategy 'reasoning' needs explanations, and no row has one (judgment data?): "
+            "use strategy 'graded' or 'yesno'"
+        )
+    template = get_template(strategy, config.prompt_version)
+    backend = load_student(config.student, device=config.device, dtype=config.dtype, quantization=config.quantization)
+    examples, forms, dropped = build_examples(
+        rows, backend, strategy, prompt_version=template.version, yes_threshold=config.yes_threshold,
+        max_length=config.max_length,
+    )
+    if not examples:
+        raise InvalidInputError(f"no training example left ({dropped})")
+    rng = random.Random(config.seed)
+    if config.balance_labels:
+        examples = _balance(examples, rng)
+    if config.shuffle:
+        rng.shuffle(examples)
+    if config.max_rows is not None:
+        examples = examples[: config.max_rows]
+    hist = {str(k): sum(e["label"] == k for e in examples) for k in (0, 1, 2)}
+    logger.info("distill: %d examples (labels %s), strategy %s/%s, label forms %s", len(examples), hist, strategy,
+                template.version, forms)
+    dataset = datasets.Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
+    on_cuda = str(backend.device).startswith("cuda")
+    gradient_checkpointing = on_cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
+    workdir = tempfile.TemporaryDirectory(prefix="interank-sft-")
+    args = SFTConfig(
+        output_dir=workdir.name,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        gradient_checkpointing=gradient_checkpointing,
+        use_cpu=not on_cuda,
+        disable_tqdm=not config.show_progress,
+        **training_precision(backend),
+    )
+    trainer = SFTTrainer(
+        model=backend.model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=backend.tokenizer,
+        peft_config=lora_config(backend.model, r=config.lora_r, alpha=config.lora_alpha,
+                                dropout=config.lora_dropout, target_modules=config.target_modules),
+    )
+    return SFTRun(trainer, backend, strategy, template.version, examples, forms, dropped, workdir)
+
+
 def distill(config: DistillConfig | None = None, /, **kwargs: Any) -> DistillReport:
     """Fine-tune a LoRA student on judged data with TRL's ``SFTTrainer`` (loss on the completion only).
 
@@ -154,91 +241,32 @@ def distill(config: DistillConfig | None = None, /, **kwargs: Any) -> DistillRep
         >>> Reranker("adapter/").rerank("what is a kinase?", ["A kinase is an enzyme.", "Paris."])  # doctest: +SKIP
     """
     config = build_config(DistillConfig, config, kwargs)
-    need("trl")
-    datasets = need("datasets")
-    from trl import SFTConfig, SFTTrainer
-
     start = time.perf_counter()
-    rows = read_rows(config.data)
-    strategy = choose_strategy(config.strategy, rows)
-    if strategy == "reasoning":
-        missing = sum(not (r.get("explanation") or "").strip() for r in rows)
-        if missing == len(rows):
-            raise InvalidInputError(
-                "strategy 'reasoning' needs explanations, and no row has one (judgment data?): "
-                "use strategy 'graded' or 'yesno'"
-            )
-    template = get_template(strategy, config.prompt_version)
-    backend = load_student(config.student, device=config.device, dtype=config.dtype, quantization=config.quantization)
-    examples, forms, dropped = build_examples(
-        rows, backend, strategy, prompt_version=template.version, yes_threshold=config.yes_threshold,
-        max_length=config.max_length,
-    )
-    if not examples:
-        raise InvalidInputError(f"no training example left ({dropped})")
-    rng = random.Random(config.seed)
-    if config.balance_labels:
-        examples = _balance(examples, rng)
-    if config.shuffle:
-        rng.shuffle(examples)
-    if config.max_rows is not None:
-        examples = examples[: config.max_rows]
-    hist = {str(k): sum(e["label"] == k for e in examples) for k in (0, 1, 2)}
-    logger.info("distill: %d examples (labels %s), strategy %s/%s, label forms %s", len(examples), hist, strategy,
-                template.version, forms)
-    dataset = datasets.Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
-
-    on_cuda = str(backend.device).startswith("cuda")
-    gradient_checkpointing = on_cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
-    with tempfile.TemporaryDirectory(prefix="interank-sft-") as workdir:
-        args = SFTConfig(
-            output_dir=workdir,
-            learning_rate=config.learning_rate,
-            lr_scheduler_type=config.lr_scheduler,
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps,
-            per_device_train_batch_size=config.batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            logging_steps=config.logging_steps,
-            save_strategy="no",
-            report_to="none",
-            seed=config.seed,
-            max_length=config.max_length,
-            completion_only_loss=True,
-            gradient_checkpointing=gradient_checkpointing,
-            use_cpu=not on_cuda,
-            disable_tqdm=not config.show_progress,
-            **training_precision(backend),
-        )
-        trainer = SFTTrainer(
-            model=backend.model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=backend.tokenizer,
-            peft_config=lora_config(backend.model, r=config.lora_r, alpha=config.lora_alpha,
-                                    dropout=config.lora_dropout, target_modules=config.target_modules),
-        )
-        result = trainer.train()
-        model = trainer.model
+    run = build_sft_trainer(config)
+    try:
+        result = run.trainer.train()
+    finally:
+        run.close()
+    hist = {str(k): sum(e["label"] == k for e in run.examples) for k in (0, 1, 2)}
     card = {
-        "strategy": strategy,
-        "prompt_version": template.version,
+        "strategy": run.strategy,
+        "prompt_version": run.prompt_version,
         "base_model": str(config.student),
         "stage": "distill",
-        "label_forms": forms,
-        "yes_threshold": config.yes_threshold if strategy == "yesno" else None,
-        "quantization": backend.quantization,
-        "examples": len(examples),
+        "label_forms": run.label_forms,
+        "yes_threshold": config.yes_threshold if run.strategy == "yesno" else None,
+        "quantization": run.backend.quantization,
+        "examples": len(run.examples),
         "labels": hist,
         "train_loss": result.training_loss,
         "config": config_dict(config),
         "data": [read_manifest(p).get("source") for p in _as_list(config.data)],
     }
-    out = save_adapter(model, backend.tokenizer, config.out, card)
+    out = save_adapter(run.trainer.model, run.backend.tokenizer, config.out, card)
     report = DistillReport(
-        out=out, strategy=strategy, prompt_version=template.version, rows=len(examples), dropped=dropped,
-        steps=result.global_step, train_loss=result.training_loss, label_forms=forms,
-        quantization=backend.quantization, seconds=time.perf_counter() - start,
+        out=out, strategy=run.strategy, prompt_version=run.prompt_version, rows=len(run.examples),
+        dropped=run.dropped, steps=result.global_step, train_loss=result.training_loss, label_forms=run.label_forms,
+        quantization=run.backend.quantization, seconds=time.perf_counter() - start,
     )
     logger.info("distill: %d steps, loss %.4f, %.0f s -> %s", report.steps, report.train_loss or float("nan"),
                 report.seconds, out)
@@ -249,4 +277,4 @@ def _as_list(data: Any) -> list[Any]:
     return [data] if isinstance(data, (str, Path)) else list(data)
 
 
-__all__ = ["DistillReport", "distill", "build_examples", "choose_strategy"]
+__all__ = ["DistillReport", "SFTRun", "distill", "build_sft_trainer", "build_examples", "choose_strategy"]

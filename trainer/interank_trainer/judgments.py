@@ -122,7 +122,11 @@ def prepare_judgments(config: JudgmentsConfig | None = None, /, **kwargs: Any) -
             by_query[c["qid"]].append(c)
         chosen = [c for qid in by_query for c in _stratified(by_query[qid], config.max_per_query, rng, False)]
     if config.balance or config.max_rows is not None:
-        limit = config.max_rows if config.max_rows is not None else len(chosen)
+        if config.max_rows is not None:
+            limit = config.max_rows
+        else:  # balance alone: as many rows per label as the rarest label has
+            counts = [sum(c["label"] == k for c in chosen) for k in {c["label"] for c in chosen}]
+            limit = min(counts) * len(counts)
         chosen = _stratified(chosen, limit, rng, config.balance)
     report.skipped["sampled_out"] = len(candidates) - len(chosen)
     if not report.skipped["sampled_out"]:
