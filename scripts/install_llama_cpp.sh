@@ -30,7 +30,9 @@ if [ ${#wheel[@]} -eq 0 ]; then
     echo "building llama-cpp-python $VERSION (portable CPU kernels; takes a few minutes)..."
     export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
     export CMAKE_BUILD_PARALLEL_LEVEL="${MAX_JOBS:-$(nproc)}"
-    "$PYTHON" -m pip wheel --no-deps --no-cache-dir "llama-cpp-python==$VERSION" -w "$WHEELS"
+    # a persistent build folder: an interrupted build resumes where it stopped
+    "$PYTHON" -m pip wheel --no-deps --no-cache-dir "llama-cpp-python==$VERSION" -w "$WHEELS" \
+        -C "build-dir=$CACHE/build/llama-cpp-python-$VERSION"
     wheel=("$WHEELS"/llama_cpp_python-"$VERSION"-*.whl)
 fi
 # The server extra pulls only web-server packages (fastapi, uvicorn, sse-starlette, ...), never torch.

