@@ -138,7 +138,6 @@ class Reranker:
         self.strategy: Strategy = get_strategy(strategy, prompt_version, **options)
         self._reasoning_strategy: Strategy | None = None
         self._reasoning_prompt_version = prompt_version if strategy == "reasoning" else None
-        self._window_accounting: dict[int, RerankStats] = {}
         if isinstance(model, Backend):
             self.backend = model
         else:
@@ -284,9 +283,17 @@ class Reranker:
         return out
 
     def _judge(
-        self, prepared: list[_Prepared], strategy: Strategy, subsets: list[Sequence[int]]
+        self,
+        prepared: list[_Prepared],
+        strategy: Strategy,
+        subsets: list[Sequence[int]],
+        accounting: dict[int, RerankStats],
     ) -> dict[tuple[int, int], tuple[Judgment, int]]:
-        """Judge the documents ``subsets[qi]`` of each query; best window per document."""
+        """Judge the documents ``subsets[qi]`` of each query; best window per document.
+
+        Every window judged is counted into ``accounting[qi]`` (pairs, generations,
+        tokens, missing markers), not only the best one.
+        """
         items: list[_Item] = []
         for qi, (prep, subset) in enumerate(zip(prepared, subsets)):
             if not subset:
@@ -299,8 +306,7 @@ class Reranker:
             key = (it.query_pos, it.doc_pos)
             if key not in best or j.score > best[key][0].score:
                 best[key] = (j, it.window)
-            # every window's generation counts in the accounting, not only the best one
-            self._window_accounting.setdefault(it.query_pos, RerankStats()).merge(
+            accounting.setdefault(it.query_pos, RerankStats()).merge(
                 RerankStats(pairs=1, generations=int(strategy.name == "reasoning"),
                             generated_tokens=j.generated_tokens, missing_marker=int(j.missing_marker),
                             hit_token_budget=int(j.hit_budget))
@@ -318,7 +324,7 @@ class Reranker:
 
     def _score(self, prepared: list[_Prepared], top_k: int | None, explain: bool | int) -> list[RerankResult]:
         passes_before = self.backend.forward_passes
-        self._window_accounting = {}
+        accounting: dict[int, RerankStats] = {}
         everything = [range(len(p.docs)) for p in prepared]
         cascade_k = 0
         if explain is True or self.strategy.name == "reasoning":
@@ -326,7 +332,7 @@ class Reranker:
         else:
             first = self.strategy
             cascade_k = int(explain)  # False -> 0
-        best = self._judge(prepared, first, everything)
+        best = self._judge(prepared, first, everything, accounting)
         ranked_per_query: list[list[RankedDocument]] = []
         for qi, prep in enumerate(prepared):
             ranked = [self._ranked(prep, qi, di, best[(qi, di)], first.name) for di in range(len(prep.docs))]
@@ -336,7 +342,7 @@ class Reranker:
         if cascade_k:
             reasoning = self._reasoning()
             heads = [[r.index for r in ranked[:cascade_k]] for ranked in ranked_per_query]
-            explained = self._judge(prepared, reasoning, heads)
+            explained = self._judge(prepared, reasoning, heads, accounting)
             for qi, (prep, ranked) in enumerate(zip(prepared, ranked_per_query)):
                 head = [self._ranked(prep, qi, di, explained[(qi, di)], reasoning.name) for di in heads[qi]]
                 head.sort(key=lambda r: -r.score)
@@ -344,7 +350,7 @@ class Reranker:
         passes = self.backend.forward_passes - passes_before
         results: list[RerankResult] = []
         for qi, (prep, ranked) in enumerate(zip(prepared, ranked_per_query)):
-            stats = self._window_accounting.get(qi, RerankStats())
+            stats = accounting.get(qi, RerankStats())
             stats.forward_passes = passes if qi == 0 else 0
             stats.truncated_documents = sum(prep.truncated)
             stats.windowed_documents = sum(n > 1 for n in prep.num_windows)
