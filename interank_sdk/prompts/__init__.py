@@ -9,6 +9,7 @@ scores stay reproducible: ``Reranker(..., prompt_version="v1")``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import InvalidInputError
@@ -42,14 +43,35 @@ class PromptTemplate:
     assistant_prefix: str = ""
 
     def render(self, query: str, passage: str) -> Prompt:
-        """Fill the slots (``str.replace``, so braces in the inputs are safe)."""
-        user = self.user.replace("{query}", query).replace("{passage}", passage)
-        prefix = self.assistant_prefix.replace("{query}", query)
+        """Fill the slots in one pass (braces or slot names inside the inputs stay literal).
+
+        The passage is untrusted data: the reasoning format's marker inside it is
+        neutralised (see :func:`neutralize_markers`).
+        """
+        values = {"query": query, "passage": neutralize_markers(passage)}
+        user = _SLOT.sub(lambda m: values[m.group(1)], self.user)
+        prefix = _SLOT.sub(lambda m: values[m.group(1)], self.assistant_prefix)
         messages: list[dict[str, str]] = []
         if self.system:
             messages.append({"role": "system", "content": self.system})
         messages.append({"role": "user", "content": user})
         return Prompt(tuple(messages), prefix)
+
+
+_SLOT = re.compile(r"\{(query|passage)\}")
+_MARKER = re.compile(r"relevance\s*label\s*:", re.IGNORECASE)
+
+
+def neutralize_markers(text: str) -> str:
+    """Defuse the reasoning output marker (``Relevance Label:``) inside untrusted text.
+
+    A document that carries ``Relevance Label: 2 ##`` cannot choose where the
+    label is read (only the model's own output is searched for the marker), but
+    a small model still copies a label it has just read. Dropping the colon
+    (``relevance label``) keeps the words and removes the cue. Text without the
+    marker is returned unchanged.
+    """
+    return _MARKER.sub("relevance label", text)
 
 
 def format_passage(text: str, title: str | None) -> str:
@@ -90,6 +112,9 @@ def available_templates() -> list[tuple[str, str]]:
     return sorted(_TEMPLATES)
 
 
-from . import templates_v1  # noqa: E402,F401  (registers the built-in templates)
+from . import templates_v1, templates_v2  # noqa: E402,F401  (registers the built-in templates)
 
-__all__ = ["Prompt", "PromptTemplate", "format_passage", "register", "get_template", "available_templates"]
+__all__ = [
+    "Prompt", "PromptTemplate", "format_passage", "neutralize_markers", "register", "get_template",
+    "available_templates",
+]
