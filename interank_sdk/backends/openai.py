@@ -131,6 +131,10 @@ class OpenAIBackend(Backend):
         top_logprobs: alternatives requested per position for label scores;
             a label outside them gets a floor probability (see
             :func:`~interank_sdk.backends.tokens.label_logprobs_from_top_k`).
+        exact_labels: ask for the label tokens' log-probabilities explicitly
+            (vLLM's ``logprob_token_ids``) instead of reading them from the top-k.
+            Default: on when the server answers ``GET /version`` like vLLM and a
+            local tokenizer gives the label token ids.
         prompt_format: ``"auto"`` (token ids, falling back to text if the
             server refuses them), ``"tokens"`` or ``"text"`` (completions only).
         headers: extra HTTP headers.
@@ -164,6 +168,7 @@ class OpenAIBackend(Backend):
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         top_logprobs: int = 20,
+        exact_labels: bool | None = None,
         prompt_format: str = "auto",
         headers: dict[str, str] | None = None,
         device: str = "auto",
@@ -214,6 +219,7 @@ class OpenAIBackend(Backend):
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.top_logprobs = top_logprobs
+        self._exact_labels = exact_labels
         self.show_progress = show_progress
         self.requests_sent = 0
         self._count_lock = threading.Lock()
@@ -382,8 +388,12 @@ class OpenAIBackend(Backend):
             except _BadPrompt as exc:
                 if self.prompt_format == "tokens":
                     raise BackendError(f"the server refused a token-id prompt: {exc}") from None
-                logger.info("the server takes no token-id prompts (%s); sending rendered text", exc)
+                # the same request as text: if the server takes it, it takes no token ids (switch for good);
+                # if it refuses it too, the problem was elsewhere and its error is raised
+                answer = self._post("/completions", {**payload, "prompt": self._strip_bos(text)})
+                logger.info("the server takes no token-id prompts (%s); sending rendered text from now on", exc)
                 self.prompt_format = "text"
+                return answer
         return self._post("/completions", {**payload, "prompt": self._strip_bos(text)})
 
     def _strip_bos(self, text: str) -> str:
@@ -410,7 +420,7 @@ class OpenAIBackend(Backend):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if self.tokenizer is not None:
             return count_tokens(self.tokenizer, texts)
-        return [self._remote_count(t) for t in texts]
+        return list(self._pool.map(self._remote_count, texts))
 
     def _remote_count(self, text: str) -> int:
         """Token count from the server's tokenizer endpoint, else an estimate."""
@@ -479,9 +489,13 @@ class OpenAIBackend(Backend):
         if self.endpoint == "completions":
             texts = [self.render(p) for p in prompts]
             items = list(zip(self._encode(texts), texts))
+            params: dict[str, Any] = {"max_tokens": 1, "logprobs": self.top_logprobs}
+            if self.exact_labels:
+                wanted = sorted({i for label in labels for i in self._label_keys(label)[0]})
+                params.update(logprob_token_ids=wanted, logprobs=len(wanted))
 
             def one(item: tuple[list[int], str]) -> np.ndarray:
-                answer = self._completion(item[0], item[1], max_tokens=1, logprobs=self.top_logprobs)
+                answer = self._completion(item[0], item[1], **params)
                 logprobs = self._choice(answer).get("logprobs") or {}
                 tops = logprobs.get("top_logprobs") or []
                 if not tops or not tops[0]:
@@ -505,6 +519,28 @@ class OpenAIBackend(Backend):
             return self._from_top(top, keys)
 
         return np.stack(self._map(one_chat, list(prompts), "scoring"))
+
+    @property
+    def exact_labels(self) -> bool:
+        """Whether label log-probabilities are requested explicitly (exact) rather than read from the top-k."""
+        if self._exact_labels is None:
+            self._exact_labels = self.tokenizer is not None and self.server_kind() == "vllm"
+        return bool(self._exact_labels)
+
+    def server_kind(self) -> str:
+        """``"vllm"`` when the server answers ``GET /version`` as vLLM does, else ``"generic"`` (probed once)."""
+        if not hasattr(self, "_server_kind"):
+            root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+            kind = "generic"
+            try:
+                response = self._client.get(f"{root}/version", timeout=min(self.timeout, 10.0))
+                if response.status_code == 200 and "version" in response.json():
+                    kind = "vllm"
+            except Exception:  # noqa: BLE001 - a probe: any failure means "not vLLM"
+                pass
+            self._server_kind = kind
+            logger.info("server at %s: %s", self.base_url, kind)
+        return self._server_kind
 
     @staticmethod
     def _from_top(top: dict[str, float], keys: list[set[str]]) -> np.ndarray:
@@ -624,6 +660,7 @@ class OpenAIBackend(Backend):
             "endpoint": self.endpoint,
             "tokenizer": self.tokenizer_source,
             "prompt_format": self.prompt_format,
+            "exact_labels": self._exact_labels,
             "max_concurrency": self.max_concurrency,
             "timeout": self.timeout,
             "max_retries": self.max_retries,
