@@ -365,3 +365,17 @@ def test_stats_count_pairs_and_passes(tiny_reranker):
     result = tiny_reranker.rerank(QUERY, DOCS)
     assert result.stats.pairs == len(DOCS)
     assert result.stats.forward_passes >= 1
+
+
+@pytest.mark.parametrize("strategy", ["yesno", "graded", "qlm"])
+def test_prefix_sharing_gives_the_same_scores(tiny_model, strategy):
+    """The shared prompt prefix computed once per batch changes nothing but the cost."""
+    reranker = Reranker(str(tiny_model), strategy=strategy, dtype="float32", batch_size=8)
+    docs = DOCS + ["a much longer document about the river seine in paris and the eiffel tower in france"]
+    if strategy != "qlm":  # qlm puts the passage first: only the system prompt is shared
+        rows = reranker.backend.encode([reranker.backend.render(reranker.strategy.prompt(QUERY, d)) for d in docs])
+        assert reranker.backend._shared_prefix(rows, 1) >= reranker.backend.MIN_SHARED_PREFIX
+    shared = {r.index: r.score for r in reranker.rerank(QUERY, docs)}
+    reranker.backend.prefix_sharing = False
+    plain = {r.index: r.score for r in reranker.rerank(QUERY, docs)}
+    assert shared == pytest.approx(plain, abs=1e-5)

@@ -107,6 +107,10 @@ class HFBackend(Backend):
         merge_adapter: merge a LoRA adapter into the weights for speed
             (ignored for quantized models).
         show_progress: show a progress bar over batches.
+        prefix_sharing: compute the token prefix that all sequences of a batch
+            share (system prompt, chat header, and for ``yesno``/``graded`` the
+            query) once, and run only the rest of each sequence over its cached
+            keys/values. Same scores up to float rounding; off for debugging.
     """
 
     name = "hf"
@@ -125,6 +129,7 @@ class HFBackend(Backend):
         cache_dir: str | None = None,
         merge_adapter: bool = True,
         show_progress: bool = False,
+        prefix_sharing: bool = True,
     ) -> None:
         super().__init__()
         torch = _torch()
@@ -139,6 +144,7 @@ class HFBackend(Backend):
         self.quantization = quantization
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self.prefix_sharing = prefix_sharing
         self._load_kwargs: dict[str, Any] = {
             "local_files_only": local_files_only,
             "trust_remote_code": trust_remote_code,
@@ -268,17 +274,57 @@ class HFBackend(Backend):
         return input_ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
     def _logprobs_last(self, rows: Sequence[Sequence[int]], keep: int):
-        """Log-softmax over the vocabulary for the last ``keep`` positions: (B, keep, V) float32."""
+        """Log-softmax over the vocabulary for the last ``keep`` positions: (B, keep, V) float32.
+
+        With ``prefix_sharing``, the longest token prefix common to all rows
+        (short of the last ``keep`` tokens of each) is run once and its cache
+        repeated over the batch; only the remaining tokens of each row are run.
+        Counts as one forward pass.
+        """
         torch = _torch()
+        shared = self._shared_prefix(rows, keep)
+        if shared:
+            cache = self._prefix_cache(rows[0][:shared], len(rows))
+            rows = [r[shared:] for r in rows]
         input_ids, mask, positions = self._batch_tensors(rows)
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions,
                                   "use_cache": False}
+        if shared:
+            ones = torch.ones((len(rows), shared), dtype=mask.dtype, device=mask.device)
+            kwargs.update(attention_mask=torch.cat([ones, mask], dim=1), position_ids=positions + shared,
+                          past_key_values=cache, use_cache=True)
         if self._has_logits_to_keep:
             kwargs["logits_to_keep"] = keep
         with torch.inference_mode():
             logits = self.model(**kwargs).logits[:, -keep:, :]
             self.forward_passes += 1
             return torch.log_softmax(logits.float(), dim=-1)
+
+    #: a shorter shared prefix is not worth a separate pass
+    MIN_SHARED_PREFIX = 16
+
+    def _shared_prefix(self, rows: Sequence[Sequence[int]], keep: int) -> int:
+        """Length of the prefix worth sharing across ``rows`` (0: do not share)."""
+        if not self.prefix_sharing or len(rows) < 2 or self.quantization:
+            return 0
+        limit = min(len(r) for r in rows) - keep
+        first = rows[0]
+        n = 0
+        while n < limit and all(r[n] == first[n] for r in rows):
+            n += 1
+        return n if n >= self.MIN_SHARED_PREFIX else 0
+
+    def _prefix_cache(self, prefix: Sequence[int], batch: int) -> Any:
+        """Keys/values of ``prefix`` computed once, repeated ``batch`` times."""
+        torch = _torch()
+        ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            kwargs: dict[str, Any] = {"input_ids": ids, "use_cache": True}
+            if self._has_logits_to_keep:
+                kwargs["logits_to_keep"] = 1
+            cache = self.model(**kwargs).past_key_values
+        cache.batch_repeat_interleave(batch)
+        return cache
 
     def _run_batches(self, rows: list[list[int]], fn: Callable[[list[list[int]]], list[Any]], desc: str) -> list[Any]:
         """Apply ``fn`` to length-sorted batches of ``rows``; results in input order.
