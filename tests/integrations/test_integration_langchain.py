@@ -106,11 +106,12 @@ def test_top_n_and_score_threshold(tiny_reranker, query_and_docs):
     assert 0 < len(kept) < len(full)
 
 
-def test_explain_cascade_adds_explanations(tiny_reranker, query_and_docs):
+def test_explain_cascade_adds_explanations(tiny_model, query_and_docs):
     query, docs = query_and_docs
+    explainer = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_new_tokens=12)
     before = _snapshot(docs)
-    out = InteRankCompressor(reranker=tiny_reranker, top_n=None, explain=2).compress_documents(docs, query)
-    expected = tiny_reranker.rerank(query, [d.page_content for d in docs], explain=2)
+    out = InteRankCompressor(reranker=explainer, top_n=None, explain=2).compress_documents(docs, query)
+    expected = explainer.rerank(query, [d.page_content for d in docs], explain=2)
     assert [d.id for d in out] == [docs[r.index].id for r in expected]
     assert [d.metadata.get(EXPLANATION_KEY) for d in out] == [r.explanation for r in expected]
     assert all(isinstance(d.metadata[EXPLANATION_KEY], str) for d in out[:2])
@@ -121,8 +122,8 @@ def test_explain_cascade_adds_explanations(tiny_reranker, query_and_docs):
 def test_explain_everything_with_the_reasoning_strategy(tiny_model, query_and_docs):
     query, docs = query_and_docs
     reasoning = Reranker(str(tiny_model), strategy="reasoning", dtype="float32", max_new_tokens=12)
-    out = InteRankCompressor(reranker=reasoning, top_n=4, explain=True).compress_documents(docs[:6], query)
-    expected = reasoning.rerank(query, [d.page_content for d in docs[:6]], top_k=4, explain=True)
+    out = InteRankCompressor(reranker=reasoning, top_n=3, explain=True).compress_documents(docs[:4], query)
+    expected = reasoning.rerank(query, [d.page_content for d in docs[:4]], top_k=3, explain=True)
     assert [d.id for d in out] == [docs[r.index].id for r in expected]
     assert [d.metadata[EXPLANATION_KEY] for d in out] == [r.explanation for r in expected]
 

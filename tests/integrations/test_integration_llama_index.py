@@ -108,11 +108,12 @@ def test_top_n_and_score_threshold(tiny_reranker, query_and_nodes):
     assert [n.node.node_id for n in both] == [n.node.node_id for n in kept[:2]]
 
 
-def test_explain_cascade_puts_explanations_in_copied_metadata(tiny_reranker, query_and_nodes):
+def test_explain_cascade_puts_explanations_in_copied_metadata(tiny_model, query_and_nodes):
     query, nodes = query_and_nodes
+    explainer = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_new_tokens=12)
     before = _snapshot(nodes)
-    out = InteRankRerank(reranker=tiny_reranker, top_n=None, explain=2).postprocess_nodes(nodes, query_str=query)
-    expected = _direct(tiny_reranker, query, nodes, explain=2)
+    out = InteRankRerank(reranker=explainer, top_n=None, explain=2).postprocess_nodes(nodes, query_str=query)
+    expected = _direct(explainer, query, nodes, explain=2)
     assert [n.node.node_id for n in out] == [nodes[r.index].node.node_id for r in expected]
     assert [n.node.metadata.get(EXPLANATION_KEY) for n in out] == [r.explanation for r in expected]
     assert all(isinstance(n.node.metadata[EXPLANATION_KEY], str) for n in out[:2])
@@ -128,8 +129,8 @@ def test_explain_cascade_puts_explanations_in_copied_metadata(tiny_reranker, que
 def test_explain_everything_with_the_reasoning_strategy(tiny_model, query_and_nodes):
     query, nodes = query_and_nodes
     reasoning = Reranker(str(tiny_model), strategy="reasoning", dtype="float32", max_new_tokens=12)
-    out = InteRankRerank(reranker=reasoning, top_n=4, explain=True).postprocess_nodes(nodes[:6], query_str=query)
-    expected = _direct(reasoning, query, nodes[:6], top_k=4, explain=True)
+    out = InteRankRerank(reranker=reasoning, top_n=3, explain=True).postprocess_nodes(nodes[:4], query_str=query)
+    expected = _direct(reasoning, query, nodes[:4], top_k=3, explain=True)
     assert [n.node.node_id for n in out] == [nodes[r.index].node.node_id for r in expected]
     assert [n.node.metadata[EXPLANATION_KEY] for n in out] == [r.explanation for r in expected]
     assert all(0.0 <= n.score <= 1.0 for n in out)
