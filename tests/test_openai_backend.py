@@ -146,6 +146,14 @@ def hf_reranker(smollm2_dir):
     return Reranker(str(smollm2_dir), strategy="yesno", dtype="float32")
 
 
+class _no_error:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def _spearman(a, b) -> float:
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
     return float(np.corrcoef(ra, rb)[0, 1])
@@ -160,7 +168,13 @@ def _scores(reranker: Reranker, docs=DOCS) -> list[float]:
 # * vllm serve: the same float32 weights as the transformers backend -> kernel rounding only.
 # * llama.cpp: the GGUF is Q4_1 while the folder is its bf16 de-quantization, so scores move a little
 #   and near-ties of this near-random ranker can swap.
-PARITY = {"vllm": {"max_abs": 2e-3, "spearman": 0.95}, "llama.cpp": {"max_abs": 0.1, "spearman": 0.8}}
+#   llama.cpp also quantizes the activations to 8 bits for its Q4_1 kernels. Measured: max |diff| 0.034 (yesno),
+#   0.036 (graded); Spearman 0.71 (yesno: its scores span only 0.14-0.23 for these documents), 0.93 (graded).
+#   A random order has Spearman 0 +- 0.26 on 16 documents.
+PARITY = {
+    "vllm": {"yesno": (2e-3, 0.95), "graded": (2e-3, 0.95), "qlm": (2e-3, 0.95)},
+    "llama.cpp": {"yesno": (0.06, 0.6), "graded": (0.06, 0.8), "qlm": (0.06, 0.8)},
+}
 
 
 @pytest.mark.slow
@@ -170,23 +184,28 @@ def test_server_scores_match_transformers(server, smollm2_dir, hf_reranker, stra
                       tokenizer=str(smollm2_dir))
     local = Reranker(hf_reranker.backend, strategy=strategy)
     a, b = _scores(local), _scores(remote)
-    tol = PARITY[server["kind"]]
+    max_abs, min_rho = PARITY[server["kind"]][strategy]
     diff = float(np.max(np.abs(np.subtract(a, b))))
     rho = _spearman(a, b)
     logging.getLogger(__name__).info("%s %s: max |diff| %.4f, spearman %.3f", server["kind"], strategy, diff, rho)
-    assert diff < tol["max_abs"], (a, b)
-    assert rho > tol["spearman"], (a, b)
+    assert diff < max_abs, (a, b)
+    assert rho > min_rho, (a, b)
 
 
 @pytest.mark.slow
 def test_text_prompts_match_token_prompts(server, smollm2_dir):
-    tokens = Reranker(_backend(server, smollm2_dir, prompt_format="tokens"), strategy="qlm")
+    auto = _backend(server, smollm2_dir)
+    tokens = Reranker(auto, strategy="qlm")
     text = Reranker(_backend(server, smollm2_dir, prompt_format="text"), strategy="qlm")
     a, b = _scores(tokens, DOCS[:6]), _scores(text, DOCS[:6])
     np.testing.assert_allclose(a, b, atol=2e-3)
     a, b = _scores(Reranker(tokens.backend, strategy="yesno"), DOCS[:6]), \
         _scores(Reranker(text.backend, strategy="yesno"), DOCS[:6])
     np.testing.assert_allclose(a, b, atol=2e-3)
+    # vLLM takes token ids; llama-cpp-python refuses them and the backend switched to text by itself
+    assert auto.prompt_format == ("auto" if server["kind"] == "vllm" else "text")
+    with pytest.raises(BackendError) if server["kind"] != "vllm" else _no_error():
+        Reranker(_backend(server, smollm2_dir, prompt_format="tokens"), strategy="yesno").rerank(QUERY, DOCS[:1])
 
 
 @pytest.mark.slow
@@ -297,12 +316,15 @@ class FaultProxy:
 @pytest.fixture
 def proxy(server):
     p = FaultProxy(server["url"])
+    p.kind = server["kind"]
     yield p
     p.close()
 
 
 def _via(proxy, smollm2_dir, **kwargs) -> OpenAIBackend:
     kwargs.setdefault("api_key", API_KEY)
+    if proxy.kind == "llama.cpp":  # it takes text prompts only: no token-id probe in the request counts
+        kwargs.setdefault("prompt_format", "text")
     return OpenAIBackend(SERVED_NAME, base_url=proxy.url, tokenizer=str(smollm2_dir), backoff=0.01,
                          max_backoff=0.05, **kwargs)
 

@@ -326,12 +326,16 @@ class OpenAIBackend(Backend):
             except httpx.TransportError as exc:
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
             status = response.status_code
+            if isinstance(payload.get("prompt"), list) and status in (400, 422, 500):
+                # servers that take only text prompts refuse token ids: some with 400/422, llama-cpp-python
+                # with a 500 carrying the validation errors. Not retried; the caller tries the text form.
+                message = _error_message(response)
+                if status != 500 or "prompt" in message:
+                    raise _BadPrompt(message)
             if status == 429 or status >= 500:
                 raise _Retryable(f"HTTP {status}: {_error_message(response)}", _retry_after(response))
             if status >= 400:
                 message = _error_message(response)
-                if isinstance(payload.get("prompt"), list) and status in (400, 422):
-                    raise _BadPrompt(message)
                 hint = " (check the API key)" if status in (401, 403) else ""
                 raise BackendError(f"{self.base_url}{path} answered HTTP {status}{hint}: {message}")
             try:
@@ -593,7 +597,8 @@ class OpenAIBackend(Backend):
             if self.prompt_format != "text" and len(values) >= n_head + n_tail:
                 picked = values[n_head : n_head + n_tail]
             else:
-                picked = self._by_offsets(lp, len(self._strip_bos(head_text)), len(self._strip_bos(head_text) + cont))
+                generated = int((answer.get("usage") or {}).get("completion_tokens") or 1)
+                picked = self._echoed_tail(lp, cont, n_tail, generated)
             if not picked or any(v is None for v in picked):
                 raise BackendError("the server's echoed log-probabilities do not cover the continuation")
             return np.asarray(picked, dtype=np.float64)
@@ -601,16 +606,25 @@ class OpenAIBackend(Backend):
         return self._map(one, items, "scoring")
 
     @staticmethod
-    def _by_offsets(lp: dict[str, Any], start: int, end: int) -> list[float | None]:
-        """Log-probs of the echoed tokens that overlap characters ``[start, end)`` (text prompts)."""
+    def _echoed_tail(lp: dict[str, Any], cont: str, n_tail: int, generated: int) -> list[float | None]:
+        """Log-probs of the continuation's tokens in an echoed text prompt.
+
+        The prompt ends with the continuation, followed by ``generated`` new
+        tokens. Servers detokenize special tokens differently (llama.cpp drops
+        them), so character offsets are only used relative to the end: the
+        last ``n_tail`` prompt tokens are taken when their text is the
+        continuation (the server tokenized it as the local tokenizer did), else
+        every prompt token that overlaps the continuation's characters.
+        """
         tokens, offsets, values = lp.get("tokens") or [], lp.get("text_offset") or [], lp.get("token_logprobs") or []
-        if not (len(tokens) == len(offsets) == len(values)):
+        if not (len(tokens) == len(offsets) == len(values)) or len(tokens) < n_tail + generated:
             raise BackendError("the server's echoed log-probabilities are inconsistent (tokens/offsets/values)")
-        out = []
-        for token, off, value in zip(tokens, offsets, values):
-            if off < end and off + max(1, len(token)) > start:
-                out.append(value)
-        return out
+        end = len(tokens) - generated
+        if "".join(tokens[end - n_tail : end]).strip() == cont.strip():
+            return values[end - n_tail : end]
+        stop = offsets[end] if end < len(offsets) else offsets[-1] + len(tokens[-1])
+        start = stop - len(cont)
+        return [v for t, o, v in zip(tokens[:end], offsets[:end], values[:end]) if o + max(1, len(t)) > start]
 
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
         if not prompts:
