@@ -82,7 +82,7 @@ def build_examples(
     """Prompt/completion training examples for ``strategy`` rendered for the student.
 
     Returns:
-        ``(examples, label_forms, dropped)``: examples are ``{"prompt", "completion", "label"}``
+        ``(examples, label_forms, dropped)``: examples are ``{"prompt", "completion", "label", "query", "passage"}``
         (texts TRL tokenizes into exactly the SDK's tokens); rows longer than
         ``max_length`` tokens (prompt + completion) and reasoning rows without an
         explanation are dropped and counted.
@@ -98,16 +98,18 @@ def build_examples(
     examples: list[dict[str, Any]] = []
     dropped: dict[str, int] = {}
     for row in rows:
+        prompt = template.render(row["query"], row["passage"])
         if strategy == "reasoning":
             if not (row.get("explanation") or "").strip():
                 dropped["no_explanation"] = dropped.get("no_explanation", 0) + 1
                 continue
-            completion = reasoning_completion(row["explanation"], row["label"], forms[str(row["label"])])
+            completion = reasoning_completion(row["explanation"], row["label"], forms[str(row["label"])],
+                                              assistant_prefix=prompt.assistant_prefix)
         else:
             completion = label_completion(strategy, row["label"], yes_threshold, forms)
-        prompt = template.render(row["query"], row["passage"])
         examples.append({"prompt": trl_prompt_text(backend, prompt), "completion": completion,
-                         "label": row["label"], "_rendered": backend.render(prompt)})
+                         "label": row["label"], "query": row["query"], "passage": row["passage"],
+                         "_rendered": backend.render(prompt)})
     if max_length is not None and examples:
         lengths = backend.count_tokens([e["_rendered"] + e["completion"] for e in examples])
         kept = [e for e, n in zip(examples, lengths) if n + 2 <= max_length]  # + BOS/EOS

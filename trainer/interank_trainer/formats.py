@@ -54,7 +54,7 @@ TRAINABLE_STRATEGIES = ("reasoning", "graded", "yesno")
 REQUIRED_FIELDS = ("query", "passage", "label")
 ROW_FIELDS = (
     "id", "pair_id", "source", "query", "passage", "candidate", "label", "label_probs",
-    "explanation", "teacher_wrote_marker", "strategy", "prompt", "completion",
+    "explanation", "teacher_wrote_marker", "strategy", "prompt_version", "prompt", "completion",
 )
 
 _LABEL_RE = re.compile(re.escape(MARKER) + r"\s*([0-2])")
@@ -63,8 +63,12 @@ _FORMAT_RE = re.compile(r"^\s*(?P<explanation>\S.*?)\s*" + re.escape(MARKER) + r
 
 
 # ----------------------------------------------------------------- targets
-def reasoning_completion(explanation: str, label: int, label_text: str | None = None) -> str:
-    """The reasoning target: ``"<explanation>\\nRelevance Label: <label> ##"``.
+def reasoning_completion(explanation: str, label: int, label_text: str | None = None, assistant_prefix: str = "") -> str:
+    """The reasoning target: ``"<explanation>\nRelevance Label: <label> ##"``.
+
+    It is the text the model writes after the rendered prompt, which ends with
+    the template's assistant prefix (reasoning ``v2`` starts the answer with
+    ``"Explanation:"``, so the target then starts with a space).
 
     Args:
         explanation: the explanation (stripped; must not be empty).
@@ -72,17 +76,21 @@ def reasoning_completion(explanation: str, label: int, label_text: str | None = 
         label_text: how the label is written right after the marker (default
             ``" <label>"``); :func:`label_forms` picks the form that is a single
             token for a given tokenizer.
+        assistant_prefix: the prompt template's assistant prefix.
 
     Example:
         >>> reasoning_completion("It explains kinases.", 2)
         'It explains kinases.\\nRelevance Label: 2 ##'
+        >>> reasoning_completion("It explains kinases.", 2, "2", assistant_prefix="Explanation:")
+        ' It explains kinases.\\nRelevance Label:2 ##'
     """
     explanation = explanation.strip()
     if not explanation:
         raise InvalidInputError("the explanation of a reasoning target is empty")
     check_label(label)
     text = f" {label}" if label_text is None else label_text
-    return f"{explanation}\n{MARKER}{text} {END}"
+    sep = " " if assistant_prefix and not assistant_prefix[-1].isspace() else ""
+    return f"{sep}{explanation}\n{MARKER}{text} {END}"
 
 
 def label_completion(strategy: str, label: int, yes_threshold: int = 2, forms: Mapping[str, str] | None = None) -> str:
@@ -173,14 +181,17 @@ def check_label(label: Any) -> int:
 
 
 # ------------------------------------------------------------------- rows
-def conversation(strategy: str, query: str, passage: str, prompt_version: str | None = None) -> list[dict[str, str]]:
-    """The chat messages of the SDK prompt template of ``strategy`` for one pair."""
-    prompt = get_template(strategy, prompt_version).render(query, passage)
-    if prompt.assistant_prefix:
-        raise InvalidInputError(
-            f"prompt {strategy}/{prompt_version} has an assistant prefix; conversational rows cannot hold it"
-        )
-    return [dict(m) for m in prompt.messages]
+def conversation(strategy: str, query: str, passage: str, prompt_version: str | None = None) -> tuple[list[dict[str, str]], str, str]:
+    """The SDK prompt template of ``strategy`` for one pair.
+
+    Returns:
+        ``(messages, assistant_prefix, version)``: the chat messages, the text
+        the assistant turn starts with (the model continues after it) and the
+        template version.
+    """
+    template = get_template(strategy, prompt_version)
+    prompt = template.render(query, passage)
+    return [dict(m) for m in prompt.messages], prompt.assistant_prefix, template.version
 
 
 def make_row(
@@ -208,8 +219,10 @@ def make_row(
     if not query.strip() or not passage.strip():
         raise InvalidInputError(f"row {row_id}: empty query or passage")
     strategy = "reasoning" if explanation and explanation.strip() else "graded"
-    completion = (
-        reasoning_completion(explanation, label) if strategy == "reasoning" else label_completion("graded", label)
+    messages, prefix, version = conversation(strategy, query, passage, prompt_version if strategy == "reasoning" else None)
+    target = (
+        reasoning_completion(explanation, label, assistant_prefix=prefix) if strategy == "reasoning"
+        else label_completion("graded", label)
     )
     row: dict[str, Any] = {
         "id": row_id,
@@ -223,8 +236,10 @@ def make_row(
         "explanation": explanation.strip() if explanation else None,
         "teacher_wrote_marker": teacher_wrote_marker,
         "strategy": strategy,
-        "prompt": conversation(strategy, query, passage, prompt_version),
-        "completion": [{"role": "assistant", "content": completion}],
+        "prompt_version": version,
+        "prompt": messages,
+        # the whole assistant turn: the template's assistant prefix, then the target
+        "completion": [{"role": "assistant", "content": prefix + target}],
     }
     if extra:
         row.update(extra)

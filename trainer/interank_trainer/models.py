@@ -49,7 +49,7 @@ def load_student(model: str | Path, *, device: str = "auto", dtype: Any = "auto"
     Raises:
         InvalidInputError: ``model`` is a LoRA adapter folder (train from its base model).
     """
-    from interank_sdk.backends.hf import HFBackend, resolve_device
+    from interank_sdk.backends.hf import HFBackend, cpu_supports_bf16, resolve_device
 
     if (Path(str(model)).expanduser() / "adapter_config.json").is_file():
         raise InvalidInputError(
@@ -65,6 +65,11 @@ def load_student(model: str | Path, *, device: str = "auto", dtype: Any = "auto"
             "plain LoRA on %s (QLoRA's 4-bit base needs CUDA%s)", dev,
             "" if dev.startswith("cuda") else "; this machine trains the full-precision base with LoRA adapters",
         )
+    if dtype in (None, "auto") and not dev.startswith("cuda") and not quant:
+        # on CPU, fp32 master weights under bf16 autocast train 3-4x faster than bf16 weights
+        # (measured here: 11 s vs 30-45 s per 4x160-token step of Qwen2.5-0.5B with LoRA)
+        dtype = "float32"
+        logger.info("training on CPU with fp32 weights%s", " and bf16 autocast" if cpu_supports_bf16() else "")
     backend = HFBackend(model, device=dev, dtype=dtype, quantization=quant, merge_adapter=True)
     if quant:
         peft = require("peft", "lora")
@@ -138,12 +143,29 @@ def save_adapter(model: Any, tokenizer: Any, out: str | Path, card: Mapping[str,
 
 
 def training_precision(backend: Any) -> dict[str, bool]:
-    """``bf16``/``fp16`` flags of a TRL config matching the loaded model dtype."""
+    """``bf16``/``fp16`` (autocast) flags of a TRL config for the loaded model.
+
+    CUDA: the model's own half dtype. CPU: bf16 autocast where the CPU runs
+    bf16 natively (AMX/AVX512-BF16), else full fp32.
+    """
     torch = require("torch", "hf")
-    return {"bf16": backend.dtype == torch.bfloat16, "fp16": backend.dtype == torch.float16}
+    from interank_sdk.backends.hf import cpu_supports_bf16
+
+    if str(backend.device).startswith("cuda"):
+        return {"bf16": backend.dtype == torch.bfloat16, "fp16": backend.dtype == torch.float16}
+    return {"bf16": backend.dtype == torch.bfloat16 or cpu_supports_bf16(), "fp16": False}
+
+
+def autocast_context(backend: Any):
+    """The autocast context matching :func:`training_precision` (for hand-written training loops)."""
+    torch = require("torch", "hf")
+    flags = training_precision(backend)
+    half = torch.bfloat16 if flags["bf16"] else torch.float16 if flags["fp16"] else None
+    device_type = "cuda" if str(backend.device).startswith("cuda") else "cpu"
+    return torch.autocast(device_type=device_type, dtype=half or torch.float32, enabled=half is not None)
 
 
 __all__ = [
     "resolve_quantization", "load_student", "adapter_base", "lora_config", "trl_prompt_text", "save_adapter",
-    "training_precision",
+    "training_precision", "autocast_context",
 ]

@@ -34,7 +34,7 @@ from interank_sdk.reranker import model_card
 from ._deps import need
 from .config import RLConfig, build_config, config_dict
 from .formats import read_rows
-from .models import adapter_base, load_student, save_adapter, training_precision, trl_prompt_text
+from .models import adapter_base, autocast_context, load_student, save_adapter, training_precision, trl_prompt_text
 from .rewards import combined_reward, format_reward, label_reward, make_grounding_reward
 
 logger = logging.getLogger(__name__)
@@ -191,15 +191,14 @@ def _rwsft(model: Any, backend: Any, examples: list[dict[str, Any]], steps: int,
     pad_id = tok.pad_token_id
     k = config.num_generations
     order = list(range(len(examples)))
-    autocast = torch.autocast(device_type="cuda" if str(device).startswith("cuda") else "cpu",
-                              dtype=backend.dtype, enabled=backend.dtype != torch.float32)
     for step in tqdm(range(steps), desc="rwsft", unit="step", disable=not config.show_progress):
         start = (step * config.batch_size) % len(order)
         batch = [examples[order[(start + i) % len(order)]] for i in range(config.batch_size)]
         prompt_ids = backend.encode([e["rendered"] for e in batch])
         # 1. sample k outputs per prompt
         model.eval()
-        samples = _sample(model, prompt_ids, k, config, pad_id, eos_ids, device)
+        with autocast_context(backend):
+            samples = _sample(model, prompt_ids, k, config, pad_id, eos_ids, device)
         texts = [tok.decode(ids, skip_special_tokens=True) for _, ids in samples]
         rewards = combined_reward(
             texts,
@@ -228,7 +227,7 @@ def _rwsft(model: Any, backend: Any, examples: list[dict[str, Any]], steps: int,
             mask[b, : len(seq)] = 1
             labels[b, len(p): len(seq)] = torch.tensor(c)
         input_ids, labels, mask = input_ids.to(device), labels.to(device), mask.to(device)
-        with autocast:
+        with autocast_context(backend):
             logits = model(input_ids=input_ids, attention_mask=mask).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         targets = labels[:, 1:]

@@ -541,7 +541,8 @@ def _process_pair(
             label_probs=[probs.get(k, 0.0) for k in ("0", "1", "2")],
             explanation=ranked.explanation,
             teacher_wrote_marker=not missed,
-            prompt_version=config.teacher_prompt_version,
+            prompt_version=teacher.strategy.version if teacher.strategy.name == "reasoning"
+            else config.teacher_prompt_version,
             extra={"query_kind": kind, "domain": pair.domain, "source_pair": meta["source_pair"]},
         ))
     entry = {

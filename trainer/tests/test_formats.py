@@ -94,9 +94,12 @@ def test_make_row_prompt_is_the_sdk_template():
 
     row = make_row(row_id="a", query="what is a kinase", passage="an enzyme", label=2, source="t",
                    explanation="It defines it.")
-    expected = get_template("reasoning").render("what is a kinase", "an enzyme").messages
-    assert row["prompt"] == [dict(m) for m in expected]
-    assert row["completion"] == [{"role": "assistant", "content": "It defines it.\nRelevance Label: 2 ##"}]
+    expected = get_template("reasoning").render("what is a kinase", "an enzyme")
+    assert row["prompt"] == [dict(m) for m in expected.messages]
+    assert row["prompt_version"] == get_template("reasoning").version
+    # the whole assistant turn: the template's assistant prefix, then the target
+    content = row["completion"][0]["content"]
+    assert content.startswith(expected.assistant_prefix) and content.endswith("It defines it.\nRelevance Label: 2 ##")
     graded = make_row(row_id="b", query="q", passage="p", label=0, source="t")
     assert graded["strategy"] == "graded" and graded["completion"][0]["content"] == "0"
 

@@ -47,7 +47,7 @@ def test_rows_when_appended_markers_are_accepted(qa_file, tiny_teacher, tmp_path
         assert row["label"] == max(range(3), key=probs.__getitem__)
         assert row["teacher_wrote_marker"] is False
         completion = row["completion"][0]["content"]
-        assert completion == f"{row['explanation']}\nRelevance Label: {row['label']} ##"
+        assert completion.endswith(f"{row['explanation']}\nRelevance Label: {row['label']} ##")
         assert row["prompt"][-1]["role"] == "user" and row["query"] in row["prompt"][-1]["content"]
         if row["candidate"] == "positive":
             assert row["passage"] == answers[row["pair_id"]]

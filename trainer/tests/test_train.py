@@ -52,7 +52,7 @@ def test_sft_trains_on_the_completion_only_with_the_sdk_tokens(tiny_model, reaso
         template = get_template("reasoning")
         batch = run.trainer.data_collator([dataset[i] for i in range(2)])
         for i, example in enumerate(run.examples[:2]):
-            query, passage = _query_passage(example["prompt"])
+            query, passage = example["query"], example["passage"]
             prompt_ids = backend.encode([backend.render(template.render(query, passage))])[0]
             row = dataset[i]
             assert row["input_ids"][: len(prompt_ids)] == prompt_ids
@@ -68,18 +68,14 @@ def test_sft_trains_on_the_completion_only_with_the_sdk_tokens(tiny_model, reaso
         run.close()
 
 
-def _query_passage(prompt_text):
-    user = prompt_text.split("<|user|>\n", 1)[1].split("<|end|>", 1)[0]
-    query = user.split("Question: ", 1)[1].split("\n\nDocument: ", 1)[0]
-    passage = user.split("\n\nDocument: ", 1)[1].split("\n\nExplain whether", 1)[0]
-    return query, passage
-
-
 def test_distilled_adapter_loads_in_reranker_with_its_strategy(tiny_adapter, tiny_model):
     files = {p.name for p in tiny_adapter.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "interank.json", "tokenizer.json"} <= files
     card = json.loads((tiny_adapter / "interank.json").read_text())
-    assert card["strategy"] == "reasoning" and card["prompt_version"] == "v1" and card["stage"] == "distill"
+    from interank_sdk.prompts import get_template
+
+    assert card["strategy"] == "reasoning" and card["stage"] == "distill"
+    assert card["prompt_version"] == get_template("reasoning").version
     config = json.loads((tiny_adapter / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(tiny_model) and config["r"] == 8
     assert set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj"}
