@@ -93,7 +93,7 @@ def create_app(
     max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_batch_pairs: int = 256,
-    batch_wait_ms: float = 5.0,
+    batch_wait_ms: float = 0.0,
 ):
     """Build the FastAPI app serving ``reranker``.
 
@@ -105,7 +105,9 @@ def create_app(
         max_query_chars: characters allowed in the query (422 above).
         max_body_bytes: request body size limit (413 above).
         max_batch_pairs: query-document pairs merged into one batch.
-        batch_wait_ms: how long a request waits for others to share its batch.
+        batch_wait_ms: how long the first request of a batch waits for company. The default 0
+            adds no latency: requests that arrive while a batch is being scored form the next
+            batch, so batches grow with the load on their own.
 
     Returns:
         a ``fastapi.FastAPI`` app; ``app.state.batcher`` is the

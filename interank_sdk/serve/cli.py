@@ -38,8 +38,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body size (413 above)")
     p.add_argument("--max-batch-pairs", type=int, default=256,
                    help="query-document pairs merged into one batch")
-    p.add_argument("--batch-wait-ms", type=float, default=5.0,
-                   help="how long a request waits for others to share its batch")
+    p.add_argument("--batch-wait-ms", type=float, default=0.0,
+                   help="how long the first request of a batch waits for company (default 0: requests that "
+                   "arrive while a batch runs form the next one)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
     return p
