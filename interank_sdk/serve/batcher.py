@@ -7,9 +7,10 @@ for more, and scores them all with a single :meth:`Reranker.rerank_batch` call
 in a worker thread, so the backend packs pairs of different requests into the
 same forward passes. While a batch is being scored, new requests queue up and
 form the next batch, so batches grow with the load without any waiting: the
-default ``max_wait_ms=0`` adds no latency. (On this project's loaded 2-core
-CPU a 5 ms window gave a p95 latency of seconds under 8 concurrent clients,
-against 0.2-0.4 s without it; see ``bench/serve_load.py``.)
+default ``max_wait_ms=0`` adds no latency. (Measured on this project's shared,
+busy 2-core CPU with the tests' tiny model and 8 clients: with a 5 ms window
+p95 latency was 1.7-4.4 s in three runs, without one 0.2-0.4 s, and 1.55x the
+throughput of unbatched serving; see ``bench/serve_load.py``.)
 
 A request whose input the reranker rejects fails alone: when a batch raises
 :class:`~interank_sdk.errors.InvalidInputError`, its requests are retried one
