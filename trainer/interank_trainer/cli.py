@@ -46,7 +46,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         include_question=not args.no_question, hard_negatives=args.hard_negatives,
         random_negatives=args.random_negatives, corpus=args.corpus, corpus_negatives=args.corpus_negatives,
         max_pairs=args.max_pairs, skip_invalid=args.skip_invalid, seed=args.seed,
-        max_passage_words=args.max_passage_words, require_marker=not args.keep_missing_marker,
+        max_passage_words=args.max_passage_words, missing_marker=args.missing_marker.replace("-", "_"),
         min_label_confidence=args.min_label_confidence, teacher_backend=args.backend, teacher_device=args.device,
         teacher_dtype=args.dtype, teacher_quantization=args.quantization, teacher_batch_size=args.batch_size,
         teacher_max_length=args.max_length, teacher_max_new_tokens=args.max_new_tokens,
@@ -129,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pairs", type=int, default=None, help="process only the first N pairs")
     p.add_argument("--skip-invalid", action="store_true", help="count and skip invalid QA rows instead of failing")
     p.add_argument("--max-passage-words", type=int, default=300)
-    p.add_argument("--keep-missing-marker", action="store_true",
-                   help="keep judgments where the teacher did not write 'Relevance Label:' itself (default: drop)")
+    p.add_argument("--missing-marker", choices=["drop", "keep-complete", "keep"], default="drop",
+                   help="judgments where the teacher did not write 'Relevance Label:' itself: drop (default), "
+                   "keep-complete (keep unless the token budget cut the explanation) or keep")
     p.add_argument("--min-label-confidence", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="auto", help="teacher backend: auto/hf, vllm or openai")

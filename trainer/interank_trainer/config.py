@@ -45,9 +45,13 @@ class SynthesizeConfig:
         max_query_words: the question, when used as a query, is cut to this many words.
         max_generated_query_words: generated queries longer than this are rejected.
         query_max_new_tokens: token budget of the query generation.
-        require_marker: drop judgments whose explanation did not end with the
-            teacher's own ``Relevance Label:`` marker (the SDK then appended it:
-            the label was read, but the output was malformed). Counted either way.
+        missing_marker: what to do with a judgment whose output lacks the
+            teacher's own ``Relevance Label:`` marker (the SDK then appended it
+            and read the label distribution there): ``"drop"`` (default: a
+            malformed output is never training data), ``"keep_complete"`` (keep
+            it when the explanation ended by itself, drop it when the token
+            budget cut it: for teachers, like small instruct models, that end
+            their explanation without the marker) or ``"keep"``. Counted either way.
         min_label_confidence: drop judgments whose most likely label has a
             lower probability (0 keeps all).
         teacher_backend, teacher_device, teacher_dtype, teacher_quantization,
@@ -74,7 +78,7 @@ class SynthesizeConfig:
     max_query_words: int = 128
     max_generated_query_words: int = 32
     query_max_new_tokens: int = 96
-    require_marker: bool = True
+    missing_marker: str = "drop"
     min_label_confidence: float = 0.0
     teacher_backend: str = "auto"
     teacher_device: str = "auto"
@@ -93,6 +97,10 @@ class SynthesizeConfig:
         _non_negative(self, "hard_negatives", "random_negatives", "corpus_negatives")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise InvalidInputError(f"max_pairs must be >= 1 or None, got {self.max_pairs}")
+        if self.missing_marker not in ("drop", "keep_complete", "keep"):
+            raise InvalidInputError(
+                f"missing_marker must be 'drop', 'keep_complete' or 'keep', got {self.missing_marker!r}"
+            )
         if not 0.0 <= self.min_label_confidence <= 1.0:
             raise InvalidInputError(f"min_label_confidence must be in [0, 1], got {self.min_label_confidence}")
         if self.teacher is None or (isinstance(self.teacher, str) and not self.teacher.strip()):

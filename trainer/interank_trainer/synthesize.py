@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 #: settings that change the content of the dataset: a rerun must match them
 _CONTENT_SETTINGS = (
     "num_queries", "include_question", "hard_negatives", "random_negatives", "corpus_negatives", "seed",
-    "max_passage_words", "max_query_words", "max_generated_query_words", "query_max_new_tokens", "require_marker",
+    "max_passage_words", "max_query_words", "max_generated_query_words", "query_max_new_tokens", "missing_marker",
     "min_label_confidence", "teacher_max_new_tokens", "teacher_prompt_version",
 )
 _MARKUP = re.compile(r"\$\\(?:begin|end)group\$")
@@ -524,7 +524,7 @@ def _process_pair(
         missed = result.stats.missing_marker > 0
         missing_marker += int(missed)
         hit_budget += result.stats.hit_token_budget
-        reason = _malformed(ranked, missed, config)
+        reason = _malformed(ranked, missed, result.stats.hit_token_budget > 0, config)
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
@@ -554,12 +554,14 @@ def _process_pair(
     return rows, entry
 
 
-def _malformed(ranked: Any, missing_marker: bool, config: SynthesizeConfig) -> str | None:
+def _malformed(ranked: Any, missing_marker: bool, hit_budget: bool, config: SynthesizeConfig) -> str | None:
     """Why a teacher judgment cannot be training data, or ``None``."""
     if ranked.label not in ("0", "1", "2") or not ranked.label_probs:
         return "no_label"
-    if missing_marker and config.require_marker:
+    if missing_marker and config.missing_marker == "drop":
         return "missing_marker"
+    if missing_marker and hit_budget and config.missing_marker == "keep_complete":
+        return "missing_marker_cut_by_budget"
     if not (ranked.explanation or "").strip():
         return "empty_explanation"
     if ranked.truncated:

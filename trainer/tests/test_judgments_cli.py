@@ -86,7 +86,7 @@ def test_cli_prepare_and_errors(tmp_path, capsys):
 def test_cli_synthesize_distill_rl_end_to_end(tmp_path, tiny_model, qa_file, capsys):
     data, adapter, refined = tmp_path / "data", tmp_path / "adapter", tmp_path / "refined"
     assert main(["-q", "synthesize", "--qa", str(qa_file), "--teacher", str(tiny_model), "--out", str(data),
-                 "--max-new-tokens", "6", "--keep-missing-marker", "--dtype", "float32", "--max-pairs", "3"]) == 0
+                 "--max-new-tokens", "6", "--missing-marker", "keep", "--dtype", "float32", "--max-pairs", "3"]) == 0
     synth = json.loads(capsys.readouterr().out)
     assert synth["pairs_done"] == 3 and synth["rows"] == synth["judgments"] > 0
     assert main(["-q", "distill", "--data", str(data), "--student", str(tiny_model), "--out", str(adapter),

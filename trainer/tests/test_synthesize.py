@@ -33,9 +33,17 @@ def test_malformed_teacher_judgments_are_counted_not_used(qa_file, tiny_teacher,
     assert report.pairs_without_generated_queries == 5 and sum(report.queries_rejected.values()) >= 5
 
 
+def test_keep_complete_still_drops_explanations_cut_by_the_budget(qa_file, tiny_teacher, tmp_path):
+    """keep_complete accepts an appended marker only after an explanation that ended by itself."""
+    report = synthesize(qa=qa_file, teacher=tiny_teacher, out=tmp_path / "d", missing_marker="keep_complete",
+                        max_pairs=2, show_progress=False)
+    assert report.hit_token_budget == report.judgments > 0  # 8-token budget: every explanation is cut
+    assert report.rows == 0 and report.dropped == {"missing_marker_cut_by_budget": report.judgments}
+
+
 def test_rows_when_appended_markers_are_accepted(qa_file, tiny_teacher, tmp_path):
     out = tmp_path / "data"
-    report = synthesize(qa=qa_file, teacher=tiny_teacher, out=out, require_marker=False, hard_negatives=2,
+    report = synthesize(qa=qa_file, teacher=tiny_teacher, out=out, missing_marker="keep", hard_negatives=2,
                         random_negatives=1, show_progress=False)
     rows = _rows(out)
     assert report.rows == len(rows) == report.judgments and report.dropped == {}
@@ -64,7 +72,7 @@ def test_rows_when_appended_markers_are_accepted(qa_file, tiny_teacher, tmp_path
 
 
 def test_resume_after_interrupt_is_complete_without_duplicates(qa_file, tiny_teacher, tmp_path, monkeypatch):
-    settings = dict(qa=qa_file, teacher=tiny_teacher, require_marker=False, show_progress=False, seed=3)
+    settings = dict(qa=qa_file, teacher=tiny_teacher, missing_marker="keep", show_progress=False, seed=3)
     reference = tmp_path / "reference"
     synthesize(out=reference, **settings)
 
@@ -126,6 +134,8 @@ def test_bad_qa_input(tmp_path, tiny_teacher):
     assert len(pairs) == 1 and invalid == {"empty_answer": 1, "missing_question": 1}
     with pytest.raises(InvalidInputError, match="SynthesizeConfig needs"):
         synthesize(qa=path, out=tmp_path / "o")
+    with pytest.raises(InvalidInputError, match="missing_marker must be"):
+        synthesize(qa=path, teacher=tiny_teacher, out=tmp_path / "o", missing_marker="maybe")
     with pytest.raises(InvalidInputError, match="num_queries must be a positive integer"):
         synthesize(SynthesizeConfig(qa=path, teacher=tiny_teacher, out=tmp_path / "o", num_queries=0))
 
@@ -136,7 +146,7 @@ def test_user_corpus_passages_become_candidates(qa_file, tiny_teacher, tmp_path)
         "plants need light and water to grow", "the eiffel tower is a big tower in paris",
         "dogs and cats are pets", "python programs process data"]))
     out = tmp_path / "data"
-    synthesize(qa=qa_file, teacher=tiny_teacher, out=out, corpus=corpus, corpus_negatives=1, require_marker=False,
+    synthesize(qa=qa_file, teacher=tiny_teacher, out=out, corpus=corpus, corpus_negatives=1, missing_marker="keep",
                show_progress=False)
     rows = _rows(out)
     from_corpus = [r for r in rows if r["candidate"] == "corpus"]

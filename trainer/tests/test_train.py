@@ -24,7 +24,7 @@ def reasoning_data(tiny_model, tmp_path_factory):
     qa = folder / "qa.jsonl"
     qa.write_text("".join(json.dumps(r) + "\n" for r in QA))
     teacher = Reranker(str(tiny_model), strategy="reasoning", dtype="float32", max_new_tokens=8)
-    synthesize(qa=qa, teacher=teacher, out=folder / "data", require_marker=False, show_progress=False)
+    synthesize(qa=qa, teacher=teacher, out=folder / "data", missing_marker="keep", show_progress=False)
     return folder / "data"
 
 
