@@ -9,7 +9,6 @@ import sys
 import pytest
 from interank_sdk.errors import InvalidInputError
 
-from conftest import DATA
 from interank_trainer import prepare_judgments
 from interank_trainer.cli import main
 from interank_trainer.formats import MANIFEST_FILE, read_rows
@@ -52,9 +51,9 @@ def test_sampling_and_bad_grades(tmp_path):
         prepare_judgments(data=tmp_path / "nope", out=tmp_path / "x")
 
 
-def test_dl21_judgments_with_text():
+def test_dl21_judgments_with_text(data_root):
     """DL21: 4,812 of the 10,828 judgments have their passage text in corpus.jsonl."""
-    folder = DATA / "trec-dl21-passage"
+    folder = data_root / "trec-dl21-passage"
     if not folder.is_dir():
         pytest.skip(f"{folder} not found (set INTERANK_DATA)")
     import tempfile

@@ -7,7 +7,7 @@ import json
 import pytest
 from interank_sdk.errors import InvalidInputError
 
-from conftest import QA
+from trainer_samples import QA
 from interank_trainer import SynthesizeConfig, synthesize
 from interank_trainer.formats import DATA_FILE, MANIFEST_FILE, PROGRESS_FILE
 from interank_trainer.synthesize import load_qa_pairs

@@ -18,7 +18,7 @@ DOCS = ["plants use light energy to make food", "paris is the capital of france"
 @pytest.fixture(scope="session")
 def reasoning_data(tiny_model, tmp_path_factory):
     """Synthesized rows from the tiny teacher (appended markers accepted so that rows exist)."""
-    from conftest import QA
+    from trainer_samples import QA
 
     folder = tmp_path_factory.mktemp("reasoning_data")
     qa = folder / "qa.jsonl"
@@ -201,11 +201,11 @@ def test_smollm2_yesno_distill_learns_the_judgments(smollm2_dir, tmp_path):
 
     before = margin(base)
     out = tmp_path / "adapter"
-    report = distill(data=data, student=str(smollm2_dir), out=out, strategy="yesno", epochs=4, batch_size=4,
+    report = distill(data=data, student=str(smollm2_dir), out=out, strategy="yesno", epochs=12, batch_size=4,
                      gradient_accumulation_steps=1, lora_r=16, learning_rate=1e-3, logging_steps=1,
                      show_progress=False)
     assert report.label_forms == {"yes": "yes", "no": "no"}
     trained = Reranker(str(out))
     assert trained.strategy.name == "yesno"
     after = margin(trained)
-    assert after > before + 0.05, (before, after)  # measured here: 0.05 -> 0.19 after 6 epochs
+    assert after > before + 0.05, (before, after)  # measured here: 0.05 -> 0.12 after 8 epochs, 0.36 after 12

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""Fine-tune the demo model on in-house relevance judgments, then rerank TREC DL19 before and after.
+
+In-house judgments (TREC/BEIR qrels + corpus + queries, graded 0-3) are
+training data as they are: ``interank-train prepare`` maps the grades to the
+InteRank labels (0 -> 0, 1 -> 1, 2/3 -> 2), ``interank-train distill`` trains
+a LoRA adapter with the ``graded`` (or ``yesno``) prompt, and ``interank eval``
+reranks DL19's BM25 top-100 with the base model and with the adapter. The
+judgments are DL21's (53 queries, 4,812 judged passages with text); DL19 is
+only ever evaluated on, never trained on.
+
+Reference points on DL19 BM25 top-100 (nDCG@10): BM25 0.506, MiniLM-L6
+bi-encoder 0.642, the demo model zero-shot yes/no 0.243.
+
+Small run (a few minutes on 2 CPU cores)::
+
+    python examples/train_from_judgments.py --max-rows 96 --eval-queries 8 --depth 20
+
+Realistic run (about an hour of training on 2 CPU cores, bf16)::
+
+    python examples/train_from_judgments.py --max-rows 2400 --eval-queries 43 --depth 100
+
+Writes ``OUT/results.json`` (metrics before/after, training report, commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
+
+
+def interank_eval(model: str, strategy: str, args: argparse.Namespace, label: str) -> dict:
+    """Run the `interank eval` CLI on DL19 and return its JSON report."""
+    cmd = [sys.executable, "-m", "interank_sdk", "eval", "--model", model, "--strategy", strategy,
+           "--data", str(args.eval_data), "--depth", str(args.depth), "--batch-size", str(args.eval_batch_size),
+           "--json"]
+    if args.eval_queries:
+        cmd += ["--max-queries", str(args.eval_queries)]
+    print(f"[{label}] {' '.join(cmd)}", flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"interank eval failed for {model}")
+    report = json.loads(done.stdout)
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    report["command"] = " ".join(cmd)
+    m, b = report["metrics"], report["first_stage_metrics"]
+    print(f"[{label}] nDCG@10 {m['nDCG@10']:.4f} (BM25 {b['nDCG@10']:.4f}) on {report['queries']} queries, "
+          f"depth {args.depth}, {report['wall_seconds']} s", flush=True)
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(CACHE / "models" / "qwen2.5-coder-0.5b-instruct"))
+    parser.add_argument("--train-data", default=str(DATA / "trec-dl21-passage"))
+    parser.add_argument("--eval-data", default=str(DATA / "trec-dl19-passage"))
+    parser.add_argument("--out", default="/tmp/interank-train-from-judgments")
+    parser.add_argument("--strategy", choices=["graded", "yesno"], default="graded")
+    parser.add_argument("--max-rows", type=int, default=96, help="training rows (label-stratified sample of DL21)")
+    parser.add_argument("--balance", action="store_true", help="same number of rows per label")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--max-steps", type=int, default=-1)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--grad-accum", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lora-r", type=int, default=64)
+    parser.add_argument("--lora-alpha", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--eval-queries", type=int, default=8, help="DL19 queries to evaluate (43 = all)")
+    parser.add_argument("--depth", type=int, default=20, help="rerank the BM25 top DEPTH (100 = the standard task)")
+    parser.add_argument("--eval-batch-size", type=int, default=16)
+    parser.add_argument("--skip-before", action="store_true", help="do not evaluate the base model")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from interank_trainer import distill, prepare_judgments
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"args": vars(args)}
+    started = time.perf_counter()
+
+    # 1. judgments -> training data (same format as `interank-train synthesize` output)
+    prepared = prepare_judgments(data=args.train_data, out=out / "data", max_rows=args.max_rows,
+                                 balance=args.balance, seed=args.seed)
+    results["data"] = prepared.as_dict()
+    print(f"training rows: {prepared.rows} (labels {prepared.labels}) from {args.train_data}", flush=True)
+
+    # 2. before: the base model with the same prompt
+    if not args.skip_before:
+        results["before"] = interank_eval(args.model, args.strategy, args, "before")
+
+    # 3. LoRA fine-tuning (TRL SFTTrainer, loss on the label token only)
+    t = time.perf_counter()
+    report = distill(
+        data=out / "data", student=args.model, out=out / "adapter", strategy=args.strategy, epochs=args.epochs,
+        max_steps=args.max_steps, batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha, max_length=args.max_length,
+        seed=args.seed, logging_steps=5,
+    )
+    results["train"] = {"rows": report.rows, "steps": report.steps, "train_loss": report.train_loss,
+                        "seconds": round(time.perf_counter() - t, 1), "label_forms": report.label_forms,
+                        "dropped": report.dropped, "adapter": str(report.out)}
+    print(f"trained {report.steps} steps in {results['train']['seconds']} s, loss {report.train_loss:.4f}", flush=True)
+
+    # 4. after: the adapter (its interank.json says which strategy and prompt it was trained for)
+    results["after"] = interank_eval(str(out / "adapter"), "auto", args, "after")
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    bm25 = results["after"]["first_stage_metrics"]
+    print(f"\nDL19 BM25 top-{args.depth}, {results['after']['queries']} queries")
+    print(f"{'':<14}{'nDCG@10':>9}{'MRR@10':>9}")
+    rows = [("BM25", bm25)] + ([("before", results["before"]["metrics"])] if "before" in results else [])
+    rows.append(("after", results["after"]["metrics"]))
+    for name, metrics in rows:
+        print(f"{name:<14}{metrics['nDCG@10']:>9.4f}{metrics['MRR@10']:>9.4f}")
+    print(f"\nresults: {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
