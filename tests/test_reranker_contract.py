@@ -304,7 +304,7 @@ def test_rerank_batch_equals_single_calls(tiny_reranker):
 
 
 def test_rerank_batch_shares_forward_passes(tiny_model):
-    reranker = Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=64)
+    reranker = Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=64, max_padding=None)
     before = reranker.backend.forward_passes
     reranker.rerank_batch(["q one", "q two", "q three"], [DOCS, DOCS, DOCS])
     assert reranker.backend.forward_passes - before == 1
@@ -379,3 +379,19 @@ def test_prefix_sharing_gives_the_same_scores(tiny_model, strategy):
     reranker.backend.prefix_sharing = False
     plain = {r.index: r.score for r in reranker.rerank(QUERY, docs)}
     assert shared == pytest.approx(plain, abs=1e-5)
+
+
+def test_padding_bound_splits_batches_without_changing_scores(tiny_model):
+    """On CPU a batch stops growing before it is mostly padding; the scores do not depend on it."""
+    docs = ["cats", "dogs", "fish eat", "a long document " * 30, "plants use light", "an even longer text " * 60]
+    bounded = Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=16)
+    assert bounded.backend.max_padding == 0.1  # "auto" on CPU
+    unbounded = Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=16, max_padding=None)
+    before = bounded.backend.forward_passes, unbounded.backend.forward_passes
+    got = {r.index: r.score for r in bounded.rerank(QUERY, docs)}
+    want = {r.index: r.score for r in unbounded.rerank(QUERY, docs)}
+    assert got == pytest.approx(want, abs=1e-5)
+    assert unbounded.backend.forward_passes - before[1] == 1
+    assert bounded.backend.forward_passes - before[0] == 3  # short ones together, each long one alone
+    with pytest.raises(InvalidInputError, match="max_padding"):
+        Reranker(str(tiny_model), max_padding=-1)

@@ -32,8 +32,8 @@ DOCS = [
 
 @pytest.fixture(scope="module")
 def reranker(tiny_model):
-    # batch_size 16: two requests of 4 documents fit in one forward pass
-    return Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=16)
+    # batch_size 16 and no padding bound: two requests of 4 documents fit in one forward pass
+    return Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=16, max_padding=None)
 
 
 @pytest.fixture(scope="module")
