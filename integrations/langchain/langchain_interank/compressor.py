@@ -8,7 +8,6 @@ objects carrying the reranker's score in their metadata.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -19,14 +18,11 @@ from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from interank_sdk import Document, RankedDocument, Reranker
-from interank_sdk.errors import InvalidInputError
+from interank_sdk.integration import EXPLANATION_KEY, resolve_reranker
 
-logger = logging.getLogger(__name__)
 
 #: metadata key of the reranker's score on the returned documents
 SCORE_KEY = "relevance_score"
-#: metadata key of the reranker's explanation (``explain=...``)
-EXPLANATION_KEY = "relevance_explanation"
 
 
 class InteRankCompressor(BaseDocumentCompressor):
@@ -88,27 +84,7 @@ class InteRankCompressor(BaseDocumentCompressor):
         explain: Union[bool, int] = False,
         **reranker_kwargs: Any,
     ) -> None:
-        if reranker is None and model is None:
-            raise InvalidInputError(
-                "InteRankCompressor needs a model (hub id or path) or a ready reranker=Reranker(...)"
-            )
-        if reranker is not None:
-            if not isinstance(reranker, Reranker):
-                raise InvalidInputError(f"reranker must be an interank_sdk.Reranker, got {type(reranker).__name__}")
-            if model is not None:
-                raise InvalidInputError("pass either model or reranker, not both")
-            if reranker_kwargs:
-                raise InvalidInputError(
-                    f"reranker options {sorted(reranker_kwargs)} apply only when the reranker is built from model=; "
-                    "set them on the shared Reranker instead"
-                )
-        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-            raise InvalidInputError(f"top_n must be a positive int or None, got {top_n!r}")
-        if not isinstance(explain, bool) and (not isinstance(explain, int) or explain < 1):
-            raise InvalidInputError(f"explain must be True, False or a positive int, got {explain!r}")
-        if reranker is None:
-            logger.info("loading InteRank reranker %s", model)
-            reranker = Reranker(model, **reranker_kwargs)  # type: ignore[arg-type]
+        reranker = resolve_reranker("InteRankCompressor", model, reranker, reranker_kwargs, top_n=top_n, explain=explain)
         super().__init__(
             model=str(model) if model is not None else str(reranker.model_name),
             top_n=top_n,

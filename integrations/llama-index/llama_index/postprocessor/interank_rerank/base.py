@@ -8,7 +8,6 @@ objects whose ``score`` is the reranker's score.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -21,14 +20,12 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from interank_sdk import Document, RankedDocument, Reranker
 from interank_sdk.errors import InvalidInputError
+from interank_sdk.integration import EXPLANATION_KEY, resolve_reranker
 
-logger = logging.getLogger(__name__)
 dispatcher = get_dispatcher(__name__)
 
 #: node metadata key of the first-stage score (``keep_retrieval_score=True``)
 RETRIEVAL_SCORE_KEY = "retrieval_score"
-#: node metadata key of the reranker's explanation (``explain=...``)
-EXPLANATION_KEY = "relevance_explanation"
 
 
 class InteRankRerank(BaseNodePostprocessor):
@@ -100,25 +97,7 @@ class InteRankRerank(BaseNodePostprocessor):
         callback_manager: Optional[CallbackManager] = None,
         **reranker_kwargs: Any,
     ) -> None:
-        if reranker is None and model is None:
-            raise InvalidInputError("InteRankRerank needs a model (hub id or path) or a ready reranker=Reranker(...)")
-        if reranker is not None:
-            if not isinstance(reranker, Reranker):
-                raise InvalidInputError(f"reranker must be an interank_sdk.Reranker, got {type(reranker).__name__}")
-            if model is not None:
-                raise InvalidInputError("pass either model or reranker, not both")
-            if reranker_kwargs:
-                raise InvalidInputError(
-                    f"reranker options {sorted(reranker_kwargs)} apply only when the reranker is built from model=; "
-                    "set them on the shared Reranker instead"
-                )
-        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-            raise InvalidInputError(f"top_n must be a positive int or None, got {top_n!r}")
-        if not isinstance(explain, bool) and (not isinstance(explain, int) or explain < 1):
-            raise InvalidInputError(f"explain must be True, False or a positive int, got {explain!r}")
-        if reranker is None:
-            logger.info("loading InteRank reranker %s", model)
-            reranker = Reranker(model, **reranker_kwargs)  # type: ignore[arg-type]
+        reranker = resolve_reranker("InteRankRerank", model, reranker, reranker_kwargs, top_n=top_n, explain=explain)
         super().__init__(
             model=str(model) if model is not None else str(reranker.model_name),
             top_n=top_n,
