@@ -3,18 +3,24 @@
 The naive way is what many reference implementations do: one ``model(**inputs)``
 per (query, passage) pair, full-vocabulary logits at every position, then the
 label probabilities read from the last position. Ours: length-sorted batches
-with left padding, logits of the last position only.
+with left padding, the shared prompt prefix computed once per batch, logits of
+the last position only, at the same precision as the naive loop (``ours``), and
+the same with the CPU int8 path (``ours-int8``: int8 weights and per-token int8
+activations, ``Reranker(..., quantization="int8")``).
 
-Both score the same prompts (the ``yesno`` strategy's template, rendered by the
+All score the same prompts (the ``yesno`` strategy's template, rendered by the
 same backend) over the BM25 candidates of TREC DL19 queries, so the scores must
-agree; the JSON records the largest difference as a check that the comparison
-is fair. Each (method, candidates) cell runs in its own process so its peak
-memory (max RSS) is its own.
+agree; the JSON records the largest difference from the naive loop's scores
+and the rank correlation per query as a check that the comparison is fair (for
+``ours-int8`` they measure what int8 costs in fidelity). Each (method,
+candidates) cell runs in its own process so its peak memory (max RSS) is its
+own; the cells of one candidate count run one after the other, so a change in
+the machine's load hits all methods alike.
 
 Usage::
 
     python bench/throughput.py                      # demo model, 20 and 100 candidates
-    python bench/throughput.py --model PATH --queries 3 --candidates 20 100
+    python bench/throughput.py --model PATH --queries 3 --candidates 20 100 --methods ours
 
 Writes ``bench/results/throughput.json`` and ``throughput.png``.
 """
@@ -46,6 +52,10 @@ def load_workload(data: Path, queries: int, candidates: int) -> list[tuple[str, 
     return [(ds.queries[q], [ds.corpus[d]["text"] for d, _ in run[q]]) for q in qids]
 
 
+#: the naive per-pair loop, ours at the same precision, ours with the CPU int8 path
+METHODS = ("naive", "ours", "ours-int8")
+
+
 def worker(args: argparse.Namespace) -> dict:
     """Measure one (method, candidates) cell in this process."""
     import numpy as np
@@ -54,7 +64,9 @@ def worker(args: argparse.Namespace) -> dict:
     from interank_sdk import Reranker
 
     workload = load_workload(Path(args.data), args.queries, args.cell_candidates)
-    reranker = Reranker(args.model, strategy="yesno", batch_size=args.batch_size, local_files_only=True)
+    quantization = "int8" if args.method == "ours-int8" else None
+    reranker = Reranker(args.model, strategy="yesno", batch_size=args.batch_size, quantization=quantization,
+                        local_files_only=True)
     backend, strategy = reranker.backend, reranker.strategy
     model = backend.model
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -106,22 +118,29 @@ def worker(args: argparse.Namespace) -> dict:
         "rss_after_load_mib": rss_loaded,
         "scores": scores,
         "dtype": str(backend.dtype).replace("torch.", ""),
+        "quantization": quantization,
         "threads": torch.get_num_threads(),
         "numpy": np.__version__,
     }
 
 
 def matmul_peak_tflops(dtype_name: str, seconds: float = 3.0) -> float:
-    """Measured bf16 (or fp32) matmul throughput of this machine, the roofline for the FLOP fraction."""
+    """Measured matmul throughput of this machine (fp32, bf16 or int8), the roofline for the FLOP fraction."""
     import torch
 
-    dtype = getattr(torch, dtype_name)
-    a = torch.randn(2048, 2048, dtype=dtype)
-    b = torch.randn(2048, 2048, dtype=dtype)
-    a @ b
+    if dtype_name == "int8":
+        a = torch.randint(-127, 127, (2048, 2048), dtype=torch.int8)
+        b = torch.randint(-127, 127, (2048, 2048), dtype=torch.int8)
+        mm = torch._int_mm
+    else:
+        dtype = getattr(torch, dtype_name)
+        a = torch.randn(2048, 2048, dtype=dtype)
+        b = torch.randn(2048, 2048, dtype=dtype)
+        mm = torch.matmul
+    mm(a, b)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        a @ b
+        mm(a, b)
         n += 1
     return 2 * 2048**3 * n / (time.perf_counter() - start) / 1e12
 
@@ -135,7 +154,9 @@ def main() -> int:
     parser.add_argument("--cell-candidates", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "throughput.json"))
-    parser.add_argument("--method", choices=["ours", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                        help="what to measure (naive is always measured: it is the baseline)")
+    parser.add_argument("--method", choices=list(METHODS), help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -143,9 +164,10 @@ def main() -> int:
         sys.stdout.write(json.dumps(worker(args)) + "\n")
         return 0
 
+    methods = ["naive"] + [m for m in args.methods if m != "naive"]
     cells = []
     for n in args.candidates:
-        for method in ("naive", "ours"):
+        for method in methods:
             cmd = [sys.executable, __file__, "--worker", "--method", method, "--model", args.model, "--data", args.data,
                    "--queries", str(args.queries), "--cell-candidates", str(n), "--batch-size", str(args.batch_size)]
             print(f"measuring {method} with {n} candidates x {args.queries} queries ...", flush=True)
@@ -155,63 +177,86 @@ def main() -> int:
                 return proc.returncode
             cells.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
-    peak = matmul_peak_tflops(cells[0]["dtype"])
+    peaks = {d: matmul_peak_tflops(d) for d in sorted({c["dtype"] for c in cells} | {"int8"} - {"None"})}
     summary = []
     for n in args.candidates:
         naive = next(c for c in cells if c["candidates"] == n and c["method"] == "naive")
-        ours = next(c for c in cells if c["candidates"] == n and c["method"] == "ours")
-        diff = max(abs(a - b) for qa, qb in zip(naive["scores"], ours["scores"]) for a, b in zip(qa, qb))
-        summary.append({
+        row: dict = {
             "candidates": n,
-            "speedup": ours["pairs_per_second"] / naive["pairs_per_second"],
-            "ours_pairs_per_second": ours["pairs_per_second"],
             "naive_pairs_per_second": naive["pairs_per_second"],
-            "ours_latency_per_query_s": ours["latency_per_query_s"]["mean"],
             "naive_latency_per_query_s": naive["latency_per_query_s"]["mean"],
-            "ours_peak_rss_mib": ours["peak_rss_mib"],
             "naive_peak_rss_mib": naive["peak_rss_mib"],
-            "ours_fraction_of_matmul_peak": ours["model_tflops_per_s"] / peak,
-            "naive_fraction_of_matmul_peak": naive["model_tflops_per_s"] / peak,
-            "max_score_difference": diff,
-        })
+            "naive_fraction_of_matmul_peak": naive["model_tflops_per_s"] / peaks[naive["dtype"]],
+        }
+        for method in methods[1:]:
+            ours = next(c for c in cells if c["candidates"] == n and c["method"] == method)
+            key = method.replace("-", "_")
+            peak = peaks["int8" if ours["quantization"] == "int8" else ours["dtype"]]
+            row.update({
+                f"{key}_speedup": ours["pairs_per_second"] / naive["pairs_per_second"],
+                f"{key}_pairs_per_second": ours["pairs_per_second"],
+                f"{key}_latency_per_query_s": ours["latency_per_query_s"]["mean"],
+                f"{key}_peak_rss_mib": ours["peak_rss_mib"],
+                f"{key}_fraction_of_matmul_peak": ours["model_tflops_per_s"] / peak,
+                f"{key}_max_score_difference": max(abs(a - b) for qa, qb in zip(naive["scores"], ours["scores"])
+                                                   for a, b in zip(qa, qb)),
+                f"{key}_min_spearman": min(spearman(qa, qb) for qa, qb in zip(naive["scores"], ours["scores"])),
+            })
+        summary.append(row)
     for c in cells:
         c.pop("scores")
     result = {
         "benchmark": "throughput",
         "model": args.model,
         "strategy": "yesno",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "matmul_peak_tflops": peak},
+        "methods": methods,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "matmul_peak_tflops": peaks},
         "summary": summary,
         "cells": cells,
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    plot(summary, out.with_suffix(".png"))
+    plot(summary, methods, out.with_suffix(".png"))
     for s in summary:
-        print(f"{s['candidates']:>4} candidates: ours {s['ours_pairs_per_second']:.1f} pairs/s, "
-              f"naive {s['naive_pairs_per_second']:.1f} pairs/s, speedup {s['speedup']:.2f}x, "
-              f"latency/query {s['ours_latency_per_query_s']:.2f} s vs {s['naive_latency_per_query_s']:.2f} s, "
-              f"peak RSS {s['ours_peak_rss_mib']:.0f} vs {s['naive_peak_rss_mib']:.0f} MiB, "
-              f"max |score diff| {s['max_score_difference']:.2e}")
+        line = f"{s['candidates']:>4} candidates: naive {s['naive_pairs_per_second']:.2f} pairs/s"
+        for method in methods[1:]:
+            k = method.replace("-", "_")
+            line += (f" | {method} {s[k + '_pairs_per_second']:.2f} pairs/s, {s[k + '_speedup']:.2f}x, "
+                     f"latency/query {s[k + '_latency_per_query_s']:.2f} s vs {s['naive_latency_per_query_s']:.2f} s, "
+                     f"peak RSS {s[k + '_peak_rss_mib']:.0f} vs {s['naive_peak_rss_mib']:.0f} MiB, "
+                     f"max |score diff| {s[k + '_max_score_difference']:.3f}, min Spearman {s[k + '_min_spearman']:.3f}")
+        print(line)
     print(f"wrote {out}")
     return 0
 
 
-def plot(summary: list[dict], path: Path) -> None:
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman rank correlation of two score lists (how far the orderings agree)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b)[0])
+
+
+def plot(summary: list[dict], methods: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = [str(s["candidates"]) for s in summary]
-    x = range(len(summary))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar([i - 0.2 for i in x], [s["naive_pairs_per_second"] for s in summary], 0.4, label="naive per-pair loop")
-    ax.bar([i + 0.2 for i in x], [s["ours_pairs_per_second"] for s in summary], 0.4, label="interank Reranker")
-    for i, s in enumerate(summary):
-        ax.annotate(f"{s['speedup']:.1f}x", (i + 0.2, s["ours_pairs_per_second"]), ha="center", va="bottom")
-    ax.set_xticks(list(x), labels)
+    width = 0.8 / len(methods)
+    names = {"naive": "naive per-pair loop", "ours": "interank Reranker", "ours-int8": "interank Reranker, int8"}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for j, method in enumerate(methods):
+        key = method.replace("-", "_")
+        xs = [i - 0.4 + width * (j + 0.5) for i in range(len(summary))]
+        ys = [s[f"{key}_pairs_per_second"] for s in summary]
+        ax.bar(xs, ys, width, label=names.get(method, method))
+        if method != "naive":
+            for x, y, s in zip(xs, ys, summary):
+                ax.annotate(f"{s[key + '_speedup']:.1f}x", (x, y), ha="center", va="bottom")
+    ax.set_xticks(list(range(len(summary))), labels)
     ax.set_xlabel("candidates per query")
     ax.set_ylabel("pairs / second")
     ax.set_title("yes/no scoring throughput (same prompts, same model)")

@@ -27,7 +27,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="auto/hf, vllm or openai")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--quantization", choices=["4bit", "8bit"], default=None)
+    parser.add_argument("--quantization", choices=["4bit", "8bit", "int8"], default=None,
+                        help="4bit/8bit: bitsandbytes (CUDA); int8: the CPU int8 path")
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")

@@ -73,7 +73,10 @@ class Reranker:
         prompt_version: version of the strategy's prompt template (default: latest).
         device: ``"auto"`` (cuda if present, else cpu), ``"cpu"``, ``"cuda"``...
         dtype: ``"auto"`` (bf16 where the hardware runs it natively, else fp32) or a dtype name.
-        quantization: ``None``, ``"4bit"`` (NF4) or ``"8bit"`` via bitsandbytes.
+        quantization: ``None``; ``"4bit"`` (NF4) or ``"8bit"`` via bitsandbytes;
+            ``"int8"``: the CPU int8 path (int8 weights and per-token activations,
+            about 2x faster than fp32 on CPUs with AVX512-VNNI/AMX; scores move
+            by a few hundredths).
         max_length: token budget of one prompt; the query is never truncated,
             documents are cut (or windowed) to fit.
         batch_size: sequences per forward pass.

@@ -1,0 +1,65 @@
+"""Keep freed memory in the process, so batched CPU inference does not page-fault on every tensor.
+
+glibc serves large allocations (above a threshold that tops out at 32 MiB) with
+fresh ``mmap`` pages and gives them back to the kernel when freed; freed memory
+at the top of the heap is trimmed away too. A batched forward pass allocates
+tensors of tens of MiB per layer (16 sequences x 120 tokens x 4,864 MLP units
+in fp32 is 37 MiB), so every layer pays the kernel for zeroed pages again:
+measured here, converting a 1800 x 4864 int32 matmul result to fp32 took 10 ms
+with a fresh allocation and 2.7 ms with reused memory; the int8 path scored 25%
+more pairs per second. This is what the PyTorch CPU performance guides get by
+preloading jemalloc or tcmalloc; ``mallopt`` gets it without a preload.
+
+The setting is process-wide and only changes *when* memory is returned to the
+kernel: the peak is unchanged, but memory freed after a peak stays with the
+process for the next batch. It is applied once, by the transformers backend on
+CPU; ``INTERANK_KEEP_FREED_MEMORY=0`` (or ``HFBackend(keep_freed_memory=False)``)
+turns it off. It does nothing where the C library is not glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+# mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+#: allocations up to this size come from the heap instead of fresh mmap pages
+MMAP_THRESHOLD = 1 << 30
+#: freed memory at the top of the heap is returned to the kernel only above this
+TRIM_THRESHOLD = 2**31 - 1
+
+_applied: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Tune glibc's allocator once per process (see the module docstring).
+
+    Returns:
+        True when the setting is in effect (now or from an earlier call).
+    """
+    global _applied
+    if _applied is not None:
+        return _applied
+    if os.environ.get("INTERANK_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
+        logger.debug("allocator tuning off (INTERANK_KEEP_FREED_MEMORY=0)")
+        _applied = False
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        _applied = False
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    logger.info("allocator: freed memory is kept for reuse (glibc mallopt: %s)", "applied" if ok else "refused")
+    _applied = ok
+    return ok

@@ -1,0 +1,153 @@
+"""Int8 matrix multiplies for the transformers backend on CPUs (``quantization="int8"``).
+
+A CPU scores at its matmul peak already with one sequence, so batching alone
+cannot buy much there (see the README's speed section); integer arithmetic can.
+CPUs with AVX512-VNNI (or AMX-INT8) multiply int8 at about four times their
+fp32 rate. :class:`Int8Linear` replaces an ``nn.Linear``:
+
+* weights: int8, symmetric, one scale per output channel (computed once, at load);
+* activations: int8, symmetric, one scale **per token** (row), computed on the fly;
+* product: exact int32 accumulation (``torch._int_mm``), rescaled to the input dtype.
+
+Because every token is quantized on its own, a row's result does not depend on
+the other rows of its batch or on padding: the same input gives the same scores
+in any batch, as with full precision. Embeddings and the LM head stay in full
+precision (the head runs for the last position only when scoring). The scores
+move a little against fp32 (README and ``bench/throughput.py`` report how much,
+measured); use it when CPU latency matters more than the last digit of a score.
+No extra dependency: plain PyTorch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .._deps import require
+
+logger = logging.getLogger(__name__)
+
+#: modules never quantized: the output head (one position when scoring) and the embeddings
+DEFAULT_SKIP = ("lm_head",)
+
+
+def _torch():
+    return require("torch", "hf")
+
+
+def int8_supported() -> bool:
+    """True when this PyTorch build runs ``torch._int_mm`` on the CPU."""
+    torch = _torch()
+    try:
+        a = torch.ones((3, 32), dtype=torch.int8)
+        b = torch.ones((32, 32), dtype=torch.int8)
+        return bool(torch._int_mm(a, b)[0, 0].item() == 32)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+
+
+def _quantize_rows(x: Any) -> tuple[Any, Any]:
+    """Symmetric int8 quantization with one scale per row: ``x ~= q * scale``."""
+    torch = _torch()
+    x = x.float()
+    scale = x.abs().amax(dim=-1, keepdim=True).clamp_(min=1e-8).div_(127.0)
+    return torch.round(x / scale).clamp_(-127, 127).to(torch.int8), scale
+
+
+def _version(x: Any) -> int | None:
+    try:
+        return int(x._version)
+    except RuntimeError:  # inference-mode tensors track no version
+        return None
+
+
+class _SharedInput:
+    """The last quantized activation of one module's linear layers, reused by its siblings.
+
+    Sibling projections read one tensor (q/k/v of an attention block, gate/up of
+    an MLP): quantizing it once saves three of seven activation passes per
+    decoder layer. One instance per parent module, so only siblings share. The
+    entry holds a reference to the tensor it was computed from, so that tensor
+    cannot be freed and its memory reused while the entry exists; a hit needs
+    the same object (and the same version where the tensor tracks one).
+    """
+
+    def __init__(self) -> None:
+        self.source: Any = None
+        self.version: int | None = None
+        self.value: tuple[Any, Any] | None = None
+
+    def quantize(self, rows: Any) -> tuple[Any, Any]:
+        if self.value is not None and rows is self.source and _version(rows) == self.version:
+            return self.value
+        self.value = _quantize_rows(rows)
+        self.source, self.version = rows, _version(rows)
+        return self.value
+
+    def clear(self) -> None:
+        self.source, self.value = None, None
+
+
+def _make_int8_linear():
+    torch = _torch()
+
+    class Int8Linear(torch.nn.Module):
+        """W8A8 linear layer: per-channel int8 weights, per-token int8 activations, int32 accumulation."""
+
+        def __init__(self, linear: Any, shared: _SharedInput) -> None:
+            super().__init__()
+            self.in_features = linear.in_features
+            self.out_features = linear.out_features
+            q, scale = _quantize_rows(linear.weight.detach())  # one scale per output channel
+            self.register_buffer("weight_t", q.t().contiguous(), persistent=False)  # (in, out)
+            self.register_buffer("weight_scale", scale.reshape(1, -1), persistent=False)  # (1, out)
+            bias = linear.bias.detach().float() if linear.bias is not None else None
+            self.register_buffer("bias", bias, persistent=False)
+            self._shared = shared
+
+        def forward(self, x: Any) -> Any:
+            shape = x.shape
+            q, scale = self._shared.quantize(x)
+            out = torch._int_mm(q.reshape(-1, shape[-1]), self.weight_t).to(torch.float32)
+            out.mul_(scale.reshape(-1, 1)).mul_(self.weight_scale)  # in place: fresh large tensors cost page faults
+            if self.bias is not None:
+                out.add_(self.bias)
+            return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.in_features}, out_features={self.out_features}, w8a8=per-channel/per-token"
+
+    return Int8Linear
+
+
+def quantize_int8(model: Any, skip: tuple[str, ...] = DEFAULT_SKIP) -> int:
+    """Replace the ``nn.Linear`` layers of ``model`` (in place) by :class:`Int8Linear`.
+
+    Args:
+        model: a transformers model on the CPU.
+        skip: module names (last path component) left in full precision.
+
+    Returns:
+        The number of layers replaced.
+    """
+    torch = _torch()
+    int8_linear = _make_int8_linear()
+    caches: list[_SharedInput] = []
+    replaced = 0
+    for parent in list(model.modules()):
+        shared = None
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.Linear) and name not in skip:
+                if shared is None:
+                    shared = _SharedInput()
+                    caches.append(shared)
+                setattr(parent, name, int8_linear(child, shared))
+                replaced += 1
+
+    def clear(*args: Any) -> None:  # do not keep activations alive between calls
+        for cache in caches:
+            cache.clear()
+
+    model.register_forward_hook(clear)
+    logger.info("int8: %d linear layers quantized (per-channel weights, per-token activations)", replaced)
+    return replaced
