@@ -14,16 +14,11 @@ import pytest
 
 from interank_sdk import Reranker
 from interank_sdk.errors import InvalidInputError, ModelLoadError
+from sdk_samples import PLANT_DOCS as DOCS
+from sdk_samples import PLANT_QUERY as QUERY
 
 pytestmark = pytest.mark.slow
 
-QUERY = "how do plants make food from sunlight"
-DOCS = [
-    "Photosynthesis is the process by which green plants use sunlight, water and carbon dioxide to make glucose.",
-    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
-    "Chlorophyll in the leaves absorbs light energy that drives the making of sugars.",
-    "Python is a programming language that lets you work quickly.",
-]
 
 
 def scores_by_index(results) -> np.ndarray:
