@@ -173,10 +173,6 @@ class HFBackend(Backend):
         if max_padding is not None and (isinstance(max_padding, str) or max_padding < 0):
             raise InvalidInputError(f"max_padding must be 'auto', None or a fraction >= 0, got {max_padding!r}")
         self.max_padding: float | None = max_padding
-        if keep_freed_memory and self.device.startswith("cpu"):
-            from .cpu_alloc import keep_freed_memory as _keep_freed_memory
-
-            _keep_freed_memory()
         self._load_kwargs: dict[str, Any] = {
             "local_files_only": local_files_only,
             "trust_remote_code": trust_remote_code,
@@ -186,6 +182,14 @@ class HFBackend(Backend):
         self.adapter_path: str | None = None
         self.model, self.tokenizer = self._load(model, merge_adapter=merge_adapter)
         self.model.eval()
+        if self.device.startswith("cpu"):
+            from . import cpu_alloc
+
+            # what loading freed (checkpoint buffers, dtype conversions, int8's fp32 weights) goes back
+            # to the kernel; from here on, freed batch tensors are kept for the next batch
+            cpu_alloc.release_free_memory()
+            if keep_freed_memory:
+                cpu_alloc.keep_freed_memory()
         self._label_cache: dict[str, list[int]] = {}
         params = inspect.signature(self.model.forward).parameters
         self._has_logits_to_keep = "logits_to_keep" in params
@@ -235,7 +239,10 @@ class HFBackend(Backend):
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model_kwargs: dict[str, Any] = dict(kwargs, dtype=self.dtype, use_safetensors=True)
+        # int8: load half-precision weights (half the memory of fp32 while loading), quantize the linear
+        # layers, then bring the rest (embeddings, norms, head) to the compute dtype
+        load_dtype = torch.bfloat16 if self.quantization == "int8" else self.dtype
+        model_kwargs: dict[str, Any] = dict(kwargs, dtype=load_dtype, use_safetensors=True)
         bnb = self.quantization in ("4bit", "8bit")
         if bnb:
             require("bitsandbytes", "quantization")
@@ -277,6 +284,7 @@ class HFBackend(Backend):
             if not int8_supported():
                 raise UnsupportedError("quantization='int8' needs torch._int_mm on the CPU, which this PyTorch lacks")
             quantize_int8(lm)
+            lm.to(self.dtype)
         return lm, tokenizer
 
     # ------------------------------------------------------------- text/tokens

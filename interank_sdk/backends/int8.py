@@ -62,30 +62,33 @@ def _version(x: Any) -> int | None:
 
 
 class _SharedInput:
-    """The last quantized activation of one module's linear layers, reused by its siblings.
+    """The last quantized activation of a model, reused by the sibling layers that read it next.
 
     Sibling projections read one tensor (q/k/v of an attention block, gate/up of
     an MLP): quantizing it once saves three of seven activation passes per
-    decoder layer. One instance per parent module, so only siblings share. The
-    entry holds a reference to the tensor it was computed from, so that tensor
-    cannot be freed and its memory reused while the entry exists; a hit needs
-    the same object (and the same version where the tensor tracks one).
+    decoder layer. One entry per model, so a forward pass holds one quantized
+    activation at a time; a hit needs a sibling of the layer that made the
+    entry (same parent module) and the same tensor object (at the same version
+    where the tensor tracks one). The entry keeps a reference to that tensor, so
+    its memory cannot be freed and reused while the entry exists.
     """
 
     def __init__(self) -> None:
+        self.owner: int | None = None
         self.source: Any = None
         self.version: int | None = None
         self.value: tuple[Any, Any] | None = None
 
-    def quantize(self, rows: Any) -> tuple[Any, Any]:
-        if self.value is not None and rows is self.source and _version(rows) == self.version:
+    def quantize(self, rows: Any, owner: int) -> tuple[Any, Any]:
+        if self.value is not None and owner == self.owner and rows is self.source and _version(rows) == self.version:
             return self.value
+        self.clear()
         self.value = _quantize_rows(rows)
-        self.source, self.version = rows, _version(rows)
+        self.owner, self.source, self.version = owner, rows, _version(rows)
         return self.value
 
     def clear(self) -> None:
-        self.source, self.value = None, None
+        self.owner, self.source, self.value = None, None, None
 
 
 def _make_int8_linear():
@@ -94,7 +97,7 @@ def _make_int8_linear():
     class Int8Linear(torch.nn.Module):
         """W8A8 linear layer: per-channel int8 weights, per-token int8 activations, int32 accumulation."""
 
-        def __init__(self, linear: Any, shared: _SharedInput) -> None:
+        def __init__(self, linear: Any, shared: _SharedInput, owner: int) -> None:
             super().__init__()
             self.in_features = linear.in_features
             self.out_features = linear.out_features
@@ -104,10 +107,11 @@ def _make_int8_linear():
             bias = linear.bias.detach().float() if linear.bias is not None else None
             self.register_buffer("bias", bias, persistent=False)
             self._shared = shared
+            self._owner = owner  # id of the parent module: only siblings share a quantized input
 
         def forward(self, x: Any) -> Any:
             shape = x.shape
-            q, scale = self._shared.quantize(x)
+            q, scale = self._shared.quantize(x, self._owner)
             out = torch._int_mm(q.reshape(-1, shape[-1]), self.weight_t).to(torch.float32)
             out.mul_(scale.reshape(-1, 1)).mul_(self.weight_scale)  # in place: fresh large tensors cost page faults
             if self.bias is not None:
@@ -132,22 +136,13 @@ def quantize_int8(model: Any, skip: tuple[str, ...] = DEFAULT_SKIP) -> int:
     """
     torch = _torch()
     int8_linear = _make_int8_linear()
-    caches: list[_SharedInput] = []
+    shared = _SharedInput()
     replaced = 0
     for parent in list(model.modules()):
-        shared = None
         for name, child in list(parent.named_children()):
             if isinstance(child, torch.nn.Linear) and name not in skip:
-                if shared is None:
-                    shared = _SharedInput()
-                    caches.append(shared)
-                setattr(parent, name, int8_linear(child, shared))
+                setattr(parent, name, int8_linear(child, shared, id(parent)))
                 replaced += 1
-
-    def clear(*args: Any) -> None:  # do not keep activations alive between calls
-        for cache in caches:
-            cache.clear()
-
-    model.register_forward_hook(clear)
+    model.register_forward_hook(lambda *args: shared.clear())  # keep no activation alive between calls
     logger.info("int8: %d linear layers quantized (per-channel weights, per-token activations)", replaced)
     return replaced
