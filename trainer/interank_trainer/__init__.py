@@ -10,10 +10,14 @@ The recipe (InteRank, improved):
 2. :func:`distill`: LoRA/QLoRA SFT of a student with TRL's ``SFTTrainer``, loss
    on the completion only;
 3. :func:`rl`: refinement with TRL's ``GRPOTrainer`` or InteRank's
-   reward-weighted SFT.
+   reward-weighted SFT;
+4. :func:`rank`: a ``yesno``/``graded`` scorer fine-tuned with a ranking loss
+   (RankNet over one query's judged passages, plus a pointwise term), the
+   fast scorer of the cascade; it learns from judgments far faster than
+   pointwise SFT.
 
 Each function takes a typed config (:class:`SynthesizeConfig`,
-:class:`DistillConfig`, :class:`RLConfig`, :class:`JudgmentsConfig`) or the
+:class:`DistillConfig`, :class:`RLConfig`, :class:`JudgmentsConfig`, :class:`RankConfig`) or the
 same fields as keyword arguments; the ``interank-train`` CLI mirrors them.
 
 Example:
@@ -29,9 +33,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import DistillConfig, JudgmentsConfig, RLConfig, SynthesizeConfig  # noqa: E402
+from .config import DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SynthesizeConfig  # noqa: E402
 from .distill import DistillReport, distill  # noqa: E402
 from .judgments import JudgmentsReport, prepare_judgments  # noqa: E402
+from .rank import RankReport, rank  # noqa: E402
 from .rl import RLReport, rl  # noqa: E402
 from .synthesize import SynthesisReport, synthesize  # noqa: E402
 
@@ -41,12 +46,15 @@ __all__ = [
     "DistillConfig",
     "RLConfig",
     "JudgmentsConfig",
+    "RankConfig",
     "SynthesisReport",
     "DistillReport",
     "RLReport",
     "JudgmentsReport",
+    "RankReport",
     "synthesize",
     "distill",
     "rl",
+    "rank",
     "prepare_judgments",
 ]

@@ -25,7 +25,7 @@ from typing import Any
 from interank_sdk.errors import InteRankError
 
 from . import __version__
-from .config import INTERANK_TARGET_MODULES, DistillConfig, JudgmentsConfig, RLConfig, SynthesizeConfig
+from .config import INTERANK_TARGET_MODULES, DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SynthesizeConfig
 
 
 _RESULT_STREAM = sys.stdout
@@ -101,6 +101,22 @@ def cmd_rl(args: argparse.Namespace) -> int:
         length_budget=args.length_budget, min_reward=args.min_reward,
         quantization=None if args.quantization == "none" else args.quantization, device=args.device,
         dtype=args.dtype, max_rows=args.max_rows, seed=args.seed, show_progress=not args.quiet,
+    ))
+    _print({k.name: getattr(report, k.name) for k in fields(report)})
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from .rank import rank
+
+    report = rank(RankConfig(
+        data=args.data, student=args.student, out=args.out, strategy=args.strategy,
+        prompt_version=args.prompt_version, yes_threshold=args.yes_threshold, group_size=args.group_size,
+        pointwise_weight=args.pointwise_weight, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, target_modules=tuple(args.target_modules), learning_rate=args.lr,
+        epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length,
+        quantization=None if args.quantization == "none" else args.quantization, device=args.device,
+        dtype=args.dtype, seed=args.seed, logging_steps=args.logging_steps, show_progress=not args.quiet,
     ))
     _print({k.name: getattr(report, k.name) for k in fields(report)})
     return 0
@@ -205,6 +221,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_rl)
+
+    p = sub.add_parser("rank", help="LoRA fine-tuning of a yesno/graded scorer with a ranking loss over one "
+                                    "query's judged passages (RankNet + a pointwise term)")
+    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) from prepare or synthesize")
+    p.add_argument("--student", required=True, help="base model: hub id, folder or .gguf")
+    p.add_argument("--out", required=True, help="adapter folder to write")
+    p.add_argument("--strategy", default="yesno", choices=["yesno", "graded"])
+    p.add_argument("--prompt-version", default=None)
+    p.add_argument("--yes-threshold", type=int, default=2, help="yesno: labels >= this are 'yes' (default 2)")
+    p.add_argument("--group-size", type=int, default=8, help="passages of one query per step")
+    p.add_argument("--pointwise-weight", type=float, default=0.1, help="weight of the pointwise label loss")
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-alpha", type=int, default=32)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--target-modules", nargs="+", default=list(INTERANK_TARGET_MODULES))
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=-1, help="> 0 overrides --epochs")
+    p.add_argument("--max-length", type=int, default=512, help="rows longer than this (tokens) are dropped")
+    p.add_argument("--quantization", default="auto", choices=["auto", "4bit", "none"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--logging-steps", type=int, default=10)
+    p.set_defaults(func=cmd_rank)
     return parser
 
 

@@ -286,6 +286,72 @@ class RLConfig:
             raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
 
 
+@dataclass
+class RankConfig:
+    """Settings of :func:`interank_trainer.rank` (ranking-loss fine-tuning of a LoRA scorer).
+
+    Attributes:
+        data: dataset folder(s) (``prepare`` or ``synthesize`` output): rows with
+            ``query``, ``passage``, ``label`` and a query key (``qid`` or ``pair_id``).
+        student: base model (hub id, folder or ``.gguf``).
+        out: adapter folder to write.
+        strategy: ``"yesno"`` or ``"graded"``: the prompt and the score that are trained.
+        prompt_version: prompt template version (default: latest).
+        yes_threshold: ``yesno``'s pointwise target is yes for labels >= this.
+        group_size: passages of one query per step (labels mixed).
+        pointwise_weight: weight of the pointwise label loss next to the pair loss.
+        graded_scale: ``graded`` scores (expected labels in [0, 2]) are multiplied
+            by this in the pair loss (a wider logistic range).
+        lora_r, lora_alpha, lora_dropout, target_modules: LoRA settings (as distill).
+        learning_rate: AdamW learning rate (constant).
+        epochs, max_steps: ``max_steps > 0`` overrides ``epochs`` (passes over the rows).
+        max_length: rows longer than this many prompt tokens are dropped (and counted).
+        quantization, device, dtype: as in :class:`DistillConfig`.
+        seed, logging_steps, show_progress: as in :class:`DistillConfig`.
+    """
+
+    data: PathLike | list[PathLike]
+    student: str
+    out: PathLike
+    strategy: str = "yesno"
+    prompt_version: str | None = None
+    yes_threshold: int = 2
+    group_size: int = 8
+    pointwise_weight: float = 0.1
+    graded_scale: float = 4.0
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = INTERANK_TARGET_MODULES
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    max_steps: int = -1
+    max_length: int = 512
+    quantization: str | None = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    seed: int = 0
+    logging_steps: int = 10
+    show_progress: bool = True
+
+    def validate(self) -> None:
+        if self.strategy not in ("yesno", "graded"):
+            raise InvalidInputError(f"strategy must be 'yesno' or 'graded', got {self.strategy!r}")
+        if self.quantization not in ("auto", "4bit", None, "none"):
+            raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
+        _positive(self, "lora_r", "lora_alpha", "max_length", "logging_steps")
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 2:
+            raise InvalidInputError(f"group_size must be an integer >= 2 (a pair), got {self.group_size!r}")
+        if self.learning_rate <= 0 or self.epochs <= 0:
+            raise InvalidInputError("learning_rate and epochs must be > 0")
+        if self.pointwise_weight < 0 or self.graded_scale <= 0:
+            raise InvalidInputError("pointwise_weight must be >= 0 and graded_scale > 0")
+        if not 0 <= self.lora_dropout < 1:
+            raise InvalidInputError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.yes_threshold not in (1, 2):
+            raise InvalidInputError(f"yes_threshold must be 1 or 2, got {self.yes_threshold}")
+
+
 C = TypeVar("C")
 
 
@@ -346,6 +412,7 @@ __all__ = [
     "JudgmentsConfig",
     "DistillConfig",
     "RLConfig",
+    "RankConfig",
     "build_config",
     "config_dict",
 ]
