@@ -135,11 +135,12 @@ def main() -> int:
             logging_steps=10,
         )
         results["train"] = {"objective": "rank", "rows": ranked.rows, "queries": ranked.queries,
-                            "steps": ranked.steps, "pairs": ranked.pairs, "loss": ranked.loss,
+                            "steps": ranked.steps, "pairs": ranked.pairs, "loss": ranked.loss, "spread": ranked.spread,
                             "dropped": ranked.dropped, "seconds": round(time.perf_counter() - t, 1),
                             "adapter": str(ranked.out)}
         print(f"trained {ranked.steps} steps in {results['train']['seconds']} s, loss {ranked.loss[0]:.4f} -> "
-              f"{ranked.loss[-1]:.4f}", flush=True)
+              f"{ranked.loss[-1]:.4f}, score spread within a group {ranked.spread[0]:.4f} -> {ranked.spread[-1]:.4f}",
+              flush=True)
     else:
         report = distill(
             data=out / "data", student=args.model, out=out / "adapter", strategy=args.strategy,

@@ -60,6 +60,11 @@ class RankReport:
         steps: optimisation steps (one group each).
         pairs: ordered pairs the pair loss saw.
         loss: mean loss per logging window.
+        spread: mean standard deviation of the scores within a group, per logging
+            window (log-odds for ``yesno``). A spread that shrinks towards 0 while the
+            loss settles at ``ln 2`` plus the pointwise prior means the scorer
+            collapsed to one score for every passage instead of learning to order
+            them (a warning is logged).
         seconds: wall time.
     """
 
@@ -71,6 +76,7 @@ class RankReport:
     steps: int = 0
     pairs: int = 0
     loss: list[float] = field(default_factory=list)
+    spread: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -165,6 +171,7 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
     queries = list(groups)
     pad = backend.tokenizer.pad_token_id
     window: list[float] = []
+    spreads: list[float] = []
     model.train()
     for step in tqdm(range(steps), desc="rank", unit="step", disable=not config.show_progress):
         if step % len(queries) == 0:
@@ -199,12 +206,19 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
         optimizer.zero_grad(set_to_none=True)
         report.pairs += pairs
         window.append(float(loss.detach()))
+        spreads.append(float(scores.detach().std()))
         if (step + 1) % config.logging_steps == 0 or step + 1 == steps:
             report.loss.append(sum(window) / len(window))
-            logger.info("rank step %d/%d: loss %.4f (%d pairs in the last group)", step + 1, steps, report.loss[-1],
-                        pairs)
-            window = []
+            report.spread.append(sum(spreads) / len(spreads))
+            logger.info("rank step %d/%d: loss %.4f, score spread %.4f (%d pairs in the last group)", step + 1, steps,
+                        report.loss[-1], report.spread[-1], pairs)
+            window, spreads = [], []
     report.steps = steps
+    if len(report.spread) > 1 and report.spread[-1] < 0.2 * report.spread[0]:
+        logger.warning(
+            "rank: the score spread within a group fell from %.4f to %.4f: the scorer is collapsing to one score "
+            "for every passage (too few steps or too high a learning rate for this data); check it before use",
+            report.spread[0], report.spread[-1])
     model.eval()
     card = {
         "strategy": config.strategy,
@@ -216,6 +230,7 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
         "rows": report.rows,
         "queries": report.queries,
         "loss": report.loss,
+        "spread": report.spread,
         "config": config_dict(config),
         "data": [read_manifest(p).get("source") for p in ([config.data] if isinstance(config.data, (str, Path))
                                                           else config.data)],

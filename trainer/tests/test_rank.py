@@ -62,6 +62,8 @@ def test_rank_learns_to_order_the_judged_passages(tiny_model, judged, tmp_path):
                   dtype="float32", logging_steps=10, show_progress=False)
     assert report.steps == 150 and report.queries == 2 and report.rows == 10 and report.pairs > 0
     assert report.loss[-1] < report.loss[0] * 0.8, report.loss
+    # learning to order widens the scores within a group; a collapse would shrink them
+    assert len(report.spread) == len(report.loss) and report.spread[-1] > report.spread[0], report.spread
     card = json.loads((out / "interank.json").read_text())
     assert card["strategy"] == "yesno" and card["stage"] == "rank"
 
