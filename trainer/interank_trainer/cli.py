@@ -6,6 +6,7 @@ Subcommands::
     interank-train prepare --judgments TREC_FOLDER --out DIR        (alias: from-judgments)
     interank-train distill --data DIR [DIR ...] --student MODEL --out ADAPTER
     interank-train rl --data DIR --adapter ADAPTER --out ADAPTER2 [--method grpo|rwsft]
+    interank-train rank --data DIR [DIR ...] --student MODEL --out ADAPTER
 
 The result (a report) is printed as JSON on stdout; logs, progress bars and
 the trainers' own prints go to stderr. Errors in the input exit with status 2
@@ -25,7 +26,7 @@ from typing import Any
 from interank_sdk.errors import InteRankError
 
 from . import __version__
-from .config import INTERANK_TARGET_MODULES, DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SynthesizeConfig
+from .config import DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SynthesizeConfig
 
 
 _RESULT_STREAM = sys.stdout
@@ -78,14 +79,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from .distill import distill
 
     report = distill(DistillConfig(
-        data=args.data, student=args.student, out=args.out, strategy=args.strategy,
-        prompt_version=args.prompt_version, yes_threshold=args.yes_threshold, lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=tuple(args.target_modules),
-        learning_rate=args.lr, lr_scheduler=args.lr_scheduler, epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum, max_length=args.max_length,
-        quantization=None if args.quantization == "none" else args.quantization, device=args.device,
-        dtype=args.dtype, max_rows=args.max_rows, balance_labels=args.balance_labels, seed=args.seed,
-        logging_steps=args.logging_steps, show_progress=not args.quiet,
+        **_lora_training_kwargs(args), lr_scheduler=args.lr_scheduler, batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum, max_rows=args.max_rows, balance_labels=args.balance_labels,
     ))
     _print({k.name: getattr(report, k.name) for k in fields(report)})
     return 0
@@ -110,16 +105,48 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from .rank import rank
 
     report = rank(RankConfig(
-        data=args.data, student=args.student, out=args.out, strategy=args.strategy,
-        prompt_version=args.prompt_version, yes_threshold=args.yes_threshold, group_size=args.group_size,
-        pointwise_weight=args.pointwise_weight, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, target_modules=tuple(args.target_modules), learning_rate=args.lr,
-        epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length,
-        quantization=None if args.quantization == "none" else args.quantization, device=args.device,
-        dtype=args.dtype, seed=args.seed, logging_steps=args.logging_steps, show_progress=not args.quiet,
+        **_lora_training_kwargs(args), group_size=args.group_size, pointwise_weight=args.pointwise_weight,
     ))
     _print({k.name: getattr(report, k.name) for k in fields(report)})
     return 0
+
+
+def _add_lora_training_args(p: argparse.ArgumentParser, config: type) -> None:
+    """The options ``distill`` and ``rank`` share; defaults are the config dataclass's own."""
+    default = {f.name: f.default for f in fields(config)}
+    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) from synthesize or prepare")
+    p.add_argument("--student", required=True, help="base model: hub id, folder or .gguf")
+    p.add_argument("--out", required=True, help="adapter folder to write")
+    p.add_argument("--prompt-version", default=None)
+    p.add_argument("--yes-threshold", type=int, default=default["yes_threshold"],
+                   help=f"yesno: labels >= this are 'yes' (default {default['yes_threshold']})")
+    p.add_argument("--lora-r", type=int, default=default["lora_r"])
+    p.add_argument("--lora-alpha", type=int, default=default["lora_alpha"])
+    p.add_argument("--lora-dropout", type=float, default=default["lora_dropout"])
+    p.add_argument("--target-modules", nargs="+", default=list(default["target_modules"]))
+    p.add_argument("--lr", type=float, default=default["learning_rate"])
+    p.add_argument("--epochs", type=float, default=default["epochs"])
+    p.add_argument("--max-steps", type=int, default=default["max_steps"], help="> 0 overrides --epochs")
+    p.add_argument("--max-length", type=int, default=default["max_length"],
+                   help="rows longer than this (tokens) are dropped")
+    p.add_argument("--quantization", default=default["quantization"], choices=["auto", "4bit", "none"],
+                   help="auto: 4-bit NF4 (QLoRA) on CUDA, none on CPU")
+    p.add_argument("--device", default=default["device"])
+    p.add_argument("--dtype", default=default["dtype"])
+    p.add_argument("--seed", type=int, default=default["seed"])
+    p.add_argument("--logging-steps", type=int, default=default["logging_steps"])
+
+
+def _lora_training_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields of :func:`_add_lora_training_args`' options (and ``--strategy``)."""
+    return dict(
+        data=args.data, student=args.student, out=args.out, strategy=args.strategy,
+        prompt_version=args.prompt_version, yes_threshold=args.yes_threshold, lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=tuple(args.target_modules),
+        learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length,
+        quantization=None if args.quantization == "none" else args.quantization, device=args.device,
+        dtype=args.dtype, seed=args.seed, logging_steps=args.logging_steps, show_progress=not args.quiet,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,31 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("distill", help="LoRA/QLoRA SFT of a student on a dataset (loss on the completion only)")
-    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) from synthesize or prepare")
-    p.add_argument("--student", required=True, help="base model: hub id, folder or .gguf")
-    p.add_argument("--out", required=True, help="adapter folder to write")
+    _add_lora_training_args(p, DistillConfig)
     p.add_argument("--strategy", default="auto", choices=["auto", "reasoning", "graded", "yesno"])
-    p.add_argument("--prompt-version", default=None)
-    p.add_argument("--yes-threshold", type=int, default=2, help="yesno: labels >= this are 'yes' (default 2)")
-    p.add_argument("--lora-r", type=int, default=64)
-    p.add_argument("--lora-alpha", type=int, default=16)
-    p.add_argument("--lora-dropout", type=float, default=0.1)
-    p.add_argument("--target-modules", nargs="+", default=list(INTERANK_TARGET_MODULES))
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--lr-scheduler", default="constant")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--max-steps", type=int, default=-1, help="> 0 overrides --epochs")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--grad-accum", type=int, default=4)
-    p.add_argument("--max-length", type=int, default=1024, help="rows longer than this (tokens) are dropped")
-    p.add_argument("--quantization", default="auto", choices=["auto", "4bit", "none"],
-                   help="auto: 4-bit NF4 (QLoRA) on CUDA, none on CPU")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
+    p.add_argument("--lr-scheduler", default=DistillConfig.lr_scheduler)
+    p.add_argument("--batch-size", type=int, default=DistillConfig.batch_size)
+    p.add_argument("--grad-accum", type=int, default=DistillConfig.gradient_accumulation_steps)
     p.add_argument("--max-rows", type=int, default=None)
     p.add_argument("--balance-labels", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--logging-steps", type=int, default=10)
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("rl", help="refine a reasoning adapter with GRPO or reward-weighted SFT")
@@ -224,27 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rank", help="LoRA fine-tuning of a yesno/graded scorer with a ranking loss over one "
                                     "query's judged passages (RankNet + a pointwise term)")
-    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) from prepare or synthesize")
-    p.add_argument("--student", required=True, help="base model: hub id, folder or .gguf")
-    p.add_argument("--out", required=True, help="adapter folder to write")
+    _add_lora_training_args(p, RankConfig)
     p.add_argument("--strategy", default="yesno", choices=["yesno", "graded"])
-    p.add_argument("--prompt-version", default=None)
-    p.add_argument("--yes-threshold", type=int, default=2, help="yesno: labels >= this are 'yes' (default 2)")
-    p.add_argument("--group-size", type=int, default=8, help="passages of one query per step")
-    p.add_argument("--pointwise-weight", type=float, default=0.1, help="weight of the pointwise label loss")
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--lora-alpha", type=int, default=32)
-    p.add_argument("--lora-dropout", type=float, default=0.05)
-    p.add_argument("--target-modules", nargs="+", default=list(INTERANK_TARGET_MODULES))
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--max-steps", type=int, default=-1, help="> 0 overrides --epochs")
-    p.add_argument("--max-length", type=int, default=512, help="rows longer than this (tokens) are dropped")
-    p.add_argument("--quantization", default="auto", choices=["auto", "4bit", "none"])
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--logging-steps", type=int, default=10)
+    p.add_argument("--group-size", type=int, default=RankConfig.group_size, help="passages of one query per step")
+    p.add_argument("--pointwise-weight", type=float, default=RankConfig.pointwise_weight,
+                   help="weight of the pointwise label loss")
     p.set_defaults(func=cmd_rank)
     return parser
 

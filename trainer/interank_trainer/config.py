@@ -210,16 +210,8 @@ class DistillConfig:
     def validate(self) -> None:
         if self.strategy not in ("auto", "reasoning", "graded", "yesno"):
             raise InvalidInputError(f"strategy must be auto, reasoning, graded or yesno, got {self.strategy!r}")
-        if self.quantization not in ("auto", "4bit", None, "none"):
-            raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
-        _positive(self, "lora_r", "lora_alpha", "batch_size", "gradient_accumulation_steps", "max_length",
-                  "logging_steps")
-        if self.learning_rate <= 0 or self.epochs <= 0:
-            raise InvalidInputError("learning_rate and epochs must be > 0")
-        if not 0 <= self.lora_dropout < 1:
-            raise InvalidInputError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.yes_threshold not in (1, 2):
-            raise InvalidInputError(f"yes_threshold must be 1 or 2, got {self.yes_threshold}")
+        _check_lora_training(self)
+        _positive(self, "batch_size", "gradient_accumulation_steps")
 
 
 @dataclass
@@ -282,8 +274,7 @@ class RLConfig:
             raise InvalidInputError("reward_weights must be three non-negative numbers, not all zero")
         if self.temperature <= 0:
             raise InvalidInputError("temperature must be > 0")
-        if self.quantization not in ("auto", "4bit", None, "none"):
-            raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
+        _check_quantization(self)
 
 
 @dataclass
@@ -337,19 +328,11 @@ class RankConfig:
     def validate(self) -> None:
         if self.strategy not in ("yesno", "graded"):
             raise InvalidInputError(f"strategy must be 'yesno' or 'graded', got {self.strategy!r}")
-        if self.quantization not in ("auto", "4bit", None, "none"):
-            raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {self.quantization!r}")
-        _positive(self, "lora_r", "lora_alpha", "max_length", "logging_steps")
+        _check_lora_training(self)
         if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 2:
             raise InvalidInputError(f"group_size must be an integer >= 2 (a pair), got {self.group_size!r}")
-        if self.learning_rate <= 0 or self.epochs <= 0:
-            raise InvalidInputError("learning_rate and epochs must be > 0")
         if self.pointwise_weight < 0 or self.graded_scale <= 0:
             raise InvalidInputError("pointwise_weight must be >= 0 and graded_scale > 0")
-        if not 0 <= self.lora_dropout < 1:
-            raise InvalidInputError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.yes_threshold not in (1, 2):
-            raise InvalidInputError(f"yes_threshold must be 1 or 2, got {self.yes_threshold}")
 
 
 C = TypeVar("C")
@@ -390,6 +373,23 @@ def config_dict(config: Any) -> dict[str, Any]:
             value = getattr(value, "model_name", type(value).__name__)
         out[key] = value
     return out
+
+
+def _check_quantization(config: Any) -> None:
+    if config.quantization not in ("auto", "4bit", None, "none"):
+        raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {config.quantization!r}")
+
+
+def _check_lora_training(config: Any) -> None:
+    """The checks every LoRA-training config (:class:`DistillConfig`, :class:`RankConfig`) shares."""
+    _check_quantization(config)
+    _positive(config, "lora_r", "lora_alpha", "max_length", "logging_steps")
+    if config.learning_rate <= 0 or config.epochs <= 0:
+        raise InvalidInputError("learning_rate and epochs must be > 0")
+    if not 0 <= config.lora_dropout < 1:
+        raise InvalidInputError(f"lora_dropout must be in [0, 1), got {config.lora_dropout}")
+    if config.yes_threshold not in (1, 2):
+        raise InvalidInputError(f"yes_threshold must be 1 or 2, got {config.yes_threshold}")
 
 
 def _positive(config: Any, *names: str) -> None:
