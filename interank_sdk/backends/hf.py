@@ -112,7 +112,7 @@ class HFBackend(Backend):
             (ignored for quantized models).
         show_progress: show a progress bar over batches.
         prefix_sharing: compute the token prefix that all sequences of a batch
-            share (system prompt, chat header, and for ``yesno``/``graded`` the
+            share (system prompt, chat header, and for ``graded`` and ``yesno`` v1 the
             query) once, and run only the rest of each sequence over its cached
             keys/values. Same scores up to float rounding; off for debugging.
         max_padding: a length-sorted batch stops growing before its padding
