@@ -106,6 +106,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
     report = rank(RankConfig(
         **_lora_training_kwargs(args), group_size=args.group_size, pointwise_weight=args.pointwise_weight,
+        train_layers=args.train_layers, random_negatives=args.random_negatives,
     ))
     _print({k.name: getattr(report, k.name) for k in fields(report)})
     return 0
@@ -238,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-size", type=int, default=RankConfig.group_size, help="passages of one query per step")
     p.add_argument("--pointwise-weight", type=float, default=RankConfig.pointwise_weight,
                    help="weight of the pointwise label loss")
+    p.add_argument("--train-layers", type=int, default=RankConfig.train_layers,
+                   help="LoRA on the top N decoder layers only; the layers below run once per row (cached), "
+                        "so a step costs about N/layers of a full one (default: all layers)")
+    p.add_argument("--random-negatives", type=int, default=RankConfig.random_negatives,
+                   help="per query, add this many passages of other queries as label 0")
     p.set_defaults(func=cmd_rank)
     return parser
 

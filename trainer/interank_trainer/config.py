@@ -294,6 +294,15 @@ class RankConfig:
         graded_scale: ``graded`` scores (expected labels in [0, 2]) are multiplied
             by this in the pair loss (a wider logistic range).
         lora_r, lora_alpha, lora_dropout, target_modules: LoRA settings (as distill).
+        train_layers: put LoRA on the top ``train_layers`` decoder layers only
+            (``None``: all). The output of the frozen layers below is then
+            computed once per row and kept in memory, and every step runs only
+            the top layers forward and backward: about ``train_layers / layers``
+            of a full step's compute (the cache costs one forward pass over the
+            rows' lower layers, and ``rows x tokens x hidden`` floats of memory).
+        random_negatives: per query, this many passages of *other* queries are
+            added with label 0 (deterministic per seed): easy negatives next to
+            the judged, on-topic ones.
         learning_rate: AdamW learning rate (constant).
         epochs, max_steps: ``max_steps > 0`` overrides ``epochs`` (passes over the rows).
         max_length: rows longer than this many prompt tokens are dropped (and counted).
@@ -314,6 +323,8 @@ class RankConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = INTERANK_TARGET_MODULES
+    train_layers: int | None = None
+    random_negatives: int = 0
     learning_rate: float = 2e-4
     epochs: float = 1.0
     max_steps: int = -1
@@ -326,6 +337,12 @@ class RankConfig:
     show_progress: bool = True
 
     def validate(self) -> None:
+        if self.train_layers is not None and (
+                isinstance(self.train_layers, bool) or not isinstance(self.train_layers, int) or self.train_layers < 1):
+            raise InvalidInputError(f"train_layers must be None or an integer >= 1, got {self.train_layers!r}")
+        if isinstance(self.random_negatives, bool) or not isinstance(self.random_negatives, int) \
+                or self.random_negatives < 0:
+            raise InvalidInputError(f"random_negatives must be an integer >= 0, got {self.random_negatives!r}")
         if self.strategy not in ("yesno", "graded"):
             raise InvalidInputError(f"strategy must be 'yesno' or 'graded', got {self.strategy!r}")
         _check_lora_training(self)

@@ -91,8 +91,12 @@ def adapter_base(adapter: str | Path) -> str:
     return str(base)
 
 
-def lora_config(model: Any, *, r: int, alpha: int, dropout: float, target_modules: tuple[str, ...] | list[str]):
-    """A peft ``LoraConfig`` on ``target_modules`` (those the model has; none present is an error)."""
+def lora_config(model: Any, *, r: int, alpha: int, dropout: float, target_modules: tuple[str, ...] | list[str],
+                layers: list[int] | None = None):
+    """A peft ``LoraConfig`` on ``target_modules`` (those the model has; none present is an error).
+
+    ``layers``: indices of the decoder layers to adapt (``None``: all).
+    """
     peft = require("peft", "lora")
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [m for m in target_modules if m in present]
@@ -105,7 +109,7 @@ def lora_config(model: Any, *, r: int, alpha: int, dropout: float, target_module
     if missing:
         logger.warning("LoRA target modules not in this model (skipped): %s", missing)
     return peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none",
-                           task_type="CAUSAL_LM")
+                           task_type="CAUSAL_LM", layers_to_transform=layers)
 
 
 def trl_prompt_text(backend: Any, prompt: Prompt) -> str:

@@ -43,6 +43,7 @@ from interank_sdk.prompts import get_template
 from ._deps import need
 from .config import RankConfig, build_config, config_dict
 from .formats import read_manifest, read_rows
+from .layercache import LayerCache, left_pad, num_layers
 from .models import autocast_context, load_student, lora_config, save_adapter
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,22 @@ def sample_group(rows: list[dict[str, Any]], size: int, rng: random.Random) -> l
     return group
 
 
+def random_negatives(rows: list[dict[str, Any]], per_query: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``per_query`` passages of other queries for each query, as label-0 rows (``"negative": "random"``)."""
+    by_query: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_query[_query_key(r)].append(r)
+    passages = sorted({r["passage"] for r in rows})
+    out: list[dict[str, Any]] = []
+    for key in sorted(by_query):
+        own = {r["passage"] for r in by_query[key]}
+        pool = [p for p in passages if p not in own]
+        first = by_query[key][0]
+        for passage in rng.sample(pool, min(per_query, len(pool))):
+            out.append({"query": first["query"], "passage": passage, "label": 0, "qid": key, "negative": "random"})
+    return out
+
+
 def pair_loss(scores: Any, labels: Any) -> tuple[Any, int]:
     """RankNet over the pairs with different labels, weighted by the label gap; ``(loss, pairs)``."""
     torch = need("torch")
@@ -134,6 +151,9 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
 
     start = time.perf_counter()
     rows = read_rows(config.data)
+    rng = random.Random(config.seed)
+    if config.random_negatives:
+        rows = rows + random_negatives(rows, config.random_negatives, rng)
     template = get_template(config.strategy, config.prompt_version)
     backend = load_student(config.student, device=config.device, dtype=config.dtype, quantization=config.quantization)
     report = RankReport(out=Path(config.out).expanduser(), strategy=config.strategy)
@@ -152,16 +172,29 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
         report.dropped["one_label_query"] = one_label
     if not groups:
         raise InvalidInputError(f"no query has passages with two different labels to rank ({report.dropped})")
-    report.rows = sum(len(rs) for rs in groups.values())
+    kept = [r for rs in groups.values() for r in rs]
+    for i, r in enumerate(kept):
+        r["index"] = i
+    report.rows = len(kept)
     report.queries = len(groups)
 
     labels = ["yes", "no"] if config.strategy == "yesno" else ["0", "1", "2"]
     label_ids = [backend.label_token_ids(label) for label in labels]
     torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    model = peft.get_peft_model(backend.model, lora_config(backend.model, r=config.lora_r, alpha=config.lora_alpha,
-                                                           dropout=config.lora_dropout,
-                                                           target_modules=config.target_modules))
+    layers = num_layers(backend.model)
+    first = layers - config.train_layers if config.train_layers and config.train_layers < layers else 0
+    model = peft.get_peft_model(backend.model, lora_config(
+        backend.model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+        target_modules=config.target_modules, layers=list(range(first, layers)) if first else None))
+    pad = backend.tokenizer.pad_token_id
+    cache: LayerCache | None = None
+    if first:
+        # the layers below `first` are frozen: their output per row is computed once, each step runs the rest
+        cache = LayerCache(model, first, pad, backend.device)
+        cache.fill([r["ids"] for r in kept], show_progress=config.show_progress)
+        diff = cache.check([r["ids"] for r in kept], list(range(min(4, len(kept)))))
+        logger.info("rank: LoRA on layers %d-%d of %d; layers below cached (check: max log-prob diff %.2g)",
+                    first, layers - 1, layers, diff)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
     steps = config.max_steps if config.max_steps > 0 else math.ceil(
@@ -169,7 +202,6 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
     logger.info("rank (%s): %d passages of %d queries, %d steps of %d passages, lr %g", config.strategy, report.rows,
                 report.queries, steps, config.group_size, config.learning_rate)
     queries = list(groups)
-    pad = backend.tokenizer.pad_token_id
     window: list[float] = []
     spreads: list[float] = []
     model.train()
@@ -177,17 +209,14 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
         if step % len(queries) == 0:
             rng.shuffle(queries)
         group = sample_group(groups[queries[step % len(queries)]], config.group_size, rng)
-        width = max(len(g["ids"]) for g in group)
-        input_ids = torch.full((len(group), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for b, g in enumerate(group):  # left padding: the answer position is the last one of every row
-            input_ids[b, width - len(g["ids"]):] = torch.tensor(g["ids"])
-            mask[b, width - len(g["ids"]):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         target = torch.tensor([g["label"] for g in group], device=backend.device)
         with autocast_context(backend):
-            out = model(input_ids=input_ids.to(backend.device), attention_mask=mask.to(backend.device),
-                        position_ids=positions.to(backend.device), logits_to_keep=1)
+            if cache is not None:
+                out = cache.forward([g["index"] for g in group], logits_to_keep=1)
+            else:
+                input_ids, mask, positions = left_pad([g["ids"] for g in group], pad)
+                out = model(input_ids=input_ids.to(backend.device), attention_mask=mask.to(backend.device),
+                            position_ids=positions.to(backend.device), logits_to_keep=1)
         logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
         label_logp = torch.stack([torch.logsumexp(logp[:, ids], dim=-1) for ids in label_ids], dim=-1)
         if config.strategy == "yesno":
@@ -241,4 +270,4 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
     return report
 
 
-__all__ = ["RankReport", "rank", "sample_group", "pair_loss"]
+__all__ = ["RankReport", "rank", "sample_group", "pair_loss", "random_negatives"]

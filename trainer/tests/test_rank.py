@@ -6,14 +6,19 @@ import json
 import math
 import random
 
+import peft
 import pytest
 import torch
 from interank_sdk import Reranker
+from interank_sdk.prompts import get_template
+from safetensors.torch import load_file
 from interank_sdk.errors import InvalidInputError
 
 from interank_trainer import RankConfig, prepare_judgments, rank
 from interank_trainer.cli import main
-from interank_trainer.rank import pair_loss, sample_group
+from interank_trainer.layercache import LayerCache, left_pad, num_layers
+from interank_trainer.models import load_student, lora_config
+from interank_trainer.rank import pair_loss, random_negatives, sample_group
 
 QUERIES = [("1", "plants light food"), ("2", "paris capital")]
 PASSAGES = [
@@ -103,4 +108,64 @@ def test_cli_rank(tiny_model, judged, tmp_path, capsys):
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["steps"] == 2 and printed["strategy"] == "yesno"
+    code = main(["-q", "rank", "--data", str(judged), "--student", str(tiny_model), "--out", str(tmp_path / "top"),
+                 "--max-steps", "1", "--group-size", "4", "--dtype", "float32", "--train-layers", "1",
+                 "--random-negatives", "2"])
+    # each query has one passage (of the other query) it was not judged on: one random negative each
+    assert code == 0 and json.loads(capsys.readouterr().out)["rows"] == 10 + 2
     assert (out / "adapter_config.json").is_file()
+
+
+def test_layer_cache_reproduces_the_full_forward_and_trains_only_the_top_layers(tiny_model):
+    """Entering the decoder at layer 1 over cached layer-0 states gives the full model's output and gradients."""
+    backend = load_student(str(tiny_model), dtype="float32")
+    assert num_layers(backend.model) == 2
+    model = peft.get_peft_model(backend.model, lora_config(backend.model, r=4, alpha=8, dropout=0.0,
+                                                           target_modules=("q_proj", "v_proj"), layers=[1]))
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(".layers.1." in n for n in trained), trained
+    pairs = [("plants", "plants use light"), ("paris capital", "paris is the capital of france and a city"),
+             ("cats", "cats")]
+    rows = backend.encode([backend.render(get_template("yesno").render(q, d)) for q, d in pairs])
+    cache = LayerCache(model, 1, backend.tokenizer.pad_token_id, "cpu")
+    cache.fill(rows, batch_size=2, show_progress=False)
+    assert [int(s.shape[0]) for s in cache.states] == [len(r) for r in rows]  # padding is not kept
+    assert cache.check(rows, [0, 1, 2], tolerance=1e-4) < 1e-4
+    # a non-zero LoRA update (B starts at 0): both paths must still agree, and the gradient reaches it
+    for n, p in model.named_parameters():
+        if p.requires_grad and "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)
+    model.eval()
+    ids, mask, pos = left_pad(rows, backend.tokenizer.pad_token_id)
+    full = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1]
+    cut = cache.forward([0, 1, 2], logits_to_keep=1).logits[:, -1]
+    assert torch.allclose(full, cut, atol=1e-4)
+    cut.sum().backward()
+    grads = [p.grad for n, p in model.named_parameters() if p.requires_grad]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_rank_with_train_layers_learns_and_writes_a_top_layer_adapter(tiny_model, judged, tmp_path):
+    out = tmp_path / "top"
+    report = rank(data=judged, student=str(tiny_model), out=out, max_steps=150, group_size=5, learning_rate=5e-3,
+                  train_layers=1, dtype="float32", logging_steps=10, show_progress=False)
+    assert report.loss[-1] < report.loss[0] * 0.8, report.loss
+    weights = load_file(out / "adapter_model.safetensors")
+    assert weights and all(".layers.1." in k for k in weights), sorted(weights)[:4]
+    reranker = Reranker(str(out), dtype="float32")
+    texts = [t for _, t in PASSAGES]
+    scores = {PASSAGES[r.index][0]: r.score for r in reranker.rerank(QUERIES[1][1], texts)}
+    assert min(scores["b"], scores["f"]) > max(scores[d] for d in "ace"), scores
+
+
+def test_random_negatives_come_from_other_queries():
+    rows = [{"qid": q, "query": f"query {q}", "passage": f"{q}-{i}", "label": 2 - i % 3} for q in "xyz"
+            for i in range(4)]
+    extra = random_negatives(rows, 3, random.Random(0))
+    assert len(extra) == 9 and all(r["label"] == 0 and r["negative"] == "random" for r in extra)
+    assert all(not r["passage"].startswith(r["qid"]) and r["query"] == f"query {r['qid']}" for r in extra)
+    assert extra == random_negatives(rows, 3, random.Random(0))  # deterministic per seed
+    with pytest.raises(InvalidInputError, match="train_layers"):
+        RankConfig(data="d", student="m", out="o", train_layers=0).validate()
+    with pytest.raises(InvalidInputError, match="random_negatives"):
+        RankConfig(data="d", student="m", out="o", random_negatives=-1).validate()
