@@ -8,7 +8,9 @@ the last position only, at the same precision as the naive loop (``ours``), and
 the same with the CPU int8 path (``ours-int8``: int8 weights and per-token int8
 activations, ``Reranker(..., quantization="int8")``).
 
-All score the same prompts (the ``yesno`` strategy's template, rendered by the
+All score the same prompts (the ``yesno`` strategy's v1 template, pinned so the
+recorded results stay comparable: its query comes first, so a batch of one
+query's candidates shares the query as prefix; rendered by the
 same backend) over the BM25 candidates of TREC DL19 queries, so the scores must
 agree; the JSON records the largest difference from the naive loop's scores
 and the rank correlation per query as a check that the comparison is fair (for
@@ -54,6 +56,7 @@ def load_workload(data: Path, queries: int, candidates: int) -> list[tuple[str, 
 
 #: the naive per-pair loop, ours at the same precision, ours with the CPU int8 path
 METHODS = ("naive", "ours", "ours-int8")
+PROMPT_VERSION = "v1"  # the prompt the recorded results (bench/results/throughput.json) were measured with
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -65,8 +68,8 @@ def worker(args: argparse.Namespace) -> dict:
 
     workload = load_workload(Path(args.data), args.queries, args.cell_candidates)
     quantization = "int8" if args.method == "ours-int8" else None
-    reranker = Reranker(args.model, strategy="yesno", batch_size=args.batch_size, quantization=quantization,
-                        local_files_only=True)
+    reranker = Reranker(args.model, strategy="yesno", prompt_version=PROMPT_VERSION, batch_size=args.batch_size,
+                        quantization=quantization, local_files_only=True)
     backend, strategy = reranker.backend, reranker.strategy
     model = backend.model
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -251,6 +254,7 @@ def main() -> int:
         "benchmark": "throughput",
         "model": args.model,
         "strategy": "yesno",
+        "prompt_version": PROMPT_VERSION,
         "methods": methods,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "matmul_peak_tflops": peaks},
         "notes": {

@@ -89,7 +89,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4, help="sft: rows per step")
     parser.add_argument("--grad-accum", type=int, default=2, help="sft: gradient accumulation")
     parser.add_argument("--group-size", type=int, default=8, help="rank: passages of one query per step")
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--train-layers", type=int, default=8,
+                        help="rank: LoRA on the top N of the model's 24 layers; the rest run once per row (cached). "
+                             "0: all layers")
+    parser.add_argument("--random-negatives", type=int, default=8,
+                        help="rank: passages of other queries added per query as label 0")
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lora-r", type=int, default=None, help="default: 16 for rank, 64 for sft (InteRank)")
     parser.add_argument("--lora-alpha", type=int, default=None, help="default: 32 for rank, 16 for sft (InteRank)")
     parser.add_argument("--max-length", type=int, default=512)
@@ -121,18 +126,14 @@ def main() -> int:
     results["data"] = prepared.as_dict()
     print(f"training rows: {prepared.rows} (labels {prepared.labels}) from {args.train_data}", flush=True)
 
-    # 2. before: the base model with the same prompt
-    if not args.skip_before:
-        results["before"] = interank_eval(args.model, args.strategy, args, "before")
-
-    # 3. LoRA fine-tuning: a ranking loss over one query's passages, or pointwise SFT of the label token
+    # 2. LoRA fine-tuning: a ranking loss over one query's passages, or pointwise SFT of the label token
     t = time.perf_counter()
     if args.objective == "rank":
         ranked = rank(
             data=out / "data", student=args.model, out=out / "adapter", strategy=args.strategy,
             group_size=args.group_size, epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
             lora_r=args.lora_r, lora_alpha=args.lora_alpha, max_length=args.max_length, seed=args.seed,
-            logging_steps=10,
+            train_layers=args.train_layers or None, random_negatives=args.random_negatives, logging_steps=10,
         )
         results["train"] = {"objective": "rank", "rows": ranked.rows, "queries": ranked.queries,
                             "steps": ranked.steps, "pairs": ranked.pairs, "loss": ranked.loss, "spread": ranked.spread,
@@ -153,6 +154,10 @@ def main() -> int:
                             "label_forms": report.label_forms, "dropped": report.dropped, "adapter": str(report.out)}
         print(f"trained {report.steps} steps in {results['train']['seconds']} s, loss {report.train_loss:.4f}",
               flush=True)
+
+    # 3. before: the base model with the same prompt (evaluated after training, so a failed run shows early)
+    if not args.skip_before:
+        results["before"] = interank_eval(args.model, args.strategy, args, "before")
 
     # 4. after: the adapter (its interank.json says which strategy and prompt it was trained for)
     results["after"] = interank_eval(str(out / "adapter"), "auto", args, "after")
