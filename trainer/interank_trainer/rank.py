@@ -24,6 +24,12 @@ the probabilities thresholdable (a pair loss alone only fixes differences).
 Only the logits of the answer position are computed. The result is a LoRA
 adapter folder with ``interank.json`` like ``distill``'s: ``Reranker(out)``
 loads it with its strategy.
+
+On a CPU, ``train_layers`` makes this affordable: LoRA goes on the top layers
+only, the frozen layers below run once per row
+(:class:`~interank_trainer.layercache.LayerCache`), and each step runs the top
+layers alone. ``random_negatives`` adds passages of other queries as label-0
+rows, next to the judged passages that are all on their query's topic.
 """
 
 from __future__ import annotations
