@@ -308,7 +308,12 @@ class HFBackend(Backend):
         return self._label_cache[label]
 
     # ------------------------------------------------------------------ compute
-    def _batch_tensors(self, rows: Sequence[Sequence[int]]):
+    def batch_tensors(self, rows: Sequence[Sequence[int]]):
+        """``(input_ids, attention_mask, position_ids)`` of left-padded token rows, on the model's device.
+
+        Left padding puts every row's last token at the last position (where
+        scores are read and generation continues); positions count real tokens only.
+        """
         torch = _torch()
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
@@ -333,7 +338,7 @@ class HFBackend(Backend):
         if shared:
             cache = self._prefix_cache(rows[0][:shared], len(rows))
             rows = [r[shared:] for r in rows]
-        input_ids, mask, positions = self._batch_tensors(rows)
+        input_ids, mask, positions = self.batch_tensors(rows)
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions,
                                   "use_cache": False}
         if shared:
@@ -485,7 +490,7 @@ class HFBackend(Backend):
             eos_ids |= set(extra if isinstance(extra, list) else [extra])
 
         def fn(batch: list[list[int]]) -> list[Generation]:
-            input_ids, mask, _ = self._batch_tensors(batch)
+            input_ids, mask, _ = self.batch_tensors(batch)
             kwargs: dict[str, Any] = {
                 "input_ids": input_ids,
                 "attention_mask": mask,

@@ -69,33 +69,22 @@ def top_layers_only(model: Any, start: int) -> Iterator[None]:
             cfg.layer_types = saved_types
 
 
-def left_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any, Any]:
-    """``(input_ids, attention_mask, position_ids)`` of left-padded rows (the last position is every row's last token)."""
-    torch = need("torch")
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for b, r in enumerate(rows):
-        ids[b, width - len(r):] = torch.tensor(list(r))
-        mask[b, width - len(r):] = 1
-    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
-
-
 class LayerCache:
     """Outputs of decoder layers ``0..start-1`` for token rows, and forward passes that start at layer ``start``.
 
     Args:
         model: the causal LM (peft-wrapped or not) whose lower layers are frozen.
         start: the first layer that is trained (``layers - train_layers``).
-        pad: the pad token id.
-        device: where the model runs; states are kept on the CPU in the model's dtype.
+        backend: the :class:`~interank_sdk.backends.hf.HFBackend` the model was
+            loaded with (its ``batch_tensors`` pads token rows, its ``device``
+            is where the model runs); states are kept on the CPU in the model's dtype.
     """
 
-    def __init__(self, model: Any, start: int, pad: int, device: str) -> None:
+    def __init__(self, model: Any, start: int, backend: Any) -> None:
         n = num_layers(model)
         if not 0 < start < n:
             raise UnsupportedError(f"cannot cache the output of layer {start} of a {n}-layer decoder")
-        self.model, self.start, self.pad, self.device = model, start, pad, device
+        self.model, self.start, self.backend, self.device = model, start, backend, backend.device
         self.states: list[Any] = []
 
     def fill(self, rows: Sequence[Sequence[int]], *, batch_size: int = 8, show_progress: bool = True) -> None:
@@ -119,11 +108,10 @@ class LayerCache:
                 for s in tqdm(range(0, len(order), batch_size), desc=f"cache layers 0-{self.start - 1}",
                               unit="batch", disable=not show_progress):
                     idx = order[s:s + batch_size]
-                    ids, mask, pos = left_pad([rows[i] for i in idx], self.pad)
+                    ids, mask, pos = self.backend.batch_tensors([rows[i] for i in idx])
                     captured.clear()
                     with contextlib.suppress(_Stop):
-                        self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                   position_ids=pos.to(self.device), use_cache=False)
+                        self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
                     out = captured[0].detach().to("cpu")
                     for b, i in enumerate(idx):
                         states[i] = out[b, out.shape[1] - len(rows[i]):].clone()
@@ -157,9 +145,9 @@ class LayerCache:
         self.model.eval()
         try:
             with torch.no_grad():
-                ids, mask, pos = left_pad([rows[i] for i in index], self.pad)
-                full = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                  position_ids=pos.to(self.device), use_cache=False, logits_to_keep=1).logits[:, -1]
+                ids, mask, pos = self.backend.batch_tensors([rows[i] for i in index])
+                full = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
+                                  logits_to_keep=1).logits[:, -1]
                 cut = self.forward(index, logits_to_keep=1).logits[:, -1]
         finally:
             self.model.train(was_training)
@@ -171,4 +159,4 @@ class LayerCache:
         return diff
 
 
-__all__ = ["LayerCache", "decoder", "num_layers", "top_layers_only", "left_pad"]
+__all__ = ["LayerCache", "decoder", "num_layers", "top_layers_only"]

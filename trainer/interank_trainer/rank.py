@@ -49,7 +49,7 @@ from interank_sdk.prompts import get_template
 from ._deps import need
 from .config import RankConfig, build_config, config_dict
 from .formats import read_manifest, read_rows
-from .layercache import LayerCache, left_pad, num_layers
+from .layercache import LayerCache, num_layers
 from .models import autocast_context, load_student, lora_config, save_adapter
 
 logger = logging.getLogger(__name__)
@@ -192,11 +192,10 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
     model = peft.get_peft_model(backend.model, lora_config(
         backend.model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
         target_modules=config.target_modules, layers=list(range(first, layers)) if first else None))
-    pad = backend.tokenizer.pad_token_id
     cache: LayerCache | None = None
     if first:
         # the layers below `first` are frozen: their output per row is computed once, each step runs the rest
-        cache = LayerCache(model, first, pad, backend.device)
+        cache = LayerCache(model, first, backend)
         cache.fill([r["ids"] for r in kept], show_progress=config.show_progress)
         diff = cache.check([r["ids"] for r in kept], list(range(min(4, len(kept)))))
         logger.info("rank: LoRA on layers %d-%d of %d; layers below cached (check: max log-prob diff %.2g)",
@@ -220,9 +219,8 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
             if cache is not None:
                 out = cache.forward([g["index"] for g in group], logits_to_keep=1)
             else:
-                input_ids, mask, positions = left_pad([g["ids"] for g in group], pad)
-                out = model(input_ids=input_ids.to(backend.device), attention_mask=mask.to(backend.device),
-                            position_ids=positions.to(backend.device), logits_to_keep=1)
+                input_ids, mask, positions = backend.batch_tensors([g["ids"] for g in group])
+                out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1)
         logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
         label_logp = torch.stack([torch.logsumexp(logp[:, ids], dim=-1) for ids in label_ids], dim=-1)
         if config.strategy == "yesno":

@@ -198,7 +198,7 @@ def _rwsft(model: Any, backend: Any, examples: list[dict[str, Any]], steps: int,
         # 1. sample k outputs per prompt
         model.eval()
         with autocast_context(backend):
-            samples = _sample(model, prompt_ids, k, config, pad_id, eos_ids, device)
+            samples = _sample(model, backend, prompt_ids, k, config, pad_id, eos_ids)
         texts = [tok.decode(ids, skip_special_tokens=True) for _, ids in samples]
         rewards = combined_reward(
             texts,
@@ -258,19 +258,15 @@ def _eos_ids(backend: Any) -> set[int]:
     return ids
 
 
-def _sample(model: Any, prompt_ids: list[list[int]], k: int, config: RLConfig, pad_id: int, eos_ids: set[int],
-            device: str) -> list[tuple[int, list[int]]]:
+def _sample(model: Any, backend: Any, prompt_ids: list[list[int]], k: int, config: RLConfig, pad_id: int,
+            eos_ids: set[int]) -> list[tuple[int, list[int]]]:
     """``k`` sampled continuations per prompt: ``[(prompt index, output ids incl. EOS when it ended)]``."""
     torch = need("torch")
-    width = max(len(p) for p in prompt_ids)
-    input_ids = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
-    for i, p in enumerate(prompt_ids):  # left padding for generation
-        input_ids[i, width - len(p):] = torch.tensor(p)
-        mask[i, width - len(p):] = 1
+    input_ids, mask, _ = backend.batch_tensors(prompt_ids)  # left padding for generation
+    width = input_ids.shape[1]
     with torch.no_grad():
         out = model.generate(
-            input_ids=input_ids.to(device), attention_mask=mask.to(device), do_sample=True,
+            input_ids=input_ids, attention_mask=mask, do_sample=True,
             temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
             num_return_sequences=k, pad_token_id=pad_id, eos_token_id=sorted(eos_ids) or None,
         )

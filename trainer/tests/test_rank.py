@@ -10,13 +10,13 @@ import peft
 import pytest
 import torch
 from interank_sdk import Reranker
+from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 from safetensors.torch import load_file
-from interank_sdk.errors import InvalidInputError
 
 from interank_trainer import RankConfig, prepare_judgments, rank
 from interank_trainer.cli import main
-from interank_trainer.layercache import LayerCache, left_pad, num_layers
+from interank_trainer.layercache import LayerCache, num_layers
 from interank_trainer.models import load_student, lora_config
 from interank_trainer.rank import pair_loss, random_negatives, sample_group
 
@@ -127,7 +127,7 @@ def test_layer_cache_reproduces_the_full_forward_and_trains_only_the_top_layers(
     pairs = [("plants", "plants use light"), ("paris capital", "paris is the capital of france and a city"),
              ("cats", "cats")]
     rows = backend.encode([backend.render(get_template("yesno").render(q, d)) for q, d in pairs])
-    cache = LayerCache(model, 1, backend.tokenizer.pad_token_id, "cpu")
+    cache = LayerCache(model, 1, backend)
     cache.fill(rows, batch_size=2, show_progress=False)
     assert [int(s.shape[0]) for s in cache.states] == [len(r) for r in rows]  # padding is not kept
     assert cache.check(rows, [0, 1, 2], tolerance=1e-4) < 1e-4
@@ -136,7 +136,7 @@ def test_layer_cache_reproduces_the_full_forward_and_trains_only_the_top_layers(
         if p.requires_grad and "lora_B" in n:
             torch.nn.init.normal_(p, std=0.5)
     model.eval()
-    ids, mask, pos = left_pad(rows, backend.tokenizer.pad_token_id)
+    ids, mask, pos = backend.batch_tensors(rows)
     full = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1]
     cut = cache.forward([0, 1, 2], logits_to_keep=1).logits[:, -1]
     assert torch.allclose(full, cut, atol=1e-4)
