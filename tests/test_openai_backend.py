@@ -282,29 +282,32 @@ class FaultProxy:
                     proxy.inflight += 1
                     proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
                     action = proxy.script.pop(0) if proxy.script else "pass"
+                headers = {"content-type": "application/json"}
                 try:
                     if action in ("503", "429"):
-                        self.send_response(int(action))
+                        status, content = int(action), b'{"error": {"message": "injected failure"}}'
                         if action == "429":
-                            self.send_header("Retry-After", "0")
-                        self.send_header("content-type", "application/json")
-                        self.end_headers()
-                        self.wfile.write(b'{"error": {"message": "injected failure"}}')
-                        return
-                    time.sleep(float(action.split(":")[1]) if action.startswith("delay:") else proxy.delay)
-                    r = httpx.post(proxy.upstream + self.path.removeprefix("/v1"), content=body, timeout=120,
-                                   headers={k: v for k, v in self.headers.items()
-                                            if k.lower() in ("content-type", "authorization")})
-                    self.send_response(r.status_code)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(r.content)))
-                    self.end_headers()
-                    self.wfile.write(r.content)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                            headers["Retry-After"] = "0"
+                    else:
+                        time.sleep(float(action.split(":")[1]) if action.startswith("delay:") else proxy.delay)
+                        r = httpx.post(proxy.upstream + self.path.removeprefix("/v1"), content=body, timeout=120,
+                                       headers={k: v for k, v in self.headers.items()
+                                                if k.lower() in ("content-type", "authorization")})
+                        status, content = r.status_code, r.content
+                        headers["content-length"] = str(len(content))
                 finally:
+                    # a request stops counting before its answer is sent: once the client has the answer
+                    # it may send the next one, which must not find this one still counted
                     with proxy.lock:
                         proxy.inflight -= 1
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(content)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
