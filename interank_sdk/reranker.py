@@ -194,6 +194,32 @@ class Reranker:
         """
         return self.rerank_batch([query], [documents], top_k=top_k, explain=explain)[0]
 
+    def score(self, query: str, documents: Sequence[DocumentLike]) -> list[float]:
+        """Relevance scores of ``documents`` for ``query``, in input order (no sorting).
+
+        The pair-scoring call for code that needs numbers rather than a ranking
+        (teachers, evaluation, thresholds): the same scores :meth:`rerank` would
+        return, as a list aligned with ``documents``.
+
+        Example:
+            >>> reranker.score("how do plants make food?", ["Photosynthesis ...", "Paris ..."])  # doctest: +SKIP
+            [0.91, 0.02]
+        """
+        return self.score_batch([query], [documents])[0]
+
+    def score_batch(
+        self, queries: Sequence[str], documents_per_query: Sequence[Sequence[DocumentLike]]
+    ) -> list[list[float]]:
+        """:meth:`score` for several queries at once (their pairs share forward passes)."""
+        results = self.rerank_batch(queries, documents_per_query)
+        out: list[list[float]] = []
+        for result in results:
+            scores = [0.0] * len(result)
+            for r in result:
+                scores[r.index] = r.score
+            out.append(scores)
+        return out
+
     async def arerank(
         self,
         query: str,
