@@ -51,6 +51,12 @@ class RankedDocument:
         explanation: the model's explanation, when one was asked for.
         model_score: the model's own score before fusion with the first-stage
             score (equal to ``score`` when no fusion is applied).
+        raw_score: the model's number before it was mapped to ``[0, 1]``: a
+            classifier's logit (what ``CrossEncoder.predict`` returns for a model
+            without an activation), a yes/no log-odds, a bi-encoder's cosine, the
+            mean log-probability of the query (``qlm``); ``None`` when there is none.
+        stage: in a :class:`~interank_sdk.Cascade`, the stage whose model scored
+            this document (1 = the first, cheap one); ``None`` outside a cascade.
         truncated: ``True`` when part of the document was cut to fit the token
             budget and never scored.
         num_windows: number of windows the document was split into (1 when it
@@ -66,6 +72,8 @@ class RankedDocument:
     label_probs: dict[str, float] | None = None
     explanation: str | None = None
     model_score: float | None = None
+    raw_score: float | None = None
+    stage: int | None = None
     truncated: bool = False
     num_windows: int = 1
     best_window: int = 0

@@ -44,7 +44,7 @@ from ..prompts import Prompt
 from .base import Backend, Generation
 from .tokens import (
     count_tokens,
-    encode_rendered,
+    prompt_token_ids,
     has_tokenizer,
     label_logprobs_from_top_k,
     label_variants,
@@ -153,6 +153,7 @@ class OpenAIBackend(Backend):
     """
 
     name = "openai"
+    kind = "causal-lm"
 
     def __init__(
         self,
@@ -236,7 +237,7 @@ class OpenAIBackend(Backend):
         self.endpoint = endpoint
         self.prompt_format = prompt_format
         self._bos_id = leading_bos_id(self.tokenizer) if self.tokenizer is not None else None
-        self._label_cache: dict[str, tuple[list[int], set[str]]] = {}
+        self._label_cache: dict[tuple[str, bool], tuple[list[int], set[str]]] = {}
         self._remote_tokenize: str | None = None  # "vllm", "llama-cpp-python", "none" once probed
         send_headers = {"User-Agent": "interank-sdk"}
         send_headers.update(headers or {})
@@ -416,10 +417,28 @@ class OpenAIBackend(Backend):
 
     # ------------------------------------------------------------- text/tokens
     def render(self, prompt: Prompt) -> str:
+        if self.tokenizer is None and prompt.segments is not None:
+            return "".join(prompt.segments)
         return render_prompt(self.tokenizer, prompt) if self.tokenizer is not None else plain_render(prompt)
 
-    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return encode_rendered(self.tokenizer, texts, self._bos_id)
+    def _ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        """Token ids of prompts as the model reads them (chat template or raw segments)."""
+        return prompt_token_ids(self.tokenizer, prompts, self._bos_id)
+
+    def prompt_length(self, prompt: Prompt) -> int:
+        if self.tokenizer is not None:
+            return len(self._ids([prompt])[0])
+        return self.count_tokens([self.render(prompt)])[0]
+
+    def token_id(self, text: str) -> int:
+        if self.tokenizer is None:
+            raise UnsupportedError("looking up token ids needs the served model's tokenizer: pass tokenizer=")
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            from ..errors import LabelTokenError
+
+            raise LabelTokenError(f"{text!r} is not one token of the vocabulary of {self.model_name!r} (got {ids})")
+        return int(ids[0])
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if self.tokenizer is not None:
@@ -474,28 +493,30 @@ class OpenAIBackend(Backend):
                 return windows
             start += step
 
-    def _label_keys(self, label: str) -> tuple[list[int], set[str]]:
-        """(single-token ids, token strings) of the label's variants; ids empty without a tokenizer."""
-        if label not in self._label_cache:
+    def _label_keys(self, label: str, variants: bool = True) -> tuple[list[int], set[str]]:
+        """(single-token ids, token strings) of the label (and its variants); ids empty without a tokenizer."""
+        key = (label, variants)
+        if key not in self._label_cache:
+            forms = label_variants(label) if variants else [label]
             if self.tokenizer is not None:
-                ids = single_token_ids(self.tokenizer, label, self.model_name)
-                strings = {self.tokenizer.decode([i]) for i in ids} | {v for v in label_variants(label)}
+                ids = single_token_ids(self.tokenizer, label, self.model_name) if variants else [self.token_id(label)]
+                strings = {self.tokenizer.decode([i]) for i in ids} | set(forms)
             else:
-                ids, strings = [], set(label_variants(label))
-            self._label_cache[label] = (ids, strings)
-        return self._label_cache[label]
+                ids, strings = [], set(forms)
+            self._label_cache[key] = (ids, strings)
+        return self._label_cache[key]
 
     # ------------------------------------------------------------------ scores
-    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> np.ndarray:
+    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str], *, variants: bool = True) -> np.ndarray:
         if not prompts:
             return np.zeros((0, len(labels)), dtype=np.float64)
-        keys = [self._label_keys(label)[1] for label in labels]
+        keys = [self._label_keys(label, variants)[1] for label in labels]
         if self.endpoint == "completions":
             texts = [self.render(p) for p in prompts]
-            items = list(zip(self._encode(texts), texts))
+            items = list(zip(self._ids(prompts), texts))
             params: dict[str, Any] = {"max_tokens": 1, "logprobs": self.top_logprobs}
             if self.exact_labels:
-                wanted = sorted({i for label in labels for i in self._label_keys(label)[0]})
+                wanted = sorted({i for label in labels for i in self._label_keys(label, variants)[0]})
                 params.update(logprob_token_ids=wanted, logprobs=len(wanted))
 
             def one(item: tuple[list[int], str]) -> np.ndarray:
@@ -558,6 +579,11 @@ class OpenAIBackend(Backend):
         return label_logprobs_from_top_k(merged, label_keys)
 
     def _chat_payload(self, prompt: Prompt, **params: Any) -> dict[str, Any]:
+        if prompt.segments is not None:
+            raise UnsupportedError(
+                "this strategy sends a raw prompt in the model's own format, which the chat endpoint cannot take: "
+                "pass tokenizer='<hub id or folder of the served model>' to use /v1/completions"
+            )
         messages = [dict(m) for m in prompt.messages]
         payload: dict[str, Any] = {"model": self.model_name, "temperature": 0.0, "messages": messages, **params}
         if prompt.assistant_prefix:
@@ -578,7 +604,7 @@ class OpenAIBackend(Backend):
                 "served model>' to use /v1/completions, or choose a label strategy ('yesno', 'graded')"
             )
         heads_text = [self.render(p) for p in prompts]
-        heads = self._encode(heads_text)
+        heads = self._ids(prompts)
         tails = self.tokenizer(list(continuations), add_special_tokens=False).input_ids
         if any(len(t) == 0 for t in tails):
             raise InvalidInputError("a continuation encodes to zero tokens")
@@ -631,7 +657,7 @@ class OpenAIBackend(Backend):
             return []
         if self.endpoint == "completions":
             texts = [self.render(p) for p in prompts]
-            items: list[Any] = list(zip(self._encode(texts), texts))
+            items: list[Any] = list(zip(self._ids(prompts), texts))
 
             def request(item: tuple[list[int], str]) -> dict[str, Any]:
                 return self._completion(item[0], item[1], max_tokens=max_new_tokens, stop=list(stop) or None)

@@ -47,8 +47,12 @@ def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
     """Render ``prompt`` with the tokenizer's chat template (plain fallback without one).
 
     The assistant prefix is appended after the generation prompt, so the model
-    continues the assistant's turn from it.
+    continues the assistant's turn from it. A raw prompt (``segments``) is its
+    segments joined (its exact token ids come from :func:`prompt_token_ids`).
     """
+    if prompt.segments is not None:
+        bos = (getattr(tokenizer, "bos_token", None) or "") if prompt.bos and tokenizer is not None else ""
+        return bos + "".join(prompt.segments)
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
         return text + prompt.assistant_prefix
@@ -77,6 +81,38 @@ def encode_rendered(tokenizer: Any, texts: Sequence[str], bos_id: int | None) ->
         return [list(row) for row in ids]
     bos_text = tokenizer.bos_token
     return [list(row) if text.startswith(bos_text) else [bos_id, *row] for text, row in zip(texts, ids)]
+
+
+def prompt_token_ids(tokenizer: Any, prompts: Sequence[Prompt], bos_id: int | None) -> list[list[int]]:
+    """Token ids of prompts, as the model reads them.
+
+    Chat prompts: the rendered text, BOS added where the tokenizer expects one
+    (:func:`encode_rendered`). Raw prompts: each segment tokenized on its own,
+    ids concatenated, BOS first when the prompt asks for it.
+
+    Raises:
+        InvalidInputError: a raw prompt asks for BOS and the tokenizer has none.
+    """
+    out: list[list[int] | None] = [None] * len(prompts)
+    chat = [i for i, p in enumerate(prompts) if p.segments is None]
+    if chat:
+        texts = [render_prompt(tokenizer, prompts[i]) for i in chat]
+        for i, ids in zip(chat, encode_rendered(tokenizer, texts, bos_id)):
+            out[i] = ids
+    raw = [i for i, p in enumerate(prompts) if p.segments is not None]
+    if raw:
+        pieces = sorted({seg for i in raw for seg in prompts[i].segments or ()})
+        encoded = dict(zip(pieces, tokenizer(pieces, add_special_tokens=False).input_ids)) if pieces else {}
+        for i in raw:
+            ids: list[int] = []
+            if prompts[i].bos:
+                if tokenizer.bos_token_id is None:
+                    raise InvalidInputError("this prompt starts with BOS but the tokenizer has no BOS token")
+                ids.append(int(tokenizer.bos_token_id))
+            for seg in prompts[i].segments or ():
+                ids.extend(encoded[seg])
+            out[i] = ids
+    return [ids if ids is not None else [] for ids in out]
 
 
 def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:

@@ -19,9 +19,7 @@ schedules them with continuous batching and reuses the shared prompt prefix
 from __future__ import annotations
 
 import inspect
-import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,11 +30,12 @@ from .._deps import require
 from ..errors import BackendError, InvalidInputError, ModelLoadError
 from ..prompts import Prompt
 from .base import Backend, Generation
+from ..sources import ModelSource, local_snapshot, resolve_source
 from .tokens import (
     count_tokens,
-    encode_rendered,
     label_logprobs_from_top_k,
     leading_bos_id,
+    prompt_token_ids,
     render_prompt,
     single_token_ids,
     split_windows,
@@ -59,25 +58,16 @@ def logprob_value(entry: Any) -> float:
     return float(getattr(entry, "logprob", entry))
 
 
-def resolve_lora(model: str | Path) -> tuple[str, str | None, int | None]:
+def resolve_lora(model: str | Path | ModelSource) -> tuple[str, str | None, int | None]:
     """``(base model, adapter folder or None, adapter rank or None)`` for a model or LoRA adapter folder.
 
     Raises:
         ModelLoadError: an adapter folder whose ``adapter_config.json`` names no base model.
     """
-    path = Path(model).expanduser()
-    config = path / "adapter_config.json"
-    if not (path.is_dir() and config.is_file()):
-        return str(model), None, None
-    try:
-        data = json.loads(config.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {config}: {exc}") from exc
-    base = data.get("base_model_name_or_path")
-    if not base:
-        raise ModelLoadError(f"{config} has no 'base_model_name_or_path'")
-    rank = data.get("r")
-    return str(base), str(path), int(rank) if isinstance(rank, int) else None
+    source = model if isinstance(model, ModelSource) else resolve_source(model)
+    if source.kind != "adapter":
+        return source.path, None, None
+    return source.path, source.adapter, source.adapter_rank
 
 
 class VLLMBackend(Backend):
@@ -106,7 +96,8 @@ class VLLMBackend(Backend):
         device: ``"auto"``, or the device type vLLM runs on (``"cuda"``);
             choose GPUs with ``CUDA_VISIBLE_DEVICES``.
         batch_size: unused (vLLM schedules its own batches).
-        local_files_only: sets ``HF_HUB_OFFLINE=1`` for this process before loading.
+        local_files_only: load a hub model from the local cache only (its snapshot folder is
+            passed to vLLM; no process-wide setting is changed).
         trust_remote_code: passed to vLLM.
         show_progress: vLLM's progress bars.
 
@@ -118,9 +109,11 @@ class VLLMBackend(Backend):
 
     name = "vllm"
 
+    kind = "causal-lm"
+
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | ModelSource,
         *,
         tensor_parallel_size: int = 1,
         enable_prefix_caching: bool = True,
@@ -160,10 +153,12 @@ class VLLMBackend(Backend):
                 "(choose GPUs with CUDA_VISIBLE_DEVICES)"
             )
         del batch_size
+        source = model if isinstance(model, ModelSource) else resolve_source(model, local_files_only=local_files_only)
+        self.model_name = source.spec
+        base, adapter, rank = resolve_lora(source)
         if local_files_only:
-            os.environ["HF_HUB_OFFLINE"] = "1"
-        self.model_name = str(model)
-        base, adapter, rank = resolve_lora(model)
+            base = local_snapshot(resolve_source(base, local_files_only=True)) if source.kind == "adapter" \
+                else local_snapshot(source)
         self.adapter_path = adapter
         self.top_logprobs = top_logprobs
         self.show_progress = show_progress
@@ -204,7 +199,7 @@ class VLLMBackend(Backend):
             self.lora_request = LoRARequest(Path(adapter).name or "adapter", 1, adapter)
         self.tokenizer = self.llm.get_tokenizer()
         self._bos_id = leading_bos_id(self.tokenizer)
-        self._label_cache: dict[str, list[int]] = {}
+        self._label_cache: dict[tuple[str, bool], list[int]] = {}
         fields = set(inspect.signature(vllm.SamplingParams).parameters)
         self.exact_labels = label_mode == "auto" and "logprob_token_ids" in fields
 
@@ -218,17 +213,29 @@ class VLLMBackend(Backend):
     def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
         return split_windows(self.tokenizer, text, max_tokens, overlap)
 
-    def label_token_ids(self, label: str) -> list[int]:
-        """Single-token ids of a label's variants (cached). Raises LabelTokenError if none."""
-        if label not in self._label_cache:
-            self._label_cache[label] = single_token_ids(self.tokenizer, label, self.model_name)
-        return self._label_cache[label]
+    def prompt_length(self, prompt: Prompt) -> int:
+        return len(prompt_token_ids(self.tokenizer, [prompt], self._bos_id)[0])
+
+    def token_id(self, text: str) -> int:
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            from ..errors import LabelTokenError
+
+            raise LabelTokenError(f"{text!r} is not one token of the vocabulary of {self.model_name!r} (got {ids})")
+        return int(ids[0])
+
+    def label_token_ids(self, label: str, *, variants: bool = True) -> list[int]:
+        """Single-token ids of a label (with its variants, by default); cached. Raises LabelTokenError if none."""
+        key = (label, variants)
+        if key not in self._label_cache:
+            self._label_cache[key] = (single_token_ids(self.tokenizer, label, self.model_name) if variants
+                                      else [self.token_id(label)])
+        return self._label_cache[key]
 
     def _prompts(self, prompts: Sequence[Prompt]) -> list[Any]:
         from vllm.inputs import TokensPrompt
 
-        texts = [self.render(p) for p in prompts]
-        return [TokensPrompt(prompt_token_ids=ids) for ids in encode_rendered(self.tokenizer, texts, self._bos_id)]
+        return [TokensPrompt(prompt_token_ids=ids) for ids in prompt_token_ids(self.tokenizer, prompts, self._bos_id)]
 
     def _run(self, prompts: list[Any], params: Any) -> list[Any]:
         self.forward_passes += 1
@@ -238,11 +245,11 @@ class VLLMBackend(Backend):
             raise BackendError(f"vLLM failed: {exc}") from exc
 
     # ------------------------------------------------------------------ scores
-    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> np.ndarray:
+    def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str], *, variants: bool = True) -> np.ndarray:
         if not prompts:
             return np.zeros((0, len(labels)), dtype=np.float64)
         vllm = _vllm()
-        ids_per_label = [self.label_token_ids(label) for label in labels]
+        ids_per_label = [self.label_token_ids(label, variants=variants) for label in labels]
         options: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logprobs": self.top_logprobs}
         if self.exact_labels:
             wanted = sorted({i for ids in ids_per_label for i in ids})
@@ -262,7 +269,7 @@ class VLLMBackend(Backend):
         vllm = _vllm()
         from vllm.inputs import TokensPrompt
 
-        heads = encode_rendered(self.tokenizer, [self.render(p) for p in prompts], self._bos_id)
+        heads = prompt_token_ids(self.tokenizer, prompts, self._bos_id)
         tails = self.tokenizer(list(continuations), add_special_tokens=False).input_ids
         if any(len(t) == 0 for t in tails):
             raise InvalidInputError("a continuation encodes to zero tokens")

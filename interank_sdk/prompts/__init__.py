@@ -17,10 +17,26 @@ from ..errors import InvalidInputError
 
 @dataclass(frozen=True)
 class Prompt:
-    """A rendered-ready prompt: chat messages plus the assistant's first words."""
+    """A rendered-ready prompt: chat messages plus the assistant's first words, or raw text segments.
 
-    messages: tuple[dict[str, str], ...]
+    Attributes:
+        messages: chat messages, rendered with the model's chat template.
+        assistant_prefix: text the assistant's turn starts with.
+        segments: a raw prompt instead of messages: each segment is tokenized on
+            its own (no special tokens) and the ids concatenated, exactly as
+            rerankers with a fixed input format do it in their reference code
+            (Qwen3-Reranker's prefix / pair / suffix). No chat template is applied.
+        bos: raw prompts only: start with the tokenizer's BOS id.
+    """
+
+    messages: tuple[dict[str, str], ...] = ()
     assistant_prefix: str = ""
+    segments: tuple[str, ...] | None = None
+    bos: bool = False
+
+    @property
+    def is_raw(self) -> bool:
+        return self.segments is not None
 
 
 @dataclass(frozen=True)

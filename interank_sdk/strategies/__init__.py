@@ -1,38 +1,66 @@
-"""Score strategies: how a relevance score is read from a model."""
+"""Strategies: what is read from a model (its head) and how it becomes a score.
+
+One file per kind of head; :data:`STRATEGIES` is the registry (a new kind of
+model is one new file plus a line here):
+
+========================  ===============================================  =========================
+strategy                  what is read                                     model kind
+========================  ===============================================  =========================
+``qlm``                   the query's likelihood after the passage         causal LM
+``yesno``, ``graded``     label tokens at the answer position              causal LM
+``reasoning``             a generated explanation, then the label tokens   causal LM
+``qwen3-reranker``,       a preset's own prompt and yes/no tokens          causal LM
+``bge-reranker-gemma``
+``classifier``            a classification head's logit                    sequence classifier
+``embedding``             cosine of pooled embeddings                      embedding encoder
+``remote``                a rerank service's relevance score               remote rerank service
+========================  ===============================================  =========================
+"""
 
 from __future__ import annotations
 
 from ..errors import InvalidInputError
 from .base import Judgment, Strategy
+from .classifier import ENCODER_PAIR_FORMAT, LLM_PAIR_FORMAT, ClassifierStrategy, PairFormat
+from .embedding import EmbeddingStrategy
 from .labels import GradedStrategy, LabelStrategy, YesNoStrategy
+from .presets import BGEGemmaRerankerStrategy, Qwen3RerankerStrategy
 from .qlm import QueryLikelihoodStrategy
 from .reasoning import ReasoningStrategy
+from .remote import RemoteStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "yesno": YesNoStrategy,
     "graded": GradedStrategy,
     "qlm": QueryLikelihoodStrategy,
     "reasoning": ReasoningStrategy,
+    "qwen3-reranker": Qwen3RerankerStrategy,
+    "bge-reranker-gemma": BGEGemmaRerankerStrategy,
+    "classifier": ClassifierStrategy,
+    "embedding": EmbeddingStrategy,
+    "remote": RemoteStrategy,
 }
 
 
 def get_strategy(name: str, prompt_version: str | None = None, **options: object) -> Strategy:
-    """Instantiate a strategy by name (``options`` go to its constructor, e.g. ``max_new_tokens``)."""
+    """Instantiate a strategy by name (``options`` go to its constructor, e.g. ``max_new_tokens``).
+
+    Raises:
+        InvalidInputError: an unknown name, or options the strategy does not take.
+    """
     try:
         cls = STRATEGIES[name]
     except KeyError:
         raise InvalidInputError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}") from None
-    return cls(prompt_version=prompt_version, **options)  # type: ignore[call-arg]
+    try:
+        return cls(prompt_version=prompt_version, **options)  # type: ignore[call-arg]
+    except TypeError as exc:
+        raise InvalidInputError(f"strategy {name!r} does not take the options {sorted(options)}: {exc}") from None
 
 
 __all__ = [
-    "Judgment",
-    "Strategy",
-    "LabelStrategy",
-    "YesNoStrategy",
-    "GradedStrategy",
-    "QueryLikelihoodStrategy",
-    "ReasoningStrategy",
-    "STRATEGIES",
-    "get_strategy",
+    "Judgment", "Strategy", "LabelStrategy", "YesNoStrategy", "GradedStrategy", "QueryLikelihoodStrategy",
+    "ReasoningStrategy", "Qwen3RerankerStrategy", "BGEGemmaRerankerStrategy", "ClassifierStrategy",
+    "EmbeddingStrategy", "RemoteStrategy", "PairFormat", "ENCODER_PAIR_FORMAT", "LLM_PAIR_FORMAT",
+    "STRATEGIES", "get_strategy",
 ]

@@ -1,13 +1,14 @@
-"""The strategy interface: how a relevance score is read from a model."""
+"""The strategy interface: what is read from a model (the model's head), and how it becomes a score."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..backends.base import Backend
-from ..prompts import Prompt, PromptTemplate, get_template
+from ..prompts import Prompt, PromptTemplate, format_passage, get_template
 
 
 @dataclass
@@ -16,6 +17,8 @@ class Judgment:
 
     Attributes:
         score: relevance in ``[0, 1]``, higher is more relevant.
+        raw_score: the model's number before it was mapped to ``[0, 1]`` (a
+            classifier's logit, a log-odds, a cosine), when there is one.
         label: most probable label (label strategies), else ``None``.
         explanation: generated explanation (reasoning strategy), else ``None``.
         label_probs: probability of each label, renormalised over the labels.
@@ -25,6 +28,7 @@ class Judgment:
     """
 
     score: float
+    raw_score: float | None = None
     label: str | None = None
     explanation: str | None = None
     label_probs: dict[str, float] = field(default_factory=dict)
@@ -36,28 +40,55 @@ class Judgment:
 class Strategy(ABC):
     """Turns (query, passage) pairs into :class:`Judgment` objects using a backend.
 
+    Subclasses say which model kind they read (:attr:`model_kind`: a causal LM's
+    next-token distribution, a classifier's logits, an encoder's embeddings)
+    and what they make of it.
+
     Args:
-        prompt_version: version of the strategy's prompt template (default: latest).
+        prompt_version: version of the strategy's prompt template (default: latest;
+            strategies without prompt templates take none).
     """
 
     #: registry name of the strategy
-    name: str = ""
+    name: ClassVar[str] = ""
+    #: the model kind a backend must run for this strategy
+    model_kind: ClassVar[str] = "causal-lm"
+    #: whether the strategy has versioned prompt templates in :mod:`interank_sdk.prompts`
+    has_template: ClassVar[bool] = True
+    #: whether judgments come with generated text (counted as generations)
+    generates: ClassVar[bool] = False
 
     def __init__(self, prompt_version: str | None = None) -> None:
-        self.template: PromptTemplate = get_template(self.name, prompt_version)
+        self.template: PromptTemplate | None = get_template(self.name, prompt_version) if self.has_template else None
+        if not self.has_template and prompt_version is not None:
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(f"strategy {self.name!r} has no prompt templates; prompt_version does not apply")
 
     def prompt(self, query: str, passage: str) -> Prompt:
         """The prompt for one pair."""
+        assert self.template is not None, f"{self.name} has no prompt template"
         return self.template.render(query, passage)
 
-    def reserved_tokens(self, backend: Backend, query: str) -> int:
-        """Tokens of the prompt around the passage (the passage gets the rest of ``max_length``)."""
-        return backend.count_tokens([backend.render(self.prompt(query, ""))])[0]
+    def format_passage(self, text: str, title: str | None) -> str:
+        """The passage as the model sees it, from a document's text and title."""
+        return format_passage(text, title)
+
+    def reserved_tokens(self, backend: Backend, query: str) -> int | None:
+        """Tokens of the input around the passage (the passage gets the rest of ``max_length``).
+
+        ``None``: the backend budgets documents itself (a remote rerank service).
+        """
+        return backend.prompt_length(self.prompt(query, ""))
 
     @abstractmethod
     def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         """Judge ``(query, passage)`` pairs, batched by the backend; one judgment per pair, in order."""
 
     @property
-    def version(self) -> str:
-        return self.template.version
+    def version(self) -> str | None:
+        return self.template.version if self.template is not None else None
+
+    def options(self) -> dict[str, Any]:
+        """The strategy's settings, as recorded in a model card (``interank.json``)."""
+        return {}

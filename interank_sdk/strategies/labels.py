@@ -37,7 +37,9 @@ class LabelStrategy(Strategy):
         values = np.asarray(self.values, dtype=np.float64)
         score = float(probs @ values / values.max())
         best = int(np.argmax(probs))
-        return Judgment(score=score, label=self.labels[best], label_probs=dict(zip(self.labels, probs.tolist())))
+        raw = float(logp[0] - logp[-1]) if len(self.labels) == 2 else None  # log-odds of the first label
+        return Judgment(score=score, raw_score=raw, label=self.labels[best],
+                        label_probs=dict(zip(self.labels, probs.tolist())))
 
 
 class YesNoStrategy(LabelStrategy):

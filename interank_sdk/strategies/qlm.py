@@ -21,10 +21,10 @@ class QueryLikelihoodStrategy(Strategy):
     name = "qlm"
 
     def reserved_tokens(self, backend: Backend, query: str) -> int:
-        return super().reserved_tokens(backend, query) + backend.count_tokens([query])[0]
+        return backend.prompt_length(self.prompt(query, "")) + backend.count_tokens([query])[0]
 
     def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         logps = backend.continuation_logprobs([self.prompt(q, p) for q, p in pairs], [q for q, _ in pairs])
-        return [Judgment(score=math.exp(float(lp.mean()))) for lp in logps]
+        return [Judgment(score=math.exp(float(lp.mean())), raw_score=float(lp.mean())) for lp in logps]

@@ -39,12 +39,16 @@ class ReasoningStrategy(GradedStrategy):
     """
 
     name = "reasoning"
+    generates = True
 
     def __init__(self, prompt_version: str | None = None, max_new_tokens: int = 160) -> None:
         super().__init__(prompt_version)
         if max_new_tokens < 1:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         self.max_new_tokens = max_new_tokens
+
+    def options(self) -> dict[str, object]:
+        return {"max_new_tokens": self.max_new_tokens}
 
     def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:

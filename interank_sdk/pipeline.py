@@ -1,0 +1,240 @@
+"""The scoring pipeline behind ``Reranker.rerank``: documents to passages, passages to judgments, judgments to a ranking.
+
+1. validate the query and normalise the documents (:func:`prepare`);
+2. fit each document to the token budget the strategy leaves it: whole,
+   truncated, or split into overlapping windows (:meth:`Pipeline.passages`);
+3. judge every (query, passage) pair in one batched strategy call, keep each
+   document's best window (:meth:`Pipeline.judge`);
+4. order best first (ties keep input order), optionally fuse with the
+   first-stage score, optionally explain the head with the reasoning strategy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .backends.base import Backend
+from .errors import InvalidInputError
+from .strategies import Strategy
+from .strategies.base import Judgment
+from .types import Document, RankedDocument, RerankResult, RerankStats, to_document
+
+logger = logging.getLogger(__name__)
+
+#: the least passage budget (tokens) a query may leave in ``max_length``
+MIN_PASSAGE_TOKENS = 16
+
+
+@dataclass
+class Item:
+    """One (query, document window) pair to score."""
+
+    query_pos: int
+    doc_pos: int
+    window: int
+    passage: str
+
+
+@dataclass
+class Prepared:
+    """One query's validated input and what was done to fit its documents."""
+
+    query: str
+    docs: list[Document]
+    truncated: list[bool]
+    num_windows: list[int]
+
+
+def prepare(query: Any, documents: Any) -> Prepared:
+    """Validate one query and its documents.
+
+    Raises:
+        InvalidInputError: a non-string or empty query, documents that are not a list, a bad document.
+    """
+    if not isinstance(query, str):
+        raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+    if not query.strip():
+        raise InvalidInputError("query is empty")
+    if documents is None or isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
+        raise InvalidInputError(f"documents must be a list of documents, got {type(documents).__name__}")
+    docs = [to_document(d, i) for i, d in enumerate(documents)]
+    return Prepared(query=query, docs=docs, truncated=[False] * len(docs), num_windows=[1] * len(docs))
+
+
+@dataclass
+class Pipeline:
+    """Fits documents to a strategy's budget and turns judgments into rankings (no model state)."""
+
+    backend: Backend
+    max_length: int | None
+    long_documents: str = "truncate"
+    window_overlap: int = 64
+    fusion_weight: float = 0.0
+
+    def passages(self, prep: Prepared, strategy: Strategy, doc_positions: Sequence[int]) -> dict[int, list[str]]:
+        """Each document as one or more passages that fit the budget (marks truncation on ``prep``)."""
+        docs = [prep.docs[i] for i in doc_positions]
+        reserved = strategy.reserved_tokens(self.backend, prep.query)
+        if reserved is None or self.max_length is None:  # the runtime fits documents itself
+            return {pos: [strategy.format_passage(d.text, d.title)] for pos, d in zip(doc_positions, docs)}
+        budget = self.max_length - reserved
+        if budget < MIN_PASSAGE_TOKENS:
+            raise InvalidInputError(
+                f"the query leaves {budget} tokens for the document within max_length={self.max_length}; "
+                f"shorten the query or raise max_length"
+            )
+        count = self.backend.count_tokens
+        frame_tokens = count([strategy.format_passage("", d.title) if d.title else "" for d in docs])
+        text_tokens = count([d.text for d in docs])
+        out: dict[int, list[str]] = {}
+        for pos, doc, n_frame, n_text in zip(doc_positions, docs, frame_tokens, text_tokens):
+            text_budget = max(MIN_PASSAGE_TOKENS, budget - n_frame)
+            if n_text <= text_budget:
+                out[pos] = [strategy.format_passage(doc.text, doc.title)]
+                continue
+            if self.long_documents == "window":
+                windows = self.backend.split_windows(doc.text, text_budget, self.window_overlap)
+                prep.num_windows[pos] = len(windows)
+            else:
+                windows = self.backend.split_windows(doc.text, text_budget, 0)[:1]
+                prep.truncated[pos] = True
+            out[pos] = [strategy.format_passage(w, doc.title) for w in windows]
+        return out
+
+    def judge(
+        self,
+        prepared: list[Prepared],
+        strategy: Strategy,
+        subsets: list[Sequence[int]],
+        accounting: dict[int, RerankStats],
+    ) -> dict[tuple[int, int], tuple[Judgment, int]]:
+        """Judge the documents ``subsets[qi]`` of each query; best window per document.
+
+        Every window judged is counted into ``accounting[qi]`` (pairs, generations,
+        tokens, missing markers), not only the best one.
+        """
+        items: list[Item] = []
+        for qi, (prep, subset) in enumerate(zip(prepared, subsets)):
+            if not subset:
+                continue
+            for di, windows in self.passages(prep, strategy, subset).items():
+                items.extend(Item(qi, di, wi, p) for wi, p in enumerate(windows))
+        judgments = strategy.judge(self.backend, [(prepared[it.query_pos].query, it.passage) for it in items])
+        if len(judgments) != len(items):
+            from .errors import BackendError
+
+            raise BackendError(f"strategy {strategy.name!r} returned {len(judgments)} judgments for {len(items)} pairs")
+        best: dict[tuple[int, int], tuple[Judgment, int]] = {}
+        for it, j in zip(items, judgments):
+            key = (it.query_pos, it.doc_pos)
+            if key not in best or j.score > best[key][0].score:
+                best[key] = (j, it.window)
+            accounting.setdefault(it.query_pos, RerankStats()).merge(
+                RerankStats(pairs=1, generations=int(strategy.generates), generated_tokens=j.generated_tokens,
+                            missing_marker=int(j.missing_marker), hit_token_budget=int(j.hit_budget))
+            )
+        return best
+
+    def rank(
+        self, prepared: list[Prepared], strategy: Strategy, subsets: list[Sequence[int]] | None = None,
+        accounting: dict[int, RerankStats] | None = None, fuse: bool = True,
+    ) -> list[list[RankedDocument]]:
+        """Judge and order each query's documents (all of them, or ``subsets``), best first (fused, by default)."""
+        subsets = subsets if subsets is not None else [range(len(p.docs)) for p in prepared]
+        best = self.judge(prepared, strategy, subsets, accounting if accounting is not None else {})
+        out: list[list[RankedDocument]] = []
+        for qi, (prep, subset) in enumerate(zip(prepared, subsets)):
+            ranked = [ranked_document(prep, di, best[(qi, di)], strategy.name) for di in subset]
+            if fuse:
+                self.fuse(ranked)
+            ranked.sort(key=lambda r: -r.score)  # stable: ties keep input order
+            out.append(ranked)
+        return out
+
+    def fuse(self, ranked: list[RankedDocument]) -> None:
+        """Min-max normalised interpolation with the first-stage score, in place."""
+        if self.fusion_weight <= 0 or not ranked:
+            return
+        first = [r.document.score for r in ranked]
+        if all(s is None for s in first):
+            logger.debug("fusion_weight=%s but no document carries a first-stage score", self.fusion_weight)
+            return
+        if any(s is None for s in first):
+            missing = [r.index for r in ranked if r.document.score is None]
+            raise InvalidInputError(
+                f"fusion needs a first-stage score on every document; documents {missing[:10]} have none"
+            )
+        model = _minmax([r.score for r in ranked])
+        stage1 = _minmax([float(s) for s in first])  # type: ignore[arg-type]
+        w = self.fusion_weight
+        for r, m, s in zip(ranked, model, stage1):
+            r.score = (1.0 - w) * m + w * s
+
+
+def ranked_document(prep: Prepared, di: int, judged: tuple[Judgment, int], strategy: str) -> RankedDocument:
+    """A :class:`RankedDocument` from a document's best judgment."""
+    judgment, window = judged
+    return RankedDocument(
+        index=di,
+        score=judgment.score,
+        model_score=judgment.score,
+        raw_score=judgment.raw_score,
+        document=prep.docs[di],
+        strategy=strategy,
+        label=judgment.label,
+        label_probs=judgment.label_probs or None,
+        explanation=judgment.explanation,
+        truncated=prep.truncated[di],
+        num_windows=prep.num_windows[di],
+        best_window=window,
+    )
+
+
+def finish(prepared: list[Prepared], ranked: list[list[RankedDocument]], accounting: dict[int, RerankStats],
+           passes: int, top_k: int | None) -> list[RerankResult]:
+    """One :class:`RerankResult` per query, cut to ``top_k``, with its stats."""
+    results: list[RerankResult] = []
+    for qi, (prep, docs) in enumerate(zip(prepared, ranked)):
+        stats = accounting.get(qi, RerankStats())
+        stats.forward_passes = passes if qi == 0 else 0
+        stats.truncated_documents = sum(prep.truncated)
+        stats.windowed_documents = sum(n > 1 for n in prep.num_windows)
+        results.append(RerankResult(docs[:top_k] if top_k is not None else docs, stats))
+    return results
+
+
+def _minmax(values: list[float]) -> list[float]:
+    lo, hi = min(values), max(values)
+    if hi - lo <= 0:
+        return [0.5] * len(values)
+    return [(v - lo) / (hi - lo) for v in values]
+
+
+def check_explain(explain: Any) -> None:
+    if isinstance(explain, bool):
+        return
+    if not isinstance(explain, int) or explain < 1:
+        raise InvalidInputError(f"explain must be True, False or a positive int (cascade depth), got {explain!r}")
+
+
+def check_top_k(top_k: Any) -> None:
+    if top_k is None:
+        return
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise InvalidInputError(f"top_k must be a positive int or None, got {top_k!r}")
+
+
+def check_batch(queries: Any, documents_per_query: Any) -> None:
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise InvalidInputError("queries must be a list of strings")
+    if isinstance(documents_per_query, str) or not isinstance(documents_per_query, Sequence):
+        raise InvalidInputError("documents_per_query must be a list of document lists")
+    if len(queries) != len(documents_per_query):
+        raise InvalidInputError(f"got {len(queries)} queries but {len(documents_per_query)} document lists")
+
+
+__all__ = ["Item", "MIN_PASSAGE_TOKENS", "Pipeline", "Prepared", "check_batch", "check_explain", "check_top_k",
+           "finish", "prepare", "ranked_document"]

@@ -1,0 +1,39 @@
+"""A remote rerank service's own relevance score (Cohere/Jina/TEI-style ``/rerank`` endpoints)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..backends.base import Backend
+from .base import Judgment, Strategy
+
+
+class RemoteStrategy(Strategy):
+    """Score = the service's ``relevance_score`` (the service decides what it means and how it truncates).
+
+    Pairs are grouped by query, one request per query.
+    """
+
+    name = "remote"
+    model_kind = "remote-rerank"
+    has_template = False
+
+    def reserved_tokens(self, backend: Backend, query: str) -> None:
+        return None  # the service fits documents to its model itself
+
+    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+        groups: OrderedDict[str, list[int]] = OrderedDict()
+        for i, (q, _) in enumerate(pairs):
+            groups.setdefault(q, []).append(i)
+        out: list[Judgment | None] = [None] * len(pairs)
+        for query, idx in groups.items():
+            scores = np.asarray(backend.rerank_scores(query, [pairs[i][1] for i in idx]), dtype=np.float64)
+            for i, s in zip(idx, scores):
+                out[i] = Judgment(score=float(s), raw_score=float(s))
+        return [j for j in out if j is not None]
+
+
+__all__ = ["RemoteStrategy"]
