@@ -16,8 +16,19 @@ The recipe (InteRank, improved):
    fast scorer of the cascade; it learns from judgments far faster than
    pointwise SFT.
 
+Distillation into a fast cross-encoder (Rank-DistiLLM / DeAR):
+
+5. :func:`teach`: any ``Reranker`` scores candidate pools (judgments + a run,
+   QA pairs, or a bare corpus with synthetic queries), resumable, on one
+   process or on Ray;
+6. :func:`train_student`: a sequence-classification student (a BERT-like
+   encoder, or a causal LM with a one-label head) trained on those scores with
+   sentence-transformers' ``CrossEncoderTrainer`` and a distillation loss
+   (RankNet + KD, ADR-MSE, PLD, ...); the folder loads in ``CrossEncoder`` and ``Reranker``.
+
 Each function takes a typed config (:class:`SynthesizeConfig`,
-:class:`DistillConfig`, :class:`RLConfig`, :class:`JudgmentsConfig`, :class:`RankConfig`) or the
+:class:`DistillConfig`, :class:`RLConfig`, :class:`JudgmentsConfig`, :class:`RankConfig`,
+:class:`TeachConfig`, :class:`StudentConfig`) or the
 same fields as keyword arguments; the ``interank-train`` CLI mirrors them.
 
 Example:
@@ -33,12 +44,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SynthesizeConfig  # noqa: E402
+from .config import (  # noqa: E402
+    DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SamplingConfig, StudentConfig, SynthesizeConfig, TeachConfig,
+)
 from .distill import DistillReport, distill  # noqa: E402
 from .judgments import JudgmentsReport, prepare_judgments  # noqa: E402
 from .rank import RankReport, rank  # noqa: E402
 from .rl import RLReport, rl  # noqa: E402
 from .synthesize import SynthesisReport, synthesize  # noqa: E402
+from .teach import TeachReport, teach  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -47,6 +61,10 @@ __all__ = [
     "RLConfig",
     "JudgmentsConfig",
     "RankConfig",
+    "SamplingConfig",
+    "TeachConfig",
+    "StudentConfig",
+    "TeachReport",
     "SynthesisReport",
     "DistillReport",
     "RLReport",
@@ -57,4 +75,5 @@ __all__ = [
     "rl",
     "rank",
     "prepare_judgments",
+    "teach",
 ]

@@ -1,4 +1,4 @@
-"""Typed configuration objects of the three training stages (and judgment import).
+"""Typed configuration objects of the training stages (and judgment import, teacher scoring, students).
 
 Every public function takes one of these, or the same fields as keyword
 arguments: ``distill(DistillConfig(data="d", student="m", out="a"))`` and
@@ -8,7 +8,7 @@ them from its flags.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -352,6 +352,261 @@ class RankConfig:
             raise InvalidInputError("pointwise_weight must be >= 0 and graded_scale > 0")
 
 
+@dataclass
+class SamplingConfig:
+    """How a pool's candidates are drawn from a first-stage ranking (the same scheme for every source).
+
+    Every source yields a first-stage ranking per query (a TREC run, or ``bm25s``
+    over the other answers or over the corpus, where passages BM25 does not match
+    at all follow in a seeded random order), cut at ``depth``. The pool is:
+
+    * the top ``top_k`` ranks (BM25 hard negatives, and the positives among them);
+    * ``deep_k`` more drawn from ranks ``top_k + 1 .. depth`` (Rank-DistiLLM's deep
+      sampling: candidates from deeper ranks, not only the top), stratified: the
+      deeper ranks are cut into ``deep_k`` equal bands and one rank is drawn from each
+      band with a generator seeded by ``(seed, pool id)``, so every depth is
+      represented and the pool is the same on every run;
+    * the known positives (a QA pair's answer, a synthetic query's source passage,
+      and with ``include_judged`` every judged passage of the query with text) when
+      the first stage missed them.
+
+    Attributes:
+        depth: first-stage ranks considered.
+        top_k: ranks kept from the top.
+        deep_k: ranks sampled from below ``top_k`` (0: none).
+        include_judged: judgments source: add judged passages that are not in the run.
+        seed: sampling seed.
+    """
+
+    depth: int = 100
+    top_k: int = 30
+    deep_k: int = 10
+    include_judged: bool = False
+    seed: int = 0
+
+    def validate(self) -> None:
+        _positive(self, "depth", "top_k")
+        _non_negative(self, "deep_k")
+        if self.top_k > self.depth:
+            raise InvalidInputError(f"top_k ({self.top_k}) must be <= depth ({self.depth})")
+
+
+@dataclass
+class TeachConfig:
+    """Settings of :func:`interank_trainer.teach` (teacher scores over candidate pools, resumable).
+
+    Exactly one pool source is given:
+
+    * ``judgments`` (a TREC/BEIR folder: ``queries.jsonl``, ``corpus.jsonl``,
+      ``qrels.tsv``) with ``run`` (a TREC run file, relative to that folder or a
+      path): each judged query's pool comes from the run; the judged grades are
+      kept next to the teacher's scores;
+    * ``qa`` (a JSONL of ``{"question", "answer"}``): the question is the query,
+      its answer the positive, ``bm25s`` over the other answers the ranking;
+    * ``corpus`` (a JSONL of ``{"_id", "text"}``, optional ``title``): the teacher
+      writes a query for each of ``synthetic_queries`` sampled passages (a few-shot
+      prompt, InPars/Promptagator style), the queries whose source passage the
+      teacher itself scores lowest are filtered out (``keep_fraction``), and
+      ``bm25s`` over the corpus gives each kept query its ranking.
+
+    Attributes:
+        out: output folder (an existing one is resumed; other settings are refused).
+        teacher: a model name/path, or a ready :class:`interank_sdk.Reranker` (single
+            process only: Ray workers build their own from the name).
+        teacher_strategy: the teacher's strategy (``qlm``, ``yesno``, ``graded``,
+            ``reasoning``, ``auto``...).
+        teacher_backend, teacher_device, teacher_dtype, teacher_quantization,
+        teacher_batch_size, teacher_max_length, teacher_kwargs: how the teacher
+            ``Reranker`` is built from a name (``teacher_kwargs`` go to the backend).
+        judgments, run, qa, corpus: the pool source (see above).
+        sampling: :class:`SamplingConfig`.
+        min_positive_grade: a judged passage with at least this grade is a positive.
+        require_positive: drop (and count) pools without a known positive.
+        max_queries: use the first N queries / QA pairs / kept synthetic queries.
+        max_passage_words: passages are cut to this many words before scoring.
+        synthetic_queries: corpus source: passages sampled to write a query for.
+        keep_fraction: corpus source: share of generated queries kept, best first
+            by the teacher's score of (query, source passage).
+        fewshot: corpus source: a JSONL of ``{"passage", "query"}`` examples for the
+            few-shot prompt (default: the built-in examples).
+        query_max_new_tokens: token budget of one generated query.
+        pools_per_call: pools scored per teacher call (the unit of work, of
+            resuming and of a Ray task; the output does not depend on the runner).
+        threads: torch threads of the teacher (``None``: torch's default).
+        ray: ``None`` (one process), ``"local"`` (start a Ray cluster on this
+            machine) or a cluster address (``"auto"``, ``"ray://head:10001"``).
+        ray_workers: actors in the pool, each holding one teacher.
+        ray_cpus_per_worker, ray_gpus_per_worker: resources of one actor (GPU nodes:
+            ``ray_gpus_per_worker=1`` with ``teacher_backend="vllm"``).
+        show_progress: progress bar over pairs.
+    """
+
+    out: PathLike
+    teacher: Any
+    teacher_strategy: str = "qlm"
+    teacher_backend: str = "auto"
+    teacher_device: str = "auto"
+    teacher_dtype: str = "auto"
+    teacher_quantization: str | None = None
+    teacher_batch_size: int = 16
+    teacher_max_length: int = 512
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    judgments: PathLike | None = None
+    run: PathLike = "run.bm25.top100.trec"
+    qa: PathLike | None = None
+    corpus: PathLike | None = None
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    min_positive_grade: int = 1
+    require_positive: bool = True
+    max_queries: int | None = None
+    max_passage_words: int = 200
+    synthetic_queries: int = 100
+    keep_fraction: float = 0.5
+    fewshot: PathLike | None = None
+    query_max_new_tokens: int = 32
+    pools_per_call: int = 1
+    threads: int | None = None
+    ray: str | None = None
+    ray_workers: int = 2
+    ray_cpus_per_worker: float = 1.0
+    ray_gpus_per_worker: float = 0.0
+    show_progress: bool = True
+
+    @property
+    def source(self) -> str:
+        """``"judgments"``, ``"qa"`` or ``"corpus"``."""
+        given = [name for name in ("judgments", "qa", "corpus") if getattr(self, name) is not None]
+        return given[0] if len(given) == 1 else ""
+
+    def validate(self) -> None:
+        given = [name for name in ("judgments", "qa", "corpus") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise InvalidInputError(
+                f"give exactly one pool source (judgments, qa or corpus), got {given or 'none'}"
+            )
+        if self.teacher is None or (isinstance(self.teacher, str) and not self.teacher.strip()):
+            raise InvalidInputError("a teacher model is required")
+        if not isinstance(self.sampling, SamplingConfig):
+            raise InvalidInputError(f"sampling must be a SamplingConfig, got {type(self.sampling).__name__}")
+        self.sampling.validate()
+        _positive(self, "teacher_batch_size", "teacher_max_length", "max_passage_words", "synthetic_queries",
+                  "query_max_new_tokens", "pools_per_call", "ray_workers")
+        _non_negative(self, "min_positive_grade")
+        if self.max_queries is not None and (isinstance(self.max_queries, bool) or self.max_queries < 1):
+            raise InvalidInputError(f"max_queries must be >= 1 or None, got {self.max_queries}")
+        if not 0.0 < self.keep_fraction <= 1.0:
+            raise InvalidInputError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            raise InvalidInputError(f"threads must be >= 1 or None, got {self.threads}")
+        if self.ray is not None and not str(self.ray).strip():
+            raise InvalidInputError("ray must be None, 'local' or a cluster address")
+        if self.ray_cpus_per_worker <= 0 or self.ray_gpus_per_worker < 0:
+            raise InvalidInputError("ray_cpus_per_worker must be > 0 and ray_gpus_per_worker >= 0")
+
+
+#: losses of :func:`interank_trainer.train_student`: sentence-transformers' own, and the trainer's
+STUDENT_LOSSES = ("ranknet-kd", "adr-mse", "pld", "ranknet", "listnet", "lambdaloss", "margin-mse", "bce")
+
+
+@dataclass
+class StudentConfig:
+    """Settings of :func:`interank_trainer.train_student` (a cross-encoder student from teacher scores).
+
+    Attributes:
+        scores: one or more folders written by :func:`interank_trainer.teach`.
+        student: the student's base model: a BERT-like encoder folder or hub id
+            (loaded as ``AutoModelForSequenceClassification(num_labels=1)``: a fresh
+            one-logit head), or a causal LM (a one-label classification head on the
+            last token, as in DeAR).
+        out: the student folder to write (``CrossEncoder.save_pretrained`` plus ``interank.json``).
+        loss: ``"ranknet-kd"`` (DeAR), ``"adr-mse"`` (Rank-DistiLLM), ``"pld"``
+            (Plackett-Luce distillation), or sentence-transformers' ``"ranknet"``,
+            ``"listnet"``, ``"lambdaloss"``, ``"margin-mse"``, ``"bce"``.
+        label_weight: how much the human grades count next to the teacher (0: the
+            teacher only, 1: the grades only); see :mod:`interank_trainer.student_data`.
+        unjudged_grade: the grade of a pool passage nobody judged when grades are
+            mixed in (``None``: such passages keep the teacher's target alone).
+        max_grade: the top grade (TREC: 3), for the pointwise (``bce``) targets.
+        teacher_transform: ``"zscore"`` (per query), ``"log_zscore"`` (z-score of the
+            log score: query likelihoods and probabilities) or ``"raw"``.
+        kd_alpha, temperature: ``ranknet-kd``'s weight of the KL term and its
+            temperature (DeAR: 0.1 and 2); ``temperature`` is also PLD's.
+        adr_alpha: the ApproxRank sigmoid's sharpness of ``adr-mse``.
+        docs_per_query: candidates per query in one listwise example (a pool with
+            more is cut into several lists; the positives are spread over them).
+        eval_fraction: share of queries held out for evaluation (0: none, no early stopping).
+        eval_steps: evaluate every N optimiser steps (0: at the end of each epoch).
+        early_stopping_patience: stop after this many evaluations without a gain (0: never).
+        learning_rate, epochs, max_steps, batch_size, warmup_ratio, weight_decay: optimisation
+            (``batch_size`` counts queries for listwise losses, pairs for ``bce``/``margin-mse``).
+        max_length: token budget of one (query, passage) pair.
+        pair_format: causal-LM students: how the query and the document are written
+            (recorded in ``interank.json`` for ``Reranker``); ignored for encoders.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        threads: torch threads (``None``: default).
+        seed: random seed (split, shuffling, initialisation of the head).
+        max_pools: use the first N pools only.
+        show_progress: progress bars.
+    """
+
+    scores: PathLike | list[PathLike]
+    student: str
+    out: PathLike
+    loss: str = "ranknet-kd"
+    label_weight: float = 0.0
+    unjudged_grade: float | None = 0.0
+    max_grade: int = 3
+    teacher_transform: str = "zscore"
+    kd_alpha: float = 0.1
+    temperature: float = 2.0
+    adr_alpha: float = 1.0
+    docs_per_query: int = 16
+    eval_fraction: float = 0.1
+    eval_steps: int = 0
+    early_stopping_patience: int = 2
+    learning_rate: float = 3e-5
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 2
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 256
+    pair_format: dict[str, str] = field(default_factory=lambda: {
+        "query": "query: {query}", "document": "document: {title} {text}"})
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    max_pools: int | None = None
+    show_progress: bool = True
+
+    def validate(self) -> None:
+        if self.loss not in STUDENT_LOSSES:
+            raise InvalidInputError(f"loss must be one of {', '.join(STUDENT_LOSSES)}, got {self.loss!r}")
+        if not 0.0 <= self.label_weight <= 1.0:
+            raise InvalidInputError(f"label_weight must be in [0, 1], got {self.label_weight}")
+        if not 0.0 <= self.kd_alpha <= 1.0:
+            raise InvalidInputError(f"kd_alpha must be in [0, 1], got {self.kd_alpha}")
+        if self.temperature <= 0 or self.adr_alpha <= 0:
+            raise InvalidInputError("temperature and adr_alpha must be > 0")
+        if self.teacher_transform not in ("zscore", "log_zscore", "raw"):
+            raise InvalidInputError(
+                f"teacher_transform must be 'zscore', 'log_zscore' or 'raw', got {self.teacher_transform!r}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise InvalidInputError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        _positive(self, "max_grade", "batch_size", "max_length")
+        _non_negative(self, "eval_steps", "early_stopping_patience")
+        if isinstance(self.docs_per_query, bool) or not isinstance(self.docs_per_query, int) or self.docs_per_query < 2:
+            raise InvalidInputError(f"docs_per_query must be an integer >= 2, got {self.docs_per_query!r}")
+        if self.learning_rate <= 0 or self.epochs <= 0 or not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
+            raise InvalidInputError("learning_rate and epochs must be > 0, warmup_ratio in [0, 1), weight_decay >= 0")
+        if set(self.pair_format) != {"query", "document"}:
+            raise InvalidInputError("pair_format needs exactly the keys 'query' and 'document'")
+        if self.max_pools is not None and (isinstance(self.max_pools, bool) or self.max_pools < 1):
+            raise InvalidInputError(f"max_pools must be >= 1 or None, got {self.max_pools}")
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            raise InvalidInputError(f"threads must be >= 1 or None, got {self.threads}")
+
+
 C = TypeVar("C")
 
 
@@ -384,6 +639,8 @@ def config_dict(config: Any) -> dict[str, Any]:
         key, value = f.name, getattr(config, f.name)  # not asdict(): it deep-copies a Reranker teacher
         if isinstance(value, Path):
             value = str(value)
+        elif is_dataclass(value) and not isinstance(value, type):
+            value = config_dict(value)
         elif isinstance(value, (list, tuple)):
             value = [str(v) if isinstance(v, Path) else v for v in value]
         elif not isinstance(value, (str, int, float, bool, dict, type(None))):
@@ -430,6 +687,10 @@ __all__ = [
     "DistillConfig",
     "RLConfig",
     "RankConfig",
+    "SamplingConfig",
+    "TeachConfig",
+    "StudentConfig",
+    "STUDENT_LOSSES",
     "build_config",
     "config_dict",
 ]

@@ -28,8 +28,10 @@ The completions are exactly what the scoring strategies of
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -315,6 +317,67 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     tmp.replace(path)
 
 
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (recorded in manifests, so a resume can tell the input changed)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def append_lines(handle: Any, lines: Sequence[str]) -> None:
+    """Append ``lines`` to an open file and make them durable (flush and fsync) before returning."""
+    if lines:
+        handle.write("".join(lines))
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def read_progress(path: Path, key: str) -> dict[str, dict[str, Any]]:
+    """The entries of a ``progress.jsonl`` by ``entry[key]`` (a torn last line is ignored, with a warning)."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s: ignoring a torn last line (interrupted write)", path)
+                continue
+            done[str(entry[key])] = entry
+    return done
+
+
+def prune_rows(data_path: Path, done: set[str], key: str) -> int:
+    """Remove the rows whose ``row[key]`` is not in ``done`` (work interrupted half-way); return how many."""
+    if not data_path.is_file():
+        return 0
+    kept: list[str] = []
+    removed = 0
+    with data_path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                removed += 1
+                continue
+            if str(row.get(key)) in done:
+                kept.append(line if line.endswith("\n") else line + "\n")
+            else:
+                removed += 1
+    if removed:
+        tmp = data_path.with_name(data_path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(data_path)
+    return removed
+
+
 def label_histogram(labels: Iterable[int]) -> dict[str, int]:
     """``{"0": n0, "1": n1, "2": n2}``."""
     hist = {str(k): 0 for k in LABELS}
@@ -327,4 +390,5 @@ __all__ = [
     "FORMAT", "DATA_FILE", "MANIFEST_FILE", "PROGRESS_FILE", "LABELS", "TRAINABLE_STRATEGIES",
     "reasoning_completion", "label_completion", "label_forms", "parse_label", "split_reasoning",
     "check_label", "conversation", "make_row", "read_rows", "read_manifest", "write_json", "label_histogram",
+    "file_digest", "append_lines", "read_progress", "prune_rows",
 ]

@@ -1,4 +1,4 @@
-"""InteRank's query-generation step: the teacher writes search queries for a QA pair.
+"""Query generation: the teacher writes search queries for a QA pair (InteRank), or for a bare passage (InPars).
 
 The prompt is a versioned :class:`interank_sdk.prompts.PromptTemplate` (the
 question fills ``{query}``, the accepted answer ``{passage}``), rendered by the
@@ -28,6 +28,40 @@ QUERYGEN_V1 = PromptTemplate(
 )
 #: query-generation templates by version
 QUERYGEN_TEMPLATES = {"v1": QUERYGEN_V1}
+
+#: few-shot query generation for a bare passage (InPars / Promptagator style): the examples
+#: fill ``{query}`` (so their text stays literal), the passage fills ``{passage}``
+PASSAGE_QUERYGEN_V1 = PromptTemplate(
+    strategy="passage-querygen",
+    version="v1",
+    system="You write the search query that a user typed before reading a passage they found useful.",
+    user="{query}Passage: {passage}\nQuery:",
+    assistant_prefix="",
+)
+#: built-in few-shot examples (written for this prompt; none comes from an evaluation set)
+FEWSHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("The mitochondrion is an organelle found in most eukaryotic cells. It produces adenosine triphosphate "
+     "(ATP), the main energy carrier of the cell, through cellular respiration.",
+     "what does the mitochondria do in a cell"),
+    ("To reset a forgotten Windows password, start the computer from the installation media, open the "
+     "recovery options, choose Command Prompt and replace the accessibility tool with cmd.exe.",
+     "how to reset windows password without logging in"),
+    ("Registered nurses in Texas earn an average of about $79,000 per year; nurses in Houston and Dallas "
+     "earn more than those in rural counties.",
+     "average registered nurse salary in texas"),
+)
+
+
+def passage_querygen_prompt(passage: str, examples: tuple[tuple[str, str], ...] = FEWSHOT_EXAMPLES) -> Prompt:
+    """The few-shot prompt asking for one search query that ``passage`` answers.
+
+    Example:
+        >>> prompt = passage_querygen_prompt("Paris is the capital of France.")
+        >>> prompt.messages[-1]["content"].endswith("Passage: Paris is the capital of France.\nQuery:")
+        True
+    """
+    shots = "".join(f"Passage: {p}\nQuery: {q}\n\n" for p, q in examples)
+    return PASSAGE_QUERYGEN_V1.render(shots, passage)
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022>]+|\(?\d{1,2}[.):]|q(?:uery)?\s*\d*\s*[:.)-])\s*", re.IGNORECASE)
 
@@ -87,4 +121,7 @@ def parse_queries(text: str, n: int, *, min_words: int = 2, max_words: int = 32,
     return ParsedQueries(kept, sum(reasons.values()), reasons)
 
 
-__all__ = ["QUERYGEN_V1", "QUERYGEN_TEMPLATES", "ParsedQueries", "querygen_prompt", "parse_queries"]
+__all__ = [
+    "QUERYGEN_V1", "QUERYGEN_TEMPLATES", "PASSAGE_QUERYGEN_V1", "FEWSHOT_EXAMPLES", "ParsedQueries", "querygen_prompt",
+    "passage_querygen_prompt", "parse_queries",
+]

@@ -27,14 +27,11 @@ redone), so nothing is duplicated. Everything is deterministic for a seed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import random
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,11 @@ from interank_sdk.prompts import format_passage
 
 from . import __version__
 from .config import SynthesizeConfig, build_config, config_dict
-from .formats import DATA_FILE, FORMAT, MANIFEST_FILE, PROGRESS_FILE, label_histogram, make_row, read_manifest, write_json
+from .bm25 import BM25Index
+from .formats import (
+    DATA_FILE, FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, label_histogram, make_row, prune_rows,
+    read_manifest, read_progress, write_json,
+)
 from .querygen import parse_queries, querygen_prompt
 
 logger = logging.getLogger(__name__)
@@ -214,44 +215,6 @@ def clean_text(text: str, max_words: int) -> str:
     return text
 
 
-# --------------------------------------------------------------------- BM25
-class _BM25Pool:
-    """A bm25s index over passages; ``search`` excludes given positions."""
-
-    def __init__(self, passages: Sequence[str]) -> None:
-        import bm25s
-
-        self._bm25s = bm25s
-        self.passages = list(passages)
-        stemmer = _stemmer()
-        self._stemmer = stemmer
-        tokens = bm25s.tokenize(self.passages, stopwords="en", stemmer=stemmer, show_progress=False)
-        self.index = bm25s.BM25()
-        self.index.index(tokens, show_progress=False)
-
-    def search(self, query: str, k: int, exclude: set[int]) -> list[int]:
-        if k <= 0 or len(self.passages) <= len(exclude):
-            return []
-        import numpy as np
-
-        tokens = self._bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, show_progress=False)
-        mask = np.ones(len(self.passages), dtype=np.float32)
-        for i in exclude:
-            mask[i] = 0.0
-        depth = min(len(self.passages), k + len(exclude))
-        ids, scores = self.index.retrieve(tokens, k=depth, show_progress=False, weight_mask=mask)
-        return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0 and int(i) not in exclude][:k]
-
-
-def _stemmer():
-    try:  # optional: PyStemmer improves BM25 recall a little
-        import Stemmer
-
-        return Stemmer.Stemmer("english")
-    except ImportError:
-        return None
-
-
 # ------------------------------------------------------------------ teacher
 def build_teacher(config: SynthesizeConfig):
     """The teacher :class:`~interank_sdk.Reranker` (``reasoning`` strategy) for ``config``."""
@@ -277,70 +240,12 @@ def build_teacher(config: SynthesizeConfig):
 
 
 # ----------------------------------------------------------------- progress
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _settings(config: SynthesizeConfig, teacher_name: str) -> dict[str, Any]:
     settings = {k: getattr(config, k) for k in _CONTENT_SETTINGS}
     settings["teacher"] = teacher_name
-    settings["qa_sha256"] = _file_digest(Path(config.qa).expanduser())
-    settings["corpus_sha256"] = _file_digest(Path(config.corpus).expanduser()) if config.corpus else None
+    settings["qa_sha256"] = file_digest(Path(config.qa).expanduser())
+    settings["corpus_sha256"] = file_digest(Path(config.corpus).expanduser()) if config.corpus else None
     return settings
-
-
-def _read_progress(path: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return done
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                logger.warning("%s: ignoring a torn last line (interrupted write)", path)
-                continue
-            done[str(entry["pair_id"])] = entry
-    return done
-
-
-def _prune_rows(data_path: Path, done: set[str]) -> int:
-    """Remove rows of pairs not recorded as done (a pair interrupted half-way); return how many."""
-    if not data_path.is_file():
-        return 0
-    kept: list[str] = []
-    removed = 0
-    with data_path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                removed += 1
-                continue
-            if str(row.get("pair_id")) in done:
-                kept.append(line if line.endswith("\n") else line + "\n")
-            else:
-                removed += 1
-    if removed:
-        tmp = data_path.with_name(data_path.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        tmp.replace(data_path)
-    return removed
-
-
-def _append(handle, lines: list[str]) -> None:
-    if lines:
-        handle.write("".join(lines))
-    handle.flush()
-    os.fsync(handle.fileno())
 
 
 # --------------------------------------------------------------------- main
@@ -384,8 +289,8 @@ def synthesize(config: SynthesizeConfig | None = None, /, **kwargs: Any) -> Synt
                 "resume with the same settings or write to a new --out folder"
             )
     data_path, progress_path = out / DATA_FILE, out / PROGRESS_FILE
-    done = _read_progress(progress_path)
-    removed = _prune_rows(data_path, set(done))
+    done = read_progress(progress_path, "pair_id")
+    removed = prune_rows(data_path, set(done), "pair_id")
     if removed:
         logger.info("discarded %d rows of a QA pair interrupted before it finished", removed)
     report = SynthesisReport(out=out, pairs_total=len(pairs), invalid_qa=invalid)
@@ -406,10 +311,10 @@ def synthesize(config: SynthesizeConfig | None = None, /, **kwargs: Any) -> Synt
     write_json(out / MANIFEST_FILE, {**base_manifest, "status": "running", **_totals(done, report).as_dict()})
 
     answers = [clean_text(p.answer, config.max_passage_words) for p in pairs]
-    pool = _BM25Pool(answers)
+    pool = BM25Index(answers)
     corpus_pool = None
     if config.corpus and config.corpus_negatives > 0:
-        corpus_pool = _BM25Pool([clean_text(t, config.max_passage_words) for t in load_passages(config.corpus)])
+        corpus_pool = BM25Index([clean_text(t, config.max_passage_words) for t in load_passages(config.corpus)])
     position = {p.id: i for i, p in enumerate(pairs)}
 
     from tqdm.auto import tqdm
@@ -421,8 +326,8 @@ def synthesize(config: SynthesizeConfig | None = None, /, **kwargs: Any) -> Synt
                      disable=not config.show_progress) as bar:
             for pair in todo:
                 rows, entry = _process_pair(pair, position[pair.id], pairs, answers, pool, corpus_pool, teacher, config)
-                _append(data_f, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
-                _append(prog_f, [json.dumps(entry) + "\n"])
+                append_lines(data_f, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
+                append_lines(prog_f, [json.dumps(entry) + "\n"])
                 done[pair.id] = entry
                 bar.update(1)
                 bar.set_postfix(rows=sum(e["rows"] for e in done.values()),
@@ -474,8 +379,8 @@ def _process_pair(
     pos: int,
     pairs: list[QAPair],
     answers: list[str],
-    pool: _BM25Pool,
-    corpus_pool: _BM25Pool | None,
+    pool: BM25Index,
+    corpus_pool: BM25Index | None,
     teacher: Any,
     config: SynthesizeConfig,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
