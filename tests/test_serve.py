@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import httpx
 import numpy as np
 import pytest
@@ -55,7 +57,7 @@ def test_health(server, reranker):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert body["model"] == reranker.model_name
+    assert body["model"] == Path(reranker.model_name).name  # a local folder is reported by its name, never its path
     assert body["strategy"] == "yesno"
     assert body["limits"]["max_documents"] == 8
 
@@ -92,8 +94,7 @@ def test_objects_top_n_and_return_documents(server):
         text = original if isinstance(original, str) else original["text"]
         assert item["document"]["text"] == text
         if item["index"] == 0:
-            assert item["document"] == {"text": "cats eat fish", "title": "cats", "id": "7",
-                                        "metadata": {"source": "a"}}
+            assert item["document"] == docs[0]  # returned as sent (Cohere v1), the id keeps its type
     full = _post(url, {"query": QUERY, "documents": docs}).json()["results"]
     assert [x["index"] for x in results] == [x["index"] for x in full[:2]]
 
@@ -112,14 +113,14 @@ def test_empty_documents_give_empty_results(server):
         ({"query": "   ", "documents": DOCS}, "query", "empty"),
         ({"query": QUERY}, "documents", "field required"),
         ({"query": QUERY, "documents": "cats eat fish"}, "documents", "list"),
-        ({"query": QUERY, "documents": [{"title": "no text"}]}, "documents.0", "text"),
+        ({"query": QUERY, "documents": [{"title": "no text"}]}, "documents[0]", "has no 'text' field"),
         ({"query": QUERY, "documents": ["ok", ""]}, "documents", "documents[1] has an empty text"),
         ({"query": QUERY, "documents": [None]}, "documents.0", ""),
         ({"query": QUERY, "documents": DOCS, "top_n": 0}, "top_n", "greater than or equal to 1"),
         ({"query": QUERY, "documents": DOCS, "top_k": 2}, "top_k", "extra inputs are not permitted"),
         ({"query": QUERY, "documents": ["cats"] * 9}, "documents", "at most 8 per request"),
         ({"query": QUERY, "documents": ["cats " * 100]}, "documents", "longer than 300 characters"),
-        ({"query": QUERY, "documents": [{"text": "x", "colour": "red"}]}, "documents.0", "extra inputs"),
+        ({"query": QUERY, "documents": [{"text": "x", "colour": 3}]}, "documents.0", "valid string"),
     ],
 )
 def test_validation_errors_are_clear_422(server, payload, field, words):
@@ -222,15 +223,15 @@ def test_interank_serve_cli(tiny_model):
     try:
         deadline = time.monotonic() + 120
         while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            try:  # /health answers (alive) while the model loads; /ready once it can score
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if proc.poll() is not None:
                 pytest.fail(f"interank serve exited: {proc.stdout.read().decode()[-2000:]}")
             if time.monotonic() > deadline:
-                pytest.fail("interank serve did not answer /health within 120 s")
+                pytest.fail("interank serve was not ready within 120 s")
             time.sleep(0.3)
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
         assert health["strategy"] == "graded"

@@ -1,35 +1,45 @@
-"""The HTTP rerank service: a FastAPI app with a Cohere/Jina-compatible ``POST /v1/rerank``.
+"""The HTTP rerank service: a FastAPI app with Cohere, Jina and TEI-compatible rerank routes.
 
-Request (JSON)::
+Routes (all but ``/health`` need ``Authorization: Bearer <key>`` when keys are configured):
 
-    {"model": "optional, informative only",
-     "query": "how do plants make food?",
-     "documents": ["text", {"text": "...", "title": "...", "id": "d7", "metadata": {...}}],
-     "top_n": 3,
-     "return_documents": true}
+* ``POST /v1/rerank``, ``POST /v2/rerank``: Cohere v1/v2 and Jina requests; the
+  response follows Cohere's shape (``id``, ``results[].index``,
+  ``results[].relevance_score``, ``results[].document``, ``meta``) plus Jina's
+  ``model`` and ``usage``;
+* ``POST /rerank``: TEI's request and response (``[{"index", "score", "text"}]``);
+* ``GET /health``: liveness, never behind a key: 200 while the process works
+  (``ok`` or ``loading``), 503 when a scoring call has stalled or loading failed;
+* ``GET /ready``: readiness: 200 only when the model is loaded, nothing stalled
+  and the server is not draining for shutdown;
+* ``GET /metrics``: Prometheus metrics (behind the key unless ``metrics_public``).
 
-Response (Cohere's v2 shape, plus Jina's ``model`` and ``usage``)::
-
-    {"id": "...", "model": "...",
-     "results": [{"index": 1, "relevance_score": 0.93, "document": {"text": "..."}}],
-     "usage": {"search_units": 1, "documents": 2},
-     "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}}
-
-``GET /health`` answers ``{"status": "ok", ...}`` with the batcher's counters.
-Malformed requests get 422 with a message naming the field; a body larger
-than ``max_body_bytes`` gets 413 before it is read in full. Concurrent
-requests are scored together by a :class:`~interank_sdk.serve.batcher.MicroBatcher`.
+Status codes: 401 (key), 408 (body too slow), 413 (body or scoring budget too
+large), 422 (invalid request, naming the field), 500 (a bug: generic message),
+503 with ``Retry-After`` (loading, queue full, stalled or failing backend),
+504 (not scored within ``request_timeout``). Error bodies are
+``{"message", "detail", "request_id"}`` and never carry internal URLs, paths or
+tracebacks; the server log has the detail under the same request id.
 """
 
-import json
+
+import asyncio
 import logging
+import math
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Union
+from pathlib import Path
+from typing import Any
 
 from .._deps import require
 from ..errors import InteRankError, InvalidInputError
-from .batcher import MicroBatcher
+from .auth import BearerAuth
+from .batcher import MicroBatcher, ServiceUnavailable, in_daemon_thread
+from .guards import BodyGuard, RequestContext, estimate_tokens, safe_json_route_class
+from .logs import REQUEST_ID
+from .metrics import ServeMetrics
+from .schemas import Limits, build_schemas, document_echo, document_for_reranker
 
 logger = logging.getLogger(__name__)
 
@@ -37,276 +47,355 @@ DEFAULT_MAX_DOCUMENTS = 1000
 DEFAULT_MAX_DOCUMENT_CHARS = 100_000
 DEFAULT_MAX_QUERY_CHARS = 10_000
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+#: estimated tokens of scoring one request may ask for (documents x pair length; see estimate_tokens)
+DEFAULT_MAX_REQUEST_TOKENS = 131_072
+DEFAULT_REQUEST_TIMEOUT = 120.0
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_MAX_QUEUE = 256
 
 
-class BodySizeLimit:
-    """ASGI middleware: answer 413 to a request body over ``max_bytes``.
+class ServiceState:
+    """What the routes need to know: the model, whether it is loaded, stalled or draining."""
 
-    A declared ``Content-Length`` over the limit is refused before anything is
-    read; a streamed (chunked) body is read up to the limit, then refused.
-    """
+    def __init__(self, batcher: MicroBatcher, metrics: ServeMetrics, model_name: str | None) -> None:
+        self.batcher = batcher
+        self.metrics = metrics
+        self.model_name = model_name
+        self.reranker: Any = None
+        self.status = "loading"  # loading | ready | failed
+        self.draining = False
+        self.load_seconds: float | None = None
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    @property
+    def served_name(self) -> str:
+        return self.model_name or "interank"
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
-            return
-        messages: list[dict] = []
-        seen = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                await self._reject(send)
-                return
-            if not message.get("more_body", False):
-                break
+    def loaded(self, reranker: Any, seconds: float) -> None:
+        self.reranker = self.batcher.reranker = reranker
+        if self.model_name is None:
+            name = str(getattr(reranker, "model_name", "interank"))
+            self.model_name = Path(name).name if Path(name).exists() else name  # never a local path
+        self.load_seconds = seconds
+        self.status = "ready"
+        self.metrics.load_seconds.set(seconds)
+        self.metrics.model_info.labels(model=self.served_name, strategy=str(self.strategy),
+                                       backend=str(self.backend)).set(1)
 
-        async def replay() -> dict:
-            return messages.pop(0) if messages else await receive()
+    @property
+    def strategy(self) -> str | None:
+        return getattr(getattr(self.reranker, "strategy", None), "name", None)
 
-        await self.app(scope, replay, send)
+    @property
+    def backend(self) -> str | None:
+        return getattr(getattr(self.reranker, "backend", None), "name", None)
 
-    async def _reject(self, send: Any) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    def accepting(self) -> bool:
+        return self.status == "ready" and not self.batcher.stalled and not self.draining
 
 
 def create_app(
-    reranker: Any,
+    reranker: Any = None,
     *,
+    loader: Callable[[], Any] | None = None,
     model_name: str | None = None,
+    api_keys: Sequence[str] = (),
+    metrics_public: bool = False,
     max_documents: int = DEFAULT_MAX_DOCUMENTS,
     max_document_chars: int = DEFAULT_MAX_DOCUMENT_CHARS,
     max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
     max_batch_pairs: int = 256,
     batch_wait_ms: float = 0.0,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    stall_timeout: float | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    on_load_failure: Callable[[BaseException], None] | None = None,
 ):
-    """Build the FastAPI app serving ``reranker``.
+    """Build the FastAPI app serving ``reranker`` (or the one ``loader`` returns).
 
     Args:
-        reranker: a ready :class:`~interank_sdk.Reranker`.
-        model_name: name reported in responses (default: the reranker's model).
-        max_documents: documents allowed in one request (422 above).
-        max_document_chars: characters allowed in one document (422 above).
-        max_query_chars: characters allowed in the query (422 above).
-        max_body_bytes: request body size limit (413 above).
+        reranker: a ready :class:`~interank_sdk.Reranker`, or any object with
+            ``rerank_batch(queries, documents_per_query)`` returning results with
+            ``.index``, ``.score``, ``.document``.
+        loader: instead of ``reranker``: a callable that builds it, run in a
+            thread at startup so that ``/health`` answers (``loading``) and
+            ``/ready`` says 503 while the model loads.
+        model_name: name reported in responses (default: the reranker's model,
+            the last path component for a local folder).
+        api_keys: Bearer keys; empty means no authentication (see :mod:`.auth`).
+        metrics_public: serve ``/metrics`` without a key.
+        max_documents, max_document_chars, max_query_chars: per-request limits (422 above).
+        max_body_bytes: request body size limit (413 above, before it is read in full).
+        max_request_tokens: estimated scoring work one request may ask for,
+            documents x pair tokens (413 above; see :func:`.guards.estimate_tokens`).
         max_batch_pairs: query-document pairs merged into one batch.
-        batch_wait_ms: how long the first request of a batch waits for company. The default 0
-            adds no latency: requests that arrive while a batch is being scored form the next
-            batch, so batches grow with the load on their own.
+        batch_wait_ms: how long the first request of a batch waits for company (default 0: requests
+            that arrive while a batch is scored form the next batch, so batches grow with the load).
+        max_queue: requests waiting for a batch before new ones get 503 with ``Retry-After``.
+        request_timeout: seconds a request may wait for its scores (504 after).
+        stall_timeout: seconds a scoring call may run before ``/health`` reports the
+            backend stalled and new requests get 503 (default: ``request_timeout``).
+        body_timeout: seconds a request body may take to arrive (408 after).
+        on_load_failure: called with the exception when ``loader`` fails (the CLI exits).
 
     Returns:
-        a ``fastapi.FastAPI`` app; ``app.state.batcher`` is the
-        :class:`MicroBatcher` (its ``stats`` show the batching).
+        a ``fastapi.FastAPI`` app; ``app.state.batcher`` is the :class:`MicroBatcher`,
+        ``app.state.service`` the :class:`ServiceState`, ``app.state.metrics`` the
+        :class:`~interank_sdk.serve.metrics.ServeMetrics`.
 
     Example:
         >>> from interank_sdk import Reranker
         >>> from interank_sdk.serve import create_app
-        >>> app = create_app(Reranker("Qwen/Qwen2.5-0.5B-Instruct"))  # doctest: +SKIP
+        >>> app = create_app(Reranker("Qwen/Qwen2.5-0.5B-Instruct"), api_keys=["..."])  # doctest: +SKIP
         >>> import uvicorn; uvicorn.run(app, port=8080)  # doctest: +SKIP
     """
     fastapi = require("fastapi", "serve")
-    pydantic = require("pydantic", "serve")
-    from fastapi import HTTPException
+    require("pydantic", "serve")
+    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
+    from fastapi.responses import Response
+    from starlette.exceptions import HTTPException
 
+    if (reranker is None) == (loader is None):
+        raise InvalidInputError("pass either a reranker or a loader")
     for name, value in (("max_documents", max_documents), ("max_document_chars", max_document_chars),
-                        ("max_query_chars", max_query_chars), ("max_body_bytes", max_body_bytes)):
+                        ("max_query_chars", max_query_chars), ("max_body_bytes", max_body_bytes),
+                        ("max_request_tokens", max_request_tokens), ("max_queue", max_queue)):
         if value < 1:
             raise InvalidInputError(f"{name} must be >= 1, got {value}")
-    served_name = model_name or getattr(reranker, "model_name", "interank")
-    del pydantic
+    for name, seconds in (("request_timeout", request_timeout), ("body_timeout", body_timeout),
+                          ("stall_timeout", stall_timeout if stall_timeout is not None else 1.0)):
+        if not seconds > 0:
+            raise InvalidInputError(f"{name} must be > 0 seconds, got {seconds}")
+    limits = Limits(max_documents, max_document_chars, max_query_chars, max_body_bytes, max_request_tokens)
+    schemas = build_schemas(limits)
+    metrics = ServeMetrics()
+    batcher = MicroBatcher(reranker, max_batch_pairs=max_batch_pairs, max_wait_ms=batch_wait_ms,
+                           max_queue=max_queue, stall_timeout=stall_timeout or request_timeout, metrics=metrics)
+    service = ServiceState(batcher, metrics, model_name)
+    metrics.bind(lambda: batcher.queue_depth, lambda: batcher.stalled, service.accepting)
 
-    class DocumentIn(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        text: str = Field(description="the passage text")
-        title: str | None = None
-        id: Union[str, int, None] = None
-        metadata: dict[str, Any] | None = None
-
-    class RerankRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        model: str | None = Field(None, description="informative; the served model always answers")
-        query: str = Field(description="the search query")
-        documents: list[Union[str, DocumentIn]] = Field(description="strings or objects with 'text'")
-        top_n: int | None = Field(None, ge=1, description="return only the best top_n results")
-        return_documents: bool = Field(False, description="include each document in its result")
-        # accepted for Cohere client compatibility; documents are fitted to the model's budget anyway
-        max_tokens_per_doc: int | None = Field(None, ge=1)
-        max_chunks_per_doc: int | None = Field(None, ge=1)
-        rank_fields: list[str] | None = None
-
-        @field_validator("query")
-        @classmethod
-        def _query(cls, value: str) -> str:
-            if not value.strip():
-                raise ValueError("query is empty")
-            if len(value) > max_query_chars:
-                raise ValueError(f"query is longer than {max_query_chars} characters")
-            return value
-
-        @field_validator("documents")
-        @classmethod
-        def _documents(cls, value: list) -> list:
-            if len(value) > max_documents:
-                raise ValueError(f"{len(value)} documents; at most {max_documents} per request")
-            for i, doc in enumerate(value):
-                text = doc if isinstance(doc, str) else doc.text
-                if not text.strip():
-                    raise ValueError(f"documents[{i}] has an empty text")
-                if len(text) > max_document_chars:
-                    raise ValueError(f"documents[{i}] is longer than {max_document_chars} characters")
-            return value
-
-    batcher = MicroBatcher(reranker, max_batch_pairs=max_batch_pairs, max_wait_ms=batch_wait_ms)
+    async def load() -> None:
+        start = time.monotonic()
+        try:
+            loaded = await in_daemon_thread(loader, "interank-load")  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - reported in the log and by /health
+            service.status = "failed"
+            logger.error("loading the model failed: %s: %s", type(exc).__name__, exc)
+            if on_load_failure is not None:
+                on_load_failure(exc)
+            return
+        await batcher.start()
+        service.loaded(loaded, time.monotonic() - start)
+        logger.info("model %s loaded in %.1f s (strategy %s)", service.served_name, service.load_seconds,
+                    service.strategy)
 
     @asynccontextmanager
     async def lifespan(app: Any):
-        await batcher.start()
-        logger.info("serving %s (strategy %s)", served_name, getattr(reranker.strategy, "name", "?"))
+        loading = None
+        if reranker is not None:
+            await batcher.start()
+            service.loaded(reranker, 0.0)
+            logger.info("serving %s (strategy %s)", service.served_name, service.strategy)
+        else:
+            loading = asyncio.create_task(load(), name="interank-load")
         try:
             yield
         finally:
+            service.draining = True
+            if loading is not None:
+                loading.cancel()
             await batcher.stop()
 
+    bearer_doc = []
+    if api_keys:
+        from fastapi.security import HTTPBearer
+
+        bearer_doc = [fastapi.Depends(HTTPBearer(auto_error=False, description="an API key of the server"))]
     app = fastapi.FastAPI(
         title="InteRank rerank service",
-        description="Cohere/Jina-compatible reranking with a small language model.",
+        description="Cohere, Jina and TEI-compatible reranking with a small language model.",
         lifespan=lifespan,
+        default_response_class=_json_response_class(),
     )
-    app.state.batcher = batcher
-    app.state.reranker = reranker
-    app.state.limits = {"max_documents": max_documents, "max_document_chars": max_document_chars,
-                        "max_query_chars": max_query_chars, "max_body_bytes": max_body_bytes}
+    app.router.route_class = safe_json_route_class()
+    app.state.batcher, app.state.service, app.state.metrics, app.state.limits = batcher, service, metrics, limits
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
+        return HTTPException(status_code=status, detail=message, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Any, exc: Any) -> Any:
         errors = []
         for err in exc.errors():
             message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            errors.append({"loc": list(err.get("loc", ())), "msg": message, "type": err.get("type")})
-        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
-                            for e in errors)
-        return JSONResponse(status_code=422, content={"detail": errors, "message": summary})
+            if err.get("type") == "json_invalid":
+                message = str((err.get("ctx") or {}).get("error", message))
+            loc = [p for p in err.get("loc", ()) if not isinstance(p, int) or p >= 0]
+            errors.append({"loc": loc, "msg": message, "type": err.get("type")})
+        summary = "; ".join(
+            f"{where}: {e['msg']}" if (where := ".".join(str(p) for p in e["loc"] if p != "body")) else e["msg"]
+            for e in errors)
+        return app.router.default_response_class(
+            status_code=422, content={"message": summary, "detail": errors, "request_id": REQUEST_ID.get()})
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {
-            "status": "ok" if batcher.running else "starting",
-            "model": served_name,
-            "strategy": getattr(reranker.strategy, "name", None),
-            "backend": getattr(reranker.backend, "name", None),
-            "batcher": batcher.stats.as_dict(),
-            "limits": app.state.limits,
-        }
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Any, exc: Any) -> Any:
+        return app.router.default_response_class(
+            status_code=exc.status_code, headers=getattr(exc, "headers", None),
+            content={"message": str(exc.detail), "detail": exc.detail, "request_id": REQUEST_ID.get()})
 
-    async def rerank(body: RerankRequest) -> dict[str, Any]:
-        docs: list[Any] = []
-        for doc in body.documents:
-            if isinstance(doc, str):
-                docs.append(doc)
+    err = {"model": schemas.ErrorBody}
+    rerank_errors = {401: err, 408: err, 413: err, 422: err, 500: err, 503: err, 504: err}
+
+    async def score(request: Any, query: str, documents: list[Any], top_n: int | None) -> Any:
+        """Queue one request's documents and wait for its scores (or its deadline, or its client leaving)."""
+        if not service.accepting():
+            if service.status in ("loading", "failed"):
+                reason = service.status
+                message = "the model is loading" if reason == "loading" else "the model failed to load"
+            elif service.draining:
+                reason, message = "shutting_down", "the server is shutting down"
             else:
-                docs.append({"text": doc.text, "title": doc.title, "id": doc.id, "metadata": doc.metadata})
-        if not docs:
-            results = []
-        else:
+                reason, message = "stalled", f"the scoring backend has not answered for {batcher.busy_for or 0:.0f} s"
+            metrics.dropped.labels(reason=reason).inc()
+            raise error(503, message, {"Retry-After": str(5 if reason == "loading" else batcher.retry_after())})
+        rr = service.reranker
+        texts = [d if isinstance(d, str) else d["text"] for d in documents]
+        cost = estimate_tokens(query, texts, getattr(rr, "max_length", None),
+                               getattr(rr, "long_documents", "truncate") != "window")
+        if cost > max_request_tokens:
+            raise error(413, f"this request asks for about {cost} tokens of scoring (documents x tokens, "
+                        f"estimated); at most {max_request_tokens} per request: send fewer or shorter documents")
+        try:
+            future = batcher.enqueue(query, documents, top_n, REQUEST_ID.get())
+        except ServiceUnavailable as exc:
+            metrics.dropped.labels(reason=exc.reason).inc()
+            raise error(503, str(exc), {"Retry-After": str(exc.retry_after)}) from None
+        watcher = asyncio.ensure_future(_client_gone(request.receive))
+        done, _ = await asyncio.wait({future, watcher}, timeout=request_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        watcher.cancel()
+        if future in done:
             try:
-                ranked = await batcher.submit(body.query, docs, body.top_n)
+                return future.result()
             except InvalidInputError as exc:
-                raise HTTPException(status_code=422, detail=str(exc)) from exc
-            except InteRankError as exc:
-                logger.error("rerank failed: %s", exc)
-                raise HTTPException(status_code=503, detail=f"the reranker failed: {exc}") from exc
-            results = []
-            for r in ranked:
-                item: dict[str, Any] = {"index": r.index, "relevance_score": r.score}
-                if body.return_documents:
-                    d = r.document
-                    document: dict[str, Any] = {"text": d.text}
-                    if d.title is not None:
-                        document["title"] = d.title
-                    if d.id is not None:
-                        document["id"] = d.id
-                    if d.metadata:
-                        document["metadata"] = d.metadata
-                    item["document"] = document
-                results.append(item)
-        return {
-            "id": str(uuid.uuid4()),
-            "model": served_name,
-            "results": results,
+                raise error(422, str(exc)) from None
+            except ServiceUnavailable as exc:
+                raise error(503, str(exc), {"Retry-After": str(exc.retry_after)}) from None
+            except InteRankError:
+                raise error(503, "the scoring backend failed on this request; the server log has the detail",
+                            {"Retry-After": str(batcher.retry_after())}) from None
+            except Exception:  # noqa: BLE001 - a bug: the batcher logged the traceback
+                raise error(500, "internal error while scoring this request; the server log has the detail") \
+                    from None
+        future.cancel()
+        if watcher in done:
+            metrics.dropped.labels(reason="client_disconnected").inc()
+            logger.info("client disconnected before its scores were ready; request dropped")
+            raise error(499, "client closed the request")
+        metrics.dropped.labels(reason="timeout").inc()
+        logger.warning("not scored within the request timeout (%g s): 504", request_timeout)
+        raise error(504, f"the request was not scored within {request_timeout:g} s",
+                    {"Retry-After": str(batcher.retry_after())})
+
+    @app.post("/v1/rerank", summary="Rerank documents (Cohere v1 / Jina)", response_model=schemas.RerankResponse,
+              responses=rerank_errors, dependencies=bearer_doc)
+    async def rerank(body: schemas.RerankRequest, request: Request) -> Any:
+        docs = [document_for_reranker(d, body.rank_fields) for d in body.documents]
+        ranked = await score(request, body.query, docs, body.top_n) if docs else []
+        results = []
+        for r in ranked:
+            item: dict[str, Any] = {"index": r.index, "relevance_score": float(r.score)}
+            if body.return_documents:
+                item["document"] = document_echo(body.documents[r.index])
+            results.append(item)
+        return app.router.default_response_class({
+            "id": str(uuid.uuid4()), "model": service.served_name, "results": results,
             "usage": {"search_units": 1, "documents": len(docs)},
             "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
-        }
+        })
 
-    app.post("/v1/rerank", summary="Rerank documents (Cohere/Jina compatible)")(rerank)
-    app.post("/v2/rerank", summary="Rerank documents (Cohere v2 path)")(rerank)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.post("/v2/rerank", summary="Rerank documents (Cohere v2)", response_model=schemas.RerankResponse,
+             responses=rerank_errors, dependencies=bearer_doc)(rerank)
+
+    @app.post("/rerank", summary="Rerank texts (Text Embeddings Inference)", response_model=list[schemas.TEIRank],
+              responses=rerank_errors, dependencies=bearer_doc)
+    async def tei_rerank(body: schemas.TEIRerankRequest, request: Request) -> Any:
+        ranked = await score(request, body.query, list(body.texts), None) if body.texts else []
+        out = []
+        for r in ranked:
+            item: dict[str, Any] = {"index": r.index, "score": _log_odds(r.score) if body.raw_scores else float(r.score)}
+            if body.return_text:
+                item["text"] = body.texts[r.index]
+            out.append(item)
+        return app.router.default_response_class(out)
+
+    def health_body(status: str) -> dict[str, Any]:
+        return {"status": status, "model": service.served_name, "strategy": service.strategy,
+                "backend": service.backend, "ready": service.accepting(), "draining": service.draining,
+                "load_seconds": service.load_seconds, "scoring_for_s": batcher.busy_for,
+                "queue_depth": batcher.queue_depth, "batcher": batcher.stats.as_dict(), "limits": limits.as_dict()}
+
+    health_responses = {200: {"model": schemas.Health}, 503: {"model": schemas.Health}}
+
+    @app.get("/health", summary="Liveness (never needs a key)", response_model=schemas.Health,
+             responses=health_responses)
+    async def health() -> Any:
+        if service.status == "failed":
+            return app.router.default_response_class(health_body("failed"), status_code=503)
+        if batcher.stalled:
+            return app.router.default_response_class(health_body("stalled"), status_code=503)
+        return app.router.default_response_class(health_body("loading" if service.status == "loading" else "ok"))
+
+    @app.get("/ready", summary="Readiness: 200 once the model is loaded and work is accepted",
+             response_model=schemas.Health, responses={**health_responses, 401: err}, dependencies=bearer_doc)
+    async def ready() -> Any:
+        if service.accepting():
+            return app.router.default_response_class(health_body("ready"))
+        status = ("draining" if service.draining else "stalled" if batcher.stalled
+                  else service.status if service.status != "ready" else "loading")
+        return app.router.default_response_class(health_body(status), status_code=503, headers={"Retry-After": "5"})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response, dependencies=bearer_doc,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 401: err})
+    async def prometheus() -> Any:
+        body, content_type = metrics.render()
+        return Response(content=body, media_type=content_type)
+
+    app.add_middleware(BodyGuard, max_bytes=max_body_bytes, body_timeout=body_timeout)
+    app.add_middleware(BearerAuth, keys=list(api_keys), open_paths=["/metrics"] if metrics_public else [])
+    app.add_middleware(RequestContext, metrics=metrics)
     return app
 
 
-class BackgroundServer:
-    """Run an ASGI app with uvicorn in a daemon thread (tests, benchmarks, notebooks).
+async def _client_gone(receive: Callable[[], Any]) -> None:
+    """Returns when the client disconnects (the request body has already been read)."""
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            return
 
-    The socket is bound before the thread starts (``port=0`` picks a free
-    port), so the URL is valid as soon as the context is entered.
 
-    Example:
-        >>> with BackgroundServer(app) as url:  # doctest: +SKIP
-        ...     httpx.post(f"{url}/v1/rerank", json={...})
-    """
+def _log_odds(p: float) -> float:
+    """TEI's raw score: the logit of the probability (``sigmoid(raw) == score``)."""
+    p = min(max(float(p), 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        import socket
-        import threading
 
-        uvicorn = require("uvicorn", "serve")
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self.host, self.port = self._socket.getsockname()[:2]
-        self.url = f"http://{self.host}:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on"))
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+def _json_response_class() -> type:
+    """JSON responses that never fail on text: UTF-8 when it encodes, ASCII escapes otherwise (and no NaN)."""
+    import json
 
-    def start(self, timeout: float = 60.0) -> str:
-        """Start serving; returns the base URL once the server accepts connections."""
-        import time
+    from fastapi.responses import JSONResponse
 
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the server thread exited during start-up (see the log)")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start within {timeout} s")
-            time.sleep(0.02)
-        return self.url
+    class SafeJSONResponse(JSONResponse):
+        def render(self, content: Any) -> bytes:
+            try:
+                return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+            except UnicodeEncodeError:
+                return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the server to exit and wait for its thread."""
-        self.server.should_exit = True
-        self._thread.join(timeout)
-        self._socket.close()
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    return SafeJSONResponse
