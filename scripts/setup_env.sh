@@ -28,7 +28,7 @@ case "$what" in
     "$py" scripts/provision_models.py --only demo -q
     ;;
   test)
-    pkgs=(-e ".[all,dev]")
+    pkgs=(-e ".[all,dev,serve-test]")
     for extra in integrations/llama-index integrations/langchain trainer; do
       if [ -f "$extra/pyproject.toml" ]; then
         pkgs+=(-e "$extra[test]")
