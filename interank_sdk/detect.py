@@ -107,10 +107,23 @@ def _encoder_types() -> set[str]:
         return {"bert", "roberta", "xlm-roberta", "electra", "deberta", "deberta-v2", "modernbert", "distilbert"}
 
 
-def _activation(config: dict[str, Any]) -> str | None:
-    st = config.get("sentence_transformers")
+def _num_labels(config: dict[str, Any]) -> int:
+    """A classifier's outputs: ``id2label``'s size, ``num_labels``, or transformers' default of 2 (not serialised)."""
+    id2label = config.get("id2label")
+    if isinstance(id2label, dict) and id2label:
+        return len(id2label)
+    return int(config.get("num_labels") or 2)
+
+
+def _activation(config: dict[str, Any], files: ModelFiles | None = None) -> str | None:
+    """The activation sentence-transformers recorded: in ``config_sentence_transformers.json`` (v6), in
+    ``config.json``'s ``sentence_transformers`` entry (v4-v5), or as ``sbert_ce_default_activation_function`` (older)."""
     path = None
-    if isinstance(st, dict):
+    st_config = files.read_json("config_sentence_transformers.json") if files is not None else None
+    if isinstance(st_config, dict):
+        path = st_config.get("activation_fn")
+    st = config.get("sentence_transformers")
+    if not path and isinstance(st, dict):
         path = st.get("activation_fn")
     path = path or config.get("sbert_ce_default_activation_function")
     if not path:
@@ -209,17 +222,16 @@ def inspect_model(source: ModelSource) -> ModelProfile:
         evidence.append(f"adapter_config.json: task_type {task!r}")
         if task == "SEQ_CLS":
             return done("llm-classifier" if is_decoder else "cross-encoder", "classifier",
-                        num_labels=int(config.get("num_labels") or len(config.get("id2label") or {}) or 1),
-                        activation=_activation(config))
+                        num_labels=_num_labels(config),
+                        activation=_activation(config, files))
     st = _sentence_transformers(files, evidence)
     is_classifier = bool(arch and arch.endswith("ForSequenceClassification"))
     if st is not None and st.get("pooling") and st.get("model_type") != "CrossEncoder" and not is_classifier:
         return done("bi-encoder", "embedding", pooling=st["pooling"], normalize=bool(st["normalize"]),
                     max_length=st.get("max_length"))
     if is_classifier:
-        id2label = config.get("id2label") or {}
-        num_labels = int(config.get("num_labels") or len(id2label) or 1)
-        activation = _activation(config)
+        num_labels = _num_labels(config)
+        activation = _activation(config, files)
         evidence.append(f"num_labels {num_labels}" + (f", activation {activation}" if activation else ""))
         return done("llm-classifier" if is_decoder else "cross-encoder", "classifier", num_labels=num_labels,
                     activation=activation, max_length=(st or {}).get("max_length"))

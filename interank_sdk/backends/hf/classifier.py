@@ -85,8 +85,10 @@ class HFClassifierBackend(HFRuntime):
         if self.tokenizer.pad_token_id is None:
             # padding is masked out (and the head is told which id pads), so any id serves
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        # token type ids go in when the tokenizer produces them for this model (as its own call would)
         params = inspect.signature(self.model.forward).parameters
-        self._takes_token_types = "token_type_ids" in params
+        self._takes_token_types = "token_type_ids" in params and "token_type_ids" in getattr(
+            self.tokenizer, "model_input_names", ())
         self._vocab = int(getattr(config, "vocab_size", 0) or len(self.tokenizer))
         self._pair_specials = self.tokenizer.num_special_tokens_to_add(pair=True)
 

@@ -191,11 +191,15 @@ def _quiet_from_pretrained(auto: Any, folder: str, kwargs: dict[str, Any]) -> An
     from transformers.utils import logging as hf_logging
 
     previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         model, info = auto.from_pretrained(folder, output_loading_info=True, **kwargs)
     finally:
         hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
     return model, sorted(info.get("missing_keys") or [])
 
 
