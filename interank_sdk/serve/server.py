@@ -9,7 +9,7 @@
   ``limit_concurrency``: more get 503);
 * on SIGTERM/SIGINT the service stops accepting connections, reports
   ``draining`` on ``/ready``, lets the requests in flight finish (up to
-  ``graceful_timeout`` seconds), then exits.
+  ``graceful_timeout`` seconds), then exits with status 0.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def make_server(app: Any, *, host: str = "127.0.0.1", port: int = 8080, log_leve
                 service.draining = True
                 logger.info("signal %d: draining the requests in flight, then exiting", sig)
             super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after its shutdown; a completed drain is a normal exit (status 0)
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
 
     return DrainingServer(config)
 
