@@ -20,7 +20,7 @@ def create_app(reranker: Any = None, **options: Any):
     return _create_app(reranker, **options)
 
 
-def BackgroundServer(app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",  # noqa: N802
+def BackgroundServer(app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
                      **options: Any):
     """uvicorn in a daemon thread (see :class:`interank_sdk.serve.server.BackgroundServer`)."""
     from .server import BackgroundServer as _BackgroundServer
@@ -28,4 +28,4 @@ def BackgroundServer(app: Any, host: str = "127.0.0.1", port: int = 0, log_level
     return _BackgroundServer(app, host=host, port=port, log_level=log_level, **options)
 
 
-__all__ = ["create_app", "BackgroundServer", "MicroBatcher", "BatcherStats", "ServiceUnavailable"]
+__all__ = ["BackgroundServer", "BatcherStats", "MicroBatcher", "ServiceUnavailable", "create_app"]

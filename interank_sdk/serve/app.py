@@ -29,17 +29,18 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from .._deps import require
 from ..errors import InteRankError, InvalidInputError
 from .auth import BearerAuth
-from .batcher import MicroBatcher, ServiceUnavailable, in_daemon_thread
+from .batcher import MicroBatcher, ServiceUnavailable
 from .guards import BodyGuard, RequestContext, estimate_tokens, safe_json_route_class
 from .logs import REQUEST_ID
 from .metrics import ServeMetrics
 from .schemas import Limits, build_schemas, document_echo, document_for_reranker
+from .state import ServiceState
+from .threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
 
@@ -52,45 +53,6 @@ DEFAULT_MAX_REQUEST_TOKENS = 131_072
 DEFAULT_REQUEST_TIMEOUT = 120.0
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MAX_QUEUE = 256
-
-
-class ServiceState:
-    """What the routes need to know: the model, whether it is loaded, stalled or draining."""
-
-    def __init__(self, batcher: MicroBatcher, metrics: ServeMetrics, model_name: str | None) -> None:
-        self.batcher = batcher
-        self.metrics = metrics
-        self.model_name = model_name
-        self.reranker: Any = None
-        self.status = "loading"  # loading | ready | failed
-        self.draining = False
-        self.load_seconds: float | None = None
-
-    @property
-    def served_name(self) -> str:
-        return self.model_name or "interank"
-
-    def loaded(self, reranker: Any, seconds: float) -> None:
-        self.reranker = self.batcher.reranker = reranker
-        if self.model_name is None:
-            name = str(getattr(reranker, "model_name", "interank"))
-            self.model_name = Path(name).name if Path(name).exists() else name  # never a local path
-        self.load_seconds = seconds
-        self.status = "ready"
-        self.metrics.load_seconds.set(seconds)
-        self.metrics.model_info.labels(model=self.served_name, strategy=str(self.strategy),
-                                       backend=str(self.backend)).set(1)
-
-    @property
-    def strategy(self) -> str | None:
-        return getattr(getattr(self.reranker, "strategy", None), "name", None)
-
-    @property
-    def backend(self) -> str | None:
-        return getattr(getattr(self.reranker, "backend", None), "name", None)
-
-    def accepting(self) -> bool:
-        return self.status == "ready" and not self.batcher.stalled and not self.draining
 
 
 def create_app(
@@ -231,9 +193,11 @@ def create_app(
         errors = []
         for err in exc.errors():
             message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            loc = list(err.get("loc", ()))
             if err.get("type") == "json_invalid":
-                message = str((err.get("ctx") or {}).get("error", message))
-            loc = [p for p in err.get("loc", ()) if not isinstance(p, int) or p >= 0]
+                message, loc = str((err.get("ctx") or {}).get("error", message)), ["body"]
+                if "surrogate" in message:
+                    message += " (strings must be valid Unicode; an unpaired UTF-16 surrogate such as \\udfff is not)"
             errors.append({"loc": loc, "msg": message, "type": err.get("type")})
         summary = "; ".join(
             f"{where}: {e['msg']}" if (where := ".".join(str(p) for p in e["loc"] if p != "body")) else e["msg"]
@@ -327,7 +291,7 @@ def create_app(
         ranked = await score(request, body.query, list(body.texts), None) if body.texts else []
         out = []
         for r in ranked:
-            item: dict[str, Any] = {"index": r.index, "score": _log_odds(r.score) if body.raw_scores else float(r.score)}
+            item: dict[str, Any] = {"index": r.index, "score": _raw_score(r) if body.raw_scores else float(r.score)}
             if body.return_text:
                 item["text"] = body.texts[r.index]
             out.append(item)
@@ -379,9 +343,13 @@ async def _client_gone(receive: Callable[[], Any]) -> None:
             return
 
 
-def _log_odds(p: float) -> float:
-    """TEI's raw score: the logit of the probability (``sigmoid(raw) == score``)."""
-    p = min(max(float(p), 1e-7), 1 - 1e-7)
+def _raw_score(result: Any) -> float:
+    """TEI's raw score: the model's own ``raw_score`` when the reranker reports one (a classifier's
+    logit), else the log-odds of the score (``sigmoid(raw) == score``)."""
+    raw = getattr(result, "raw_score", None)
+    if isinstance(raw, (int, float)) and math.isfinite(raw):
+        return float(raw)
+    p = min(max(float(result.score), 1e-7), 1 - 1e-7)
     return math.log(p / (1 - p))
 
 

@@ -34,20 +34,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
-import contextvars
 import logging
 import math
-import queue
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BackendError, InteRankError, InvalidInputError
 from ..types import DocumentLike, RerankResult
 from .logs import REQUEST_ID
+from .threads import ScoringThread
 
 logger = logging.getLogger(__name__)
 
@@ -110,69 +107,6 @@ class _Job:
         return max(1, len(self.documents))
 
 
-class _ScoringThread:
-    """One daemon thread that runs scoring calls in order (a stuck call never blocks interpreter exit)."""
-
-    def __init__(self) -> None:
-        self._calls: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="interank-scoring", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            item = self._calls.get()
-            if item is None:
-                return
-            fn, context, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(context.run(fn))
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-                future.set_exception(exc)
-
-    def run(self, fn: Callable[[], Any]) -> asyncio.Future:
-        """Schedule ``fn`` (with the caller's context variables); await the returned future."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._calls.put((fn, contextvars.copy_context(), future))
-        return asyncio.wrap_future(future)
-
-    def close(self) -> None:
-        self._calls.put(None)
-
-
-def in_daemon_thread(fn: Callable[[], Any], name: str) -> asyncio.Future:
-    """Run ``fn`` in a new daemon thread; await the returned future for its result.
-
-    Unlike ``asyncio.to_thread``, a call that never returns (a hung model load)
-    does not keep the process from exiting.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
-
-    def deliver(result: Any, exc: BaseException | None) -> None:
-        if future.done():
-            return
-        if exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-
-    def target() -> None:
-        try:
-            result, exc = fn(), None
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
-            result, exc = None, error
-        try:
-            loop.call_soon_threadsafe(deliver, result, exc)
-        except RuntimeError:  # the event loop has closed: nobody is waiting any more
-            pass
-
-    context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(target,), name=name, daemon=True).start()
-    return future
-
-
 class MicroBatcher:
     """Gather concurrent rerank requests into shared ``rerank_batch`` calls.
 
@@ -216,7 +150,7 @@ class MicroBatcher:
         self._pending: collections.deque[_Job] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self._thread: _ScoringThread | None = None
+        self._thread: ScoringThread | None = None
         self._busy_since: float | None = None
         self._busy_pairs = 0
         self._pairs_per_s: float | None = None
@@ -256,7 +190,7 @@ class MicroBatcher:
         if self.running:
             return
         self._wakeup = asyncio.Event()
-        self._thread = _ScoringThread()
+        self._thread = ScoringThread()
         self._task = asyncio.create_task(self._worker(), name="interank-batcher")
 
     async def stop(self) -> None:

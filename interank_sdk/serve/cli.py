@@ -84,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .auth import check_exposure, load_api_keys
     from .logs import log_config
     from .server import make_server
+    from .state import display_name
 
     require("uvicorn", "serve")
     require("fastapi", "serve")
@@ -104,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app = create_app(
         loader=lambda: _make_reranker(args),
-        model_name=args.served_model_name,
+        model_name=args.served_model_name or display_name(args.model),
         api_keys=keys,
         metrics_public=args.metrics_public,
         max_documents=args.max_documents,
@@ -129,3 +130,4 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if failure:
         raise failure[0]
     return 0
+

@@ -79,7 +79,7 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception as exc:  # noqa: BLE001 - the client gets a generic 500, the log gets the traceback
+        except Exception as exc:
             logger.error("unhandled %s while answering %s %s", type(exc).__name__, scope.get("method"),
                          scope.get("path"), exc_info=exc)
             if not status:

@@ -26,6 +26,7 @@ tests, never mix their counts). Names:
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from .._deps import require
 
 #: routes reported by name; any other path is counted as "other" (bounded label cardinality)

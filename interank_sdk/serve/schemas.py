@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 #: JSON-schema pattern of a text with at least one non-space character
 NOT_BLANK = r"\S"
@@ -73,7 +73,7 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
                                  json_schema_extra=text_schema)
         title: str | None = Field(None, description="shown to the model before the text",
                                   json_schema_extra={"maxLength": limits.max_document_chars})
-        id: Union[str, int, None] = Field(None, description="returned untouched")
+        id: str | int | None = Field(None, description="returned untouched")
         metadata: dict[str, Any] | None = Field(None, description="returned untouched")
 
     class RerankRequest(BaseModel):
@@ -83,7 +83,7 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
         model: str | None = Field(None, description="informative; the served model always answers")
         query: str = Field(description="the search query",
                            json_schema_extra={"maxLength": limits.max_query_chars, "pattern": NOT_BLANK})
-        documents: list[Union[str, DocumentIn]] = Field(
+        documents: list[str | DocumentIn] = Field(
             description="strings, or objects with 'text' (or the fields named in rank_fields)",
             json_schema_extra={"maxItems": limits.max_documents})
         top_n: int | None = Field(None, ge=1, description="return only the best top_n results")
@@ -101,7 +101,7 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
             return check_query(value)
 
         @model_validator(mode="after")
-        def _check_documents(self) -> "RerankRequest":
+        def _check_documents(self) -> RerankRequest:
             check_count(len(self.documents))
             if self.rank_fields is not None and not [f for f in self.rank_fields if f.strip()]:
                 raise ValueError("rank_fields is empty")
@@ -133,7 +133,7 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
             return check_query(value)
 
         @model_validator(mode="after")
-        def _check_texts(self) -> "TEIRerankRequest":
+        def _check_texts(self) -> TEIRerankRequest:
             check_count(len(self.texts))
             for i, text in enumerate(self.texts):
                 check_text(text, f"texts[{i}]")

@@ -1,0 +1,52 @@
+"""The state the routes share: the model (once loaded), whether it is ready, stalled or draining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .batcher import MicroBatcher
+from .metrics import ServeMetrics
+
+
+def display_name(model: str) -> str:
+    """The model name responses report: a local file or folder by its last component, never its full path."""
+    return Path(model).name if Path(model).expanduser().exists() else model
+
+
+class ServiceState:
+    """What the routes need to know: the model, whether it is loaded, stalled or draining."""
+
+    def __init__(self, batcher: MicroBatcher, metrics: ServeMetrics, model_name: str | None) -> None:
+        self.batcher = batcher
+        self.metrics = metrics
+        self.model_name = model_name
+        self.reranker: Any = None
+        self.status = "loading"  # loading | ready | failed
+        self.draining = False
+        self.load_seconds: float | None = None
+
+    @property
+    def served_name(self) -> str:
+        return self.model_name or "interank"
+
+    def loaded(self, reranker: Any, seconds: float) -> None:
+        self.reranker = self.batcher.reranker = reranker
+        if self.model_name is None:
+            self.model_name = display_name(str(getattr(reranker, "model_name", "interank")))
+        self.load_seconds = seconds
+        self.status = "ready"
+        self.metrics.load_seconds.set(seconds)
+        self.metrics.model_info.labels(model=self.served_name, strategy=str(self.strategy),
+                                       backend=str(self.backend)).set(1)
+
+    @property
+    def strategy(self) -> str | None:
+        return getattr(getattr(self.reranker, "strategy", None), "name", None)
+
+    @property
+    def backend(self) -> str | None:
+        return getattr(getattr(self.reranker, "backend", None), "name", None)
+
+    def accepting(self) -> bool:
+        return self.status == "ready" and not self.batcher.stalled and not self.draining
