@@ -53,6 +53,7 @@ from .rank import RankReport, rank  # noqa: E402
 from .rl import RLReport, rl  # noqa: E402
 from .synthesize import SynthesisReport, synthesize  # noqa: E402
 from .teach import TeachReport, teach  # noqa: E402
+from .student import StudentReport, train_student  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -65,6 +66,7 @@ __all__ = [
     "TeachConfig",
     "StudentConfig",
     "TeachReport",
+    "StudentReport",
     "SynthesisReport",
     "DistillReport",
     "RLReport",
@@ -76,4 +78,5 @@ __all__ = [
     "rank",
     "prepare_judgments",
     "teach",
+    "train_student",
 ]

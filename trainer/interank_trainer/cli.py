@@ -7,6 +7,9 @@ Subcommands::
     interank-train distill --data DIR [DIR ...] --student MODEL --out ADAPTER
     interank-train rl --data DIR --adapter ADAPTER --out ADAPTER2 [--method grpo|rwsft]
     interank-train rank --data DIR [DIR ...] --student MODEL --out ADAPTER
+    interank-train teach (--judgments TREC_FOLDER | --qa QA.jsonl | --corpus CORPUS.jsonl) --teacher MODEL --out DIR
+                         [--ray [ADDRESS]]
+    interank-train student --scores DIR [DIR ...] --student MODEL --out DIR [--loss ranknet-kd|adr-mse|pld|...]
 
 The result (a report) is printed as JSON on stdout; logs, progress bars and
 the trainers' own prints go to stderr. Errors in the input exit with status 2
@@ -26,7 +29,10 @@ from typing import Any
 from interank_sdk.errors import InteRankError
 
 from . import __version__
-from .config import DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SynthesizeConfig
+from .config import (
+    STUDENT_LOSSES, DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SamplingConfig, StudentConfig,
+    SynthesizeConfig, TeachConfig,
+)
 
 
 _RESULT_STREAM = sys.stdout
@@ -112,6 +118,128 @@ def cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teach(args: argparse.Namespace) -> int:
+    from .teach import teach
+
+    teacher_kwargs = {"base_url": args.base_url} if args.base_url else {}
+    report = teach(TeachConfig(
+        out=args.out, teacher=args.teacher, teacher_strategy=args.strategy, teacher_backend=args.backend,
+        teacher_device=args.device, teacher_dtype=args.dtype, teacher_quantization=args.quantization,
+        teacher_batch_size=args.batch_size, teacher_max_length=args.max_length, teacher_kwargs=teacher_kwargs,
+        judgments=args.judgments, run=args.run, qa=args.qa, corpus=args.corpus,
+        sampling=SamplingConfig(depth=args.depth, top_k=args.top_k, deep_k=args.deep_k,
+                                include_judged=args.include_judged, seed=args.seed),
+        min_positive_grade=args.min_positive_grade, require_positive=not args.allow_no_positive,
+        max_queries=args.max_queries, max_passage_words=args.max_passage_words,
+        synthetic_queries=args.synthetic_queries, keep_fraction=args.keep_fraction, fewshot=args.fewshot,
+        query_max_new_tokens=args.query_max_new_tokens, pools_per_call=args.pools_per_call, threads=args.threads,
+        ray=args.ray, ray_workers=args.ray_workers, ray_cpus_per_worker=args.ray_cpus, ray_gpus_per_worker=args.ray_gpus,
+        show_progress=not args.quiet,
+    ))
+    sys.stderr.write(f"teach: {report.pairs_this_run} pairs scored in {report.scoring_seconds:.1f} s "
+                     f"({report.pairs_per_second:.2f} pairs/s); {report.pairs} pairs in {report.out}\n")
+    _print({"out": str(report.out), **report.as_dict()})
+    return 0
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    from .student import train_student
+
+    report = train_student(StudentConfig(
+        scores=args.scores, student=args.student, out=args.out, loss=args.loss, label_weight=args.label_weight,
+        unjudged_grade=None if args.unjudged_grade.lower() == "none" else float(args.unjudged_grade),
+        max_grade=args.max_grade, teacher_transform=args.teacher_transform.replace("-", "_"), kd_alpha=args.kd_alpha,
+        temperature=args.temperature, adr_alpha=args.adr_alpha, docs_per_query=args.docs_per_query,
+        eval_fraction=args.eval_fraction, eval_steps=args.eval_steps, early_stopping_patience=args.patience,
+        learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        warmup_ratio=args.warmup_ratio, max_length=args.max_length, device=args.device, threads=args.threads,
+        seed=args.seed, max_pools=args.max_pools, show_progress=not args.quiet,
+    ))
+    _print({k.name: getattr(report, k.name) for k in fields(report)})
+    return 0
+
+
+def _add_teach_args(p: argparse.ArgumentParser) -> None:
+    default = {f.name: f.default for f in fields(TeachConfig)}
+    sampling = SamplingConfig()
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--judgments", help="TREC/BEIR folder (queries.jsonl, corpus.jsonl, qrels.tsv) + --run")
+    source.add_argument("--qa", help='QA pairs: JSONL of {"question", "answer"} (optional "id")')
+    source.add_argument("--corpus", help='bare corpus: JSONL of {"_id", "text"} (optional "title"); '
+                                         "the teacher writes the queries")
+    p.add_argument("--teacher", required=True, help="teacher model: hub id, folder, .gguf, or a server model name")
+    p.add_argument("--out", required=True, help="output folder (an existing one is resumed)")
+    p.add_argument("--strategy", default=default["teacher_strategy"],
+                   help=f"the teacher's strategy (default {default['teacher_strategy']}): qlm, yesno, graded, "
+                        "reasoning, classifier, auto...")
+    p.add_argument("--run", default=default["run"], help="first-stage run of --judgments (default %(default)s)")
+    p.add_argument("--depth", type=int, default=sampling.depth, help="first-stage ranks considered")
+    p.add_argument("--top-k", type=int, default=sampling.top_k, help="ranks kept from the top (hard negatives)")
+    p.add_argument("--deep-k", type=int, default=sampling.deep_k,
+                   help="ranks sampled from below --top-k, one per band of depth (deep sampling)")
+    p.add_argument("--include-judged", action="store_true", help="add judged passages the run missed")
+    p.add_argument("--min-positive-grade", type=int, default=default["min_positive_grade"])
+    p.add_argument("--allow-no-positive", action="store_true", help="keep judgment pools without a known positive")
+    p.add_argument("--max-queries", type=int, default=None)
+    p.add_argument("--max-passage-words", type=int, default=default["max_passage_words"])
+    p.add_argument("--synthetic-queries", type=int, default=default["synthetic_queries"],
+                   help="--corpus: passages to write a query for")
+    p.add_argument("--keep-fraction", type=float, default=default["keep_fraction"],
+                   help="--corpus: share of the written queries kept, by the teacher's score of their passage")
+    p.add_argument("--fewshot", default=None, help='--corpus: JSONL of {"passage", "query"} few-shot examples')
+    p.add_argument("--query-max-new-tokens", type=int, default=default["query_max_new_tokens"])
+    p.add_argument("--pools-per-call", type=int, default=default["pools_per_call"])
+    p.add_argument("--seed", type=int, default=sampling.seed)
+    p.add_argument("--backend", default="auto", help="teacher backend: auto/hf, vllm or openai")
+    p.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--quantization", choices=["4bit", "8bit", "int8"], default=None)
+    p.add_argument("--batch-size", type=int, default=default["teacher_batch_size"])
+    p.add_argument("--max-length", type=int, default=default["teacher_max_length"], help="teacher prompt budget")
+    p.add_argument("--threads", type=int, default=None, help="torch threads of the teacher")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="score on Ray Data: alone, a local Ray cluster; or a cluster address (auto, ray://head:10001)")
+    p.add_argument("--ray-workers", type=int, default=default["ray_workers"], help="actors, one teacher each")
+    p.add_argument("--ray-cpus", type=float, default=default["ray_cpus_per_worker"], help="CPUs per actor")
+    p.add_argument("--ray-gpus", type=float, default=default["ray_gpus_per_worker"], help="GPUs per actor")
+
+
+def _add_student_args(p: argparse.ArgumentParser) -> None:
+    default = {f.name: f.default for f in fields(StudentConfig)}
+    p.add_argument("--scores", required=True, nargs="+", help="folder(s) written by interank-train teach")
+    p.add_argument("--student", required=True,
+                   help="base model: a BERT-like encoder (e.g. all-MiniLM-L6-v2) or a causal LM (one-label head)")
+    p.add_argument("--out", required=True, help="student folder to write")
+    p.add_argument("--loss", choices=STUDENT_LOSSES, default=default["loss"])
+    p.add_argument("--label-weight", type=float, default=default["label_weight"],
+                   help="weight of the human grades next to the teacher (0: teacher only, 1: grades only)")
+    p.add_argument("--unjudged-grade", default=str(default["unjudged_grade"]),
+                   help="grade of unjudged passages when grades are mixed ('none': teacher only for them)")
+    p.add_argument("--max-grade", type=int, default=default["max_grade"])
+    p.add_argument("--teacher-transform", choices=["zscore", "log-zscore", "raw"], default="zscore")
+    p.add_argument("--kd-alpha", type=float, default=default["kd_alpha"], help="ranknet-kd: weight of the KL term")
+    p.add_argument("--temperature", type=float, default=default["temperature"], help="ranknet-kd / pld temperature")
+    p.add_argument("--adr-alpha", type=float, default=default["adr_alpha"])
+    p.add_argument("--docs-per-query", type=int, default=default["docs_per_query"])
+    p.add_argument("--eval-fraction", type=float, default=default["eval_fraction"],
+                   help="share of queries held out for evaluation and early stopping (0: none)")
+    p.add_argument("--eval-steps", type=int, default=default["eval_steps"], help="0: evaluate each epoch")
+    p.add_argument("--patience", type=int, default=default["early_stopping_patience"],
+                   help="evaluations without a gain before stopping (0: never)")
+    p.add_argument("--lr", type=float, default=default["learning_rate"])
+    p.add_argument("--epochs", type=float, default=default["epochs"])
+    p.add_argument("--max-steps", type=int, default=default["max_steps"], help="> 0 overrides --epochs")
+    p.add_argument("--batch-size", type=int, default=default["batch_size"],
+                   help="queries per step (pairs for bce / margin-mse)")
+    p.add_argument("--warmup-ratio", type=float, default=default["warmup_ratio"])
+    p.add_argument("--max-length", type=int, default=default["max_length"], help="tokens of one (query, passage)")
+    p.add_argument("--max-pools", type=int, default=None)
+    p.add_argument("--device", default=default["device"])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=default["seed"])
+
+
 def _add_lora_training_args(p: argparse.ArgumentParser, config: type) -> None:
     """The options ``distill`` and ``rank`` share; defaults are the config dataclass's own."""
     default = {f.name: f.default for f in fields(config)}
@@ -153,7 +281,8 @@ def _lora_training_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interank-train",
-        description="Train InteRank rerankers: synthesize judged data, distill a LoRA student, refine with RL.",
+        description="Train InteRank rerankers: synthesize judged data, distill a LoRA student, refine with RL, "
+                    "distil a teacher into a fast cross-encoder (teach, student).",
     )
     parser.add_argument("--version", action="version", version=f"interank-trainer {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -245,6 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-negatives", type=int, default=RankConfig.random_negatives,
                    help="per query, add this many passages of other queries as label 0")
     p.set_defaults(func=cmd_rank)
+
+    p = sub.add_parser("teach", help="score candidate pools with a teacher Reranker (resumable; --ray to scale out)")
+    _add_teach_args(p)
+    p.set_defaults(func=cmd_teach)
+
+    p = sub.add_parser("student", help="distil teacher scores into a cross-encoder student (sentence-transformers)")
+    _add_student_args(p)
+    p.set_defaults(func=cmd_student)
     return parser
 
 
@@ -263,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"interank-train: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("interank-train: interrupted (synthesize resumes when rerun with the same arguments)\n")
+        sys.stderr.write("interank-train: interrupted (synthesize and teach resume when rerun with the same arguments)\n")
         return 130
 
 

@@ -540,8 +540,10 @@ class StudentConfig:
         learning_rate, epochs, max_steps, batch_size, warmup_ratio, weight_decay: optimisation
             (``batch_size`` counts queries for listwise losses, pairs for ``bce``/``margin-mse``).
         max_length: token budget of one (query, passage) pair.
-        pair_format: causal-LM students: how the query and the document are written
-            (recorded in ``interank.json`` for ``Reranker``); ignored for encoders.
+        pair_format: causal-LM students: how the query (``{query}``) and the passage
+            (``{passage}``: the title line, then the text) are written, DeAR's
+            ``"query: ..."`` / ``"document: ..."`` by default; recorded in
+            ``interank.json`` so ``Reranker`` writes them the same way. Ignored for encoders.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         threads: torch threads (``None``: default).
         seed: random seed (split, shuffling, initialisation of the head).
@@ -572,7 +574,7 @@ class StudentConfig:
     weight_decay: float = 0.01
     max_length: int = 256
     pair_format: dict[str, str] = field(default_factory=lambda: {
-        "query": "query: {query}", "document": "document: {title} {text}"})
+        "query": "query: {query}", "document": "document: {passage}"})
     device: str = "auto"
     threads: int | None = None
     seed: int = 0
@@ -599,8 +601,10 @@ class StudentConfig:
             raise InvalidInputError(f"docs_per_query must be an integer >= 2, got {self.docs_per_query!r}")
         if self.learning_rate <= 0 or self.epochs <= 0 or not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
             raise InvalidInputError("learning_rate and epochs must be > 0, warmup_ratio in [0, 1), weight_decay >= 0")
-        if set(self.pair_format) != {"query", "document"}:
-            raise InvalidInputError("pair_format needs exactly the keys 'query' and 'document'")
+        if not {"query", "document"} <= set(self.pair_format) <= {"query", "document", "title_separator"} \
+                or "{query}" not in self.pair_format["query"] or "{passage}" not in self.pair_format["document"]:
+            raise InvalidInputError("pair_format needs 'query' (with {query}) and 'document' (with {passage}), "
+                                    f"optionally 'title_separator'; got {self.pair_format}")
         if self.max_pools is not None and (isinstance(self.max_pools, bool) or self.max_pools < 1):
             raise InvalidInputError(f"max_pools must be >= 1 or None, got {self.max_pools}")
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):

@@ -57,7 +57,7 @@ def passage_querygen_prompt(passage: str, examples: tuple[tuple[str, str], ...] 
 
     Example:
         >>> prompt = passage_querygen_prompt("Paris is the capital of France.")
-        >>> prompt.messages[-1]["content"].endswith("Passage: Paris is the capital of France.\nQuery:")
+        >>> prompt.messages[-1]["content"].endswith("Passage: Paris is the capital of France.\\nQuery:")
         True
     """
     shots = "".join(f"Passage: {p}\nQuery: {q}\n\n" for p, q in examples)

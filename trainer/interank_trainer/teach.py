@@ -218,7 +218,11 @@ def _settings(config: TeachConfig) -> dict[str, Any]:
     settings["source"] = config.source
     settings["sampling"] = config_dict(config.sampling)
     path = Path(getattr(config, config.source)).expanduser()
-    settings["input_sha256"] = file_digest(path / "qrels.tsv" if path.is_dir() else path)
+    source_file = path / "qrels.tsv" if config.source == "judgments" else path
+    for what, file in (("--" + config.source, source_file), ("--fewshot", config.fewshot)):
+        if file is not None and not Path(file).expanduser().is_file():
+            raise InvalidInputError(f"{what}: file not found: {file}")
+    settings["input_sha256"] = file_digest(source_file)
     settings["fewshot_sha256"] = file_digest(config.fewshot) if config.fewshot else None
     return settings
 

