@@ -196,8 +196,6 @@ def create_app(
             loc = list(err.get("loc", ()))
             if err.get("type") == "json_invalid":
                 message, loc = str((err.get("ctx") or {}).get("error", message)), ["body"]
-                if "surrogate" in message:
-                    message += " (strings must be valid Unicode; an unpaired UTF-16 surrogate such as \\udfff is not)"
             errors.append({"loc": loc, "msg": message, "type": err.get("type")})
         summary = "; ".join(
             f"{where}: {e['msg']}" if (where := ".".join(str(p) for p in e["loc"] if p != "body")) else e["msg"]

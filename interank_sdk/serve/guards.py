@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,8 @@ from .logs import REQUEST_ID, new_request_id
 
 logger = logging.getLogger(__name__)
 
+#: a JSON escape of a UTF-16 surrogate (valid only as a high-low pair)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 #: tokens added to every pair for the prompt's instructions and chat template (estimate)
 PROMPT_OVERHEAD_TOKENS = 32
 
@@ -173,7 +176,13 @@ def safe_json_route_class() -> type:
                 try:
                     self._safe_json = pydantic_core.from_json(body, allow_inf_nan=False)
                 except ValueError as exc:
-                    raise json.JSONDecodeError(f"invalid JSON: {exc}", "", 0) from None
+                    message = f"invalid JSON: {exc}"
+                    if "recursion limit" in message:
+                        message += " (JSON nested deeper than about 200 levels is refused)"
+                    elif _SURROGATE_ESCAPE.search(body):
+                        message += " (strings must be valid Unicode; an unpaired UTF-16 surrogate escape such as " \
+                                   "\\udfff is not)"
+                    raise json.JSONDecodeError(message, "", 0) from None
             return self._safe_json
 
     class SafeJSONRoute(APIRoute):
