@@ -134,7 +134,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
         synthetic_queries=args.synthetic_queries, keep_fraction=args.keep_fraction, fewshot=args.fewshot,
         query_max_new_tokens=args.query_max_new_tokens, pools_per_call=args.pools_per_call, threads=args.threads,
         ray=args.ray, ray_workers=args.ray_workers, ray_cpus_per_worker=args.ray_cpus, ray_gpus_per_worker=args.ray_gpus,
-        show_progress=not args.quiet,
+        max_minutes=args.max_minutes, show_progress=not args.quiet,
     ))
     sys.stderr.write(f"teach: {report.pairs_this_run} pairs scored in {report.scoring_seconds:.1f} s "
                      f"({report.pairs_per_second:.2f} pairs/s); {report.pairs} pairs in {report.out}\n")
@@ -153,7 +153,7 @@ def cmd_student(args: argparse.Namespace) -> int:
         eval_fraction=args.eval_fraction, eval_steps=args.eval_steps, early_stopping_patience=args.patience,
         learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         warmup_ratio=args.warmup_ratio, max_length=args.max_length, device=args.device, threads=args.threads,
-        seed=args.seed, max_pools=args.max_pools, show_progress=not args.quiet,
+        seed=args.seed, max_pools=args.max_pools, max_minutes=args.max_minutes, show_progress=not args.quiet,
     ))
     _print({k.name: getattr(report, k.name) for k in fields(report)})
     return 0
@@ -203,6 +203,8 @@ def _add_teach_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-workers", type=int, default=default["ray_workers"], help="actors, one teacher each")
     p.add_argument("--ray-cpus", type=float, default=default["ray_cpus_per_worker"], help="CPUs per actor")
     p.add_argument("--ray-gpus", type=float, default=default["ray_gpus_per_worker"], help="GPUs per actor")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop starting new chunks after this many minutes of scoring (rerun to resume)")
 
 
 def _add_student_args(p: argparse.ArgumentParser) -> None:
@@ -237,6 +239,7 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pools", type=int, default=None)
     p.add_argument("--device", default=default["device"])
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
     p.add_argument("--seed", type=int, default=default["seed"])
 
 

@@ -438,6 +438,8 @@ class TeachConfig:
         ray_workers: actors in the pool, each holding one teacher.
         ray_cpus_per_worker, ray_gpus_per_worker: resources of one actor (GPU nodes:
             ``ray_gpus_per_worker=1`` with ``teacher_backend="vllm"``).
+        max_minutes: stop starting new chunks after this many minutes of scoring
+            (status ``"stopped"``; a rerun resumes); ``None``: no limit.
         show_progress: progress bar over pairs.
     """
 
@@ -470,6 +472,7 @@ class TeachConfig:
     ray_workers: int = 2
     ray_cpus_per_worker: float = 1.0
     ray_gpus_per_worker: float = 0.0
+    max_minutes: float | None = None
     show_progress: bool = True
 
     @property
@@ -502,6 +505,7 @@ class TeachConfig:
             raise InvalidInputError("ray must be None, 'local' or a cluster address")
         if self.ray_cpus_per_worker <= 0 or self.ray_gpus_per_worker < 0:
             raise InvalidInputError("ray_cpus_per_worker must be > 0 and ray_gpus_per_worker >= 0")
+        _check_minutes(self)
 
 
 #: losses of :func:`interank_trainer.train_student`: sentence-transformers' own, and the trainer's
@@ -546,6 +550,8 @@ class StudentConfig:
             ``interank.json`` so ``Reranker`` writes them the same way. Ignored for encoders.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         threads: torch threads (``None``: default).
+        max_minutes: stop training after this many minutes (the best evaluated
+            weights are kept as usual); ``None``: no limit.
         seed: random seed (split, shuffling, initialisation of the head).
         max_pools: use the first N pools only.
         show_progress: progress bars.
@@ -577,11 +583,13 @@ class StudentConfig:
         "query": "query: {query}", "document": "document: {passage}"})
     device: str = "auto"
     threads: int | None = None
+    max_minutes: float | None = None
     seed: int = 0
     max_pools: int | None = None
     show_progress: bool = True
 
     def validate(self) -> None:
+        _check_minutes(self)
         if self.loss not in STUDENT_LOSSES:
             raise InvalidInputError(f"loss must be one of {', '.join(STUDENT_LOSSES)}, got {self.loss!r}")
         if not 0.0 <= self.label_weight <= 1.0:
@@ -651,6 +659,11 @@ def config_dict(config: Any) -> dict[str, Any]:
             value = getattr(value, "model_name", type(value).__name__)
         out[key] = value
     return out
+
+
+def _check_minutes(config: Any) -> None:
+    if config.max_minutes is not None and (isinstance(config.max_minutes, bool) or config.max_minutes <= 0):
+        raise InvalidInputError(f"max_minutes must be > 0 or None, got {config.max_minutes!r}")
 
 
 def _check_quantization(config: Any) -> None:

@@ -57,6 +57,7 @@ class StudentReport:
         skipped: rows or passages left out of the data, by reason.
         steps: optimiser steps run.
         stopped_early: early stopping ended the training.
+        stopped_by_time: ``max_minutes`` ended the training.
         heldout_before, heldout_after: held-out metrics before training and of the kept weights.
         train_loss: the trainer's mean training loss.
         seconds: wall time.
@@ -73,6 +74,7 @@ class StudentReport:
     skipped: dict[str, int] = field(default_factory=dict)
     steps: int = 0
     stopped_early: bool = False
+    stopped_by_time: bool = False
     heldout_before: dict[str, float] = field(default_factory=dict)
     heldout_after: dict[str, float] = field(default_factory=dict)
     train_loss: float | None = None
@@ -233,6 +235,9 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         )
         callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] \
             if evaluate and config.early_stopping_patience else []
+        budget = _time_budget(config.max_minutes) if config.max_minutes else None
+        if budget is not None:
+            callbacks.append(budget)
         trainer = st.cross_encoder.CrossEncoderTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(data.train),
             loss=build_loss(config.loss, model, kd_alpha=config.kd_alpha, temperature=config.temperature,
@@ -246,7 +251,8 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         report.steps = int(trainer.state.global_step)
         report.train_loss = float(result.training_loss) if result.training_loss is not None else None
         planned = trainer.state.max_steps
-        report.stopped_early = evaluate and report.steps < planned
+        report.stopped_early = evaluate and report.steps < planned and not (budget and budget.hit)
+        report.stopped_by_time = bool(budget and budget.hit)
         report.heldout_after = _heldout_metrics(model, data.heldout, render, batch, config.max_grade)
         report.seconds = time.perf_counter() - start
         save_student(model, out, config, kind, report)
@@ -255,6 +261,32 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
     logger.info("student %s: %d steps, %s loss, held-out %s -> %s, %.0f s", out, report.steps, config.loss,
                 report.heldout_before, report.heldout_after, report.seconds)
     return report
+
+
+def _time_budget(minutes: float) -> Any:
+    """A trainer callback that stops training once ``minutes`` have passed since it began (checked every step);
+    the stop evaluates and saves first, so the best weights are chosen as at any end."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def __init__(self) -> None:
+            self.limit = 60 * minutes
+            self.start = time.perf_counter()
+            self.hit = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() - self.start > self.limit:
+                self.hit = True
+                control.should_training_stop = True
+                if args.eval_strategy != "no":
+                    control.should_evaluate = True
+                    control.should_save = True
+            return control
+
+    return TimeBudget()
 
 
 def _warmup(ratio: float) -> dict[str, float]:

@@ -77,6 +77,9 @@ class TeachReport:
         seconds: wall time of this run.
         scoring_seconds: time spent in teacher calls.
         pairs_per_second: ``pairs_this_run / scoring_seconds``.
+        pairs_per_second_all: pairs over the scoring time of every run that wrote
+            into ``out`` (the teacher's rate, also when this run had nothing left to do).
+        stopped: the ``max_minutes`` budget ended this run before every pool was scored.
     """
 
     out: Path
@@ -91,6 +94,8 @@ class TeachReport:
     teacher: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     scoring_seconds: float = 0.0
+    pairs_per_second_all: float = 0.0
+    stopped: bool = False
 
     @property
     def pairs_per_second(self) -> float:
@@ -103,6 +108,7 @@ class TeachReport:
             "dropped": dict(self.dropped), "synthetic": dict(self.synthetic), "teacher": dict(self.teacher),
             "seconds": round(self.seconds, 2), "scoring_seconds": round(self.scoring_seconds, 2),
             "pairs_per_second": round(self.pairs_per_second, 3),
+            "pairs_per_second_all": round(self.pairs_per_second_all, 3), "stopped": self.stopped,
         }
 
 
@@ -305,8 +311,11 @@ def _run(config: TeachConfig, pools: list[Pool], problems: PoolProblems, report:
         for failure in failures.values():
             dropped[failure["reason"]] = dropped.get(failure["reason"], 0) + 1
         report.dropped = dropped
-        report.pools_done = sum(len(e["pools"]) for e in read_progress(progress_path, "chunk").values())
-        report.pairs = sum(e["pairs"] for e in read_progress(progress_path, "chunk").values())
+        entries = read_progress(progress_path, "chunk").values()
+        report.pools_done = sum(len(e["pools"]) for e in entries)
+        report.pairs = sum(e["pairs"] for e in entries)
+        seconds = sum(e.get("seconds", 0.0) for e in entries)
+        report.pairs_per_second_all = report.pairs / seconds if seconds > 0 else 0.0
         report.seconds = time.perf_counter() - start
         write_json(out / MANIFEST_FILE, {**base, "status": status, **report.as_dict()})
 
@@ -326,23 +335,30 @@ def _run(config: TeachConfig, pools: list[Pool], problems: PoolProblems, report:
                 tqdm(total=sum(len(r["docs"]) for _, rows in todo for r in rows), desc="teach", unit="pair",
                      disable=not config.show_progress) as bar:
             chunk_pairs = {i: sum(len(r["docs"]) for r in rows) for i, rows in todo}
-            t0 = time.perf_counter()
+            t0 = last = time.perf_counter()
             for index, scored, failed in runner:
+                now = time.perf_counter()
                 append_lines(scores_f, [json.dumps(r, ensure_ascii=False) + "\n" for r in scored])
                 append_lines(fail_f, [json.dumps(f, ensure_ascii=False) + "\n" for f in failed])
                 pairs = sum(len(r["docs"]) for r in scored)
                 append_lines(prog_f, [json.dumps({"chunk": str(index), "pools": [r["pool_id"] for r in scored],
-                                                  "failed": [f["pool_id"] for f in failed], "pairs": pairs}) + "\n"])
+                                                  "failed": [f["pool_id"] for f in failed], "pairs": pairs,
+                                                  "seconds": round(now - last, 4)}) + "\n"])
+                last = now
                 report.pairs_this_run += pairs
-                report.scoring_seconds = time.perf_counter() - t0
+                report.scoring_seconds = now - t0
                 bar.update(chunk_pairs[index])
                 bar.set_postfix(pairs_per_s=f"{report.pairs_per_second:.2f}")
-        status = "complete"
+                if config.max_minutes is not None and report.scoring_seconds > 60 * config.max_minutes:
+                    report.stopped = True
+                    break
+        status = "stopped" if report.stopped else "complete"
     finally:
         totals(status)
         if status != "complete":
-            logger.warning("teach interrupted after %d of %d pools; rerun the same command to resume",
-                           report.pools_done, report.pools_total)
+            logger.warning("teach %s after %d of %d pools; rerun the same command to resume",
+                           "stopped by max_minutes" if report.stopped else "interrupted", report.pools_done,
+                           report.pools_total)
     if report.dropped:
         logger.warning("left out of %s (never trained on): %s", out, report.dropped)
     logger.info("teach: %d pairs in %.1f s of teacher calls (%.2f pairs/s); %d pools, %d pairs in %s",

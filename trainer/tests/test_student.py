@@ -127,7 +127,12 @@ def test_early_stopping_on_the_heldout_split(scores, tiny_encoder, tmp_path):
     report = train_student(scores=scores, student=str(tiny_encoder), out=tmp_path / "s", max_steps=40,
                            batch_size=1, docs_per_query=4, eval_fraction=0.25, eval_steps=1, early_stopping_patience=1,
                            learning_rate=1e-3, show_progress=False)
-    assert report.stopped_early and report.steps < 40
+    assert report.stopped_early and report.steps < 40 and not report.stopped_by_time
+    timed = train_student(scores=scores, student=str(tiny_encoder), out=tmp_path / "t", max_steps=40, batch_size=1,
+                          docs_per_query=4, eval_fraction=0.25, early_stopping_patience=0, max_minutes=1e-9,
+                          show_progress=False)
+    assert timed.stopped_by_time and timed.steps == 1 and not timed.stopped_early
+    assert (tmp_path / "t" / "model.safetensors").is_file()
 
 
 def test_causal_lm_student_with_a_one_label_head(scores, tiny_model, tmp_path):

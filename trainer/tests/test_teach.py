@@ -127,6 +127,16 @@ def test_resume_after_interrupt_neither_redoes_nor_duplicates(trec, qlm_teacher,
     assert len(read_scores(out)) == 4 and len((out / PROGRESS_FILE).read_text().splitlines()) == 4
 
 
+def test_max_minutes_stops_between_chunks_and_a_rerun_resumes(trec, qlm_teacher, tmp_path):
+    out = tmp_path / "scores"
+    stopped = teach(out=out, max_minutes=1e-9, **_settings(trec, qlm_teacher))
+    assert stopped.stopped and stopped.pools_done == 1 and len(read_scores(out)) == 1
+    assert json.loads((out / MANIFEST_FILE).read_text())["status"] == "stopped"
+    rest = teach(out=out, **_settings(trec, qlm_teacher))
+    assert not rest.stopped and rest.pools_resumed == 1 and rest.pools_done == 4
+    assert rest.pairs_per_second_all > 0 and rest.pairs_this_run == rest.pairs - len(read_scores(out)[0]["docs"])
+
+
 def test_teacher_failures_are_recorded_not_written(trec, qlm_teacher, tmp_path, monkeypatch):
     real = qlm_teacher.score_batch
 
