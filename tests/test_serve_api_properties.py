@@ -10,6 +10,8 @@ that CI runs the same ones every time; `bench/serve_fuzz.py` runs a longer, rand
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -62,7 +64,7 @@ def _check_ranking(result, docs: list, top_k) -> None:
     assert len(set(indices)) == len(indices) and all(0 <= i < n for i in indices)
     if top_k is None or top_k >= n:
         assert sorted(indices) == list(range(n)), "not every document came back exactly once"
-    for a, b in zip(result, result[1:]):
+    for a, b in itertools.pairwise(result):
         assert a.score > b.score or (a.score == b.score and a.index < b.index), "not best first, ties in input order"
     for r in result:
         assert r.document.text == _text(docs[r.index])
