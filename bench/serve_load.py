@@ -83,8 +83,8 @@ class Server:
             if self.proc.poll() is not None:
                 self.log.seek(0)
                 raise RuntimeError(f"server exited: {self.log.read().decode()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+            try:  # /health answers while the model loads; /ready once it can score
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
