@@ -2,11 +2,13 @@
 
 Example:
     >>> from interank_sdk import Reranker
-    >>> reranker = Reranker("Qwen/Qwen2.5-0.5B-Instruct")  # doctest: +SKIP
+    >>> reranker = Reranker("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
     >>> results = reranker.rerank("what is a kinase?", ["A kinase is an enzyme ...", "Paris is ..."])  # doctest: +SKIP
     >>> results[0].index, round(results[0].score, 3)  # doctest: +SKIP
 """
 
+from .base import BaseReranker
+from .cascade import Cascade
 from .errors import (
     BackendError,
     InteRankError,
@@ -23,6 +25,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Reranker",
+    "BaseReranker",
+    "Cascade",
     "Document",
     "RankedDocument",
     "RerankResult",

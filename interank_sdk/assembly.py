@@ -137,7 +137,7 @@ def assemble(
     takes = accepted_options(cls)
     forwarded: dict[str, Any] = {}
     for key, value in options.items():
-        if key in takes:
+        if key in takes or (key in explicit and getattr(cls, "passthrough_options", False)):
             forwarded[key] = value
         elif key in explicit:
             raise InvalidInputError(

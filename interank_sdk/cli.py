@@ -19,22 +19,47 @@ logger = logging.getLogger("interank_sdk.cli")
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", required=True, help="hub id, model folder, .gguf file or LoRA adapter folder")
+    parser.add_argument("--model", "-m", required=True,
+                        help="hub id, model folder, .gguf file, LoRA adapter folder, or a served model's name")
     parser.add_argument(
-        "--strategy", "-s", default="auto", help="auto, qlm, yesno, graded or reasoning (default: auto)"
+        "--strategy", "-s", default="auto",
+        help="what is read from the model: auto (from its files), qlm, yesno, graded, reasoning, classifier, "
+        "embedding, qwen3-reranker, bge-reranker-gemma, remote (default: auto)",
     )
+    parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
+                        help="a strategy option, e.g. instruction='Given a question, find the answer' "
+                        "(VALUE is parsed as JSON when it is JSON); repeatable")
     parser.add_argument("--prompt-version", default=None, help="prompt template version (default: latest)")
-    parser.add_argument("--backend", default="auto", help="auto/hf, vllm or openai")
+    parser.add_argument("--backend", default="auto", help="auto/hf, vllm, openai or rerank-api")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--quantization", choices=["4bit", "8bit", "int8"], default=None,
                         help="4bit/8bit: bitsandbytes (CUDA); int8: the CPU int8 path")
-    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="tokens per input (default: 512 for LLMs, the model's own limit for classifiers)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")
     parser.add_argument("--local-files-only", action="store_true", help="never contact the model hub")
-    parser.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    parser.add_argument("--base-url", default=None, help="server URL for --backend openai or rerank-api")
+    parser.add_argument("--api", default=None, choices=["cohere", "cohere-v2", "tei", "score"],
+                        help="--backend rerank-api: the service's API (default cohere)")
     parser.add_argument("--max-new-tokens", type=int, default=160, help="token budget of one explanation")
+    parser.add_argument("--cascade-model", default=None,
+                        help="a second, stronger reranker that rescores the best --cascade-depth of --model "
+                        "(a Cascade: e.g. --model a cross-encoder, --cascade-model an LLM)")
+    parser.add_argument("--cascade-strategy", default="auto", help="strategy of --cascade-model (default: auto)")
+    parser.add_argument("--cascade-depth", type=int, default=20, help="documents the second stage rescores")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
 
 
 def explain_arg(value: str) -> bool | int:
@@ -50,29 +75,52 @@ def explain_arg(value: str) -> bool | int:
     return k
 
 
-def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False):
+def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False, keep_freed_memory: bool = False):
+    """The reranker the command line describes: a :class:`Reranker`, or a :class:`Cascade` with ``--cascade-model``.
+
+    ``keep_freed_memory`` (the CPU allocator setting, process-wide) is for commands that own their process
+    (``eval``, ``serve``).
+    """
+    from .cascade import Cascade
     from .reranker import Reranker
 
     kwargs: dict[str, Any] = {}
     if args.base_url:
         kwargs["base_url"] = args.base_url
-    if args.backend in ("auto", "hf", "transformers"):
+    if getattr(args, "api", None):
+        kwargs["api"] = args.api
+    local = args.backend in ("auto", "hf", "transformers")
+    if local:
         kwargs.update(show_progress=show_progress)
-    return Reranker(
+        if keep_freed_memory:
+            kwargs["keep_freed_memory"] = True
+    common = {"device": args.device, "dtype": args.dtype, "quantization": args.quantization,
+              "batch_size": args.batch_size, "local_files_only": args.local_files_only}
+    first = Reranker(
         args.model,
         backend=args.backend,
         strategy=args.strategy,
+        strategy_options=dict(getattr(args, "strategy_option", None) or []),
         prompt_version=args.prompt_version,
-        device=args.device,
-        dtype=args.dtype,
-        quantization=args.quantization,
         max_length=args.max_length,
-        batch_size=args.batch_size,
         long_documents=args.long_documents,
         max_new_tokens=args.max_new_tokens,
-        local_files_only=args.local_files_only,
+        **common,
         **kwargs,
     )
+    if not getattr(args, "cascade_model", None):
+        return first
+    second_kwargs = {"keep_freed_memory": True} if keep_freed_memory and local else {}
+    second = Reranker(args.cascade_model, strategy=args.cascade_strategy, max_new_tokens=args.max_new_tokens,
+                      long_documents=args.long_documents, **common, **second_kwargs)
+    return Cascade(first, second, depth=args.cascade_depth)
+
+
+def _strategy_name(reranker: Any) -> str:
+    """``"classifier"``, or ``"classifier -> qlm"`` for a cascade."""
+    if hasattr(reranker, "first"):
+        return f"{_strategy_name(reranker.first)} -> {_strategy_name(reranker.second)}"
+    return str(reranker.strategy.name)
 
 
 def read_documents(path: str | Path) -> list[Any]:
@@ -116,6 +164,8 @@ def result_rows(results) -> list[dict[str, Any]]:
                 "index": r.index,
                 "id": r.document.id,
                 "score": r.score,
+                "raw_score": r.raw_score,
+                "stage": r.stage,
                 "label": r.label,
                 "strategy": r.strategy,
                 "explanation": r.explanation,
@@ -152,7 +202,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             "model": reranker.model_name,
-            "strategy": reranker.strategy.name,
+            "strategy": _strategy_name(reranker),
             "query": args.query,
             "seconds": elapsed,
             "stats": vars(results.stats),
@@ -160,7 +210,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     else:
-        sys.stdout.write(f"query: {args.query}\nmodel: {reranker.model_name} (strategy {reranker.strategy.name})\n\n")
+        sys.stdout.write(f"query: {args.query}\nmodel: {reranker.model_name} (strategy {_strategy_name(reranker)})\n\n")
         print_table(results)
         sys.stdout.write(f"\n{len(docs)} documents reranked in {elapsed:.2f} s\n")
     return 0
@@ -169,7 +219,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .eval import evaluate_reranker, evaluate_run, load_qrels, load_run
 
-    reranker = _make_reranker(args)
+    reranker = _make_reranker(args, keep_freed_memory=True)
     data = Path(args.data)
     run_file = Path(args.run) if args.run else data / "run.bm25.top100.trec"
     if not run_file.is_file() and (data / args.run).is_file():
@@ -183,7 +233,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         max_queries=args.max_queries,
         progress=not args.json,
         output_run=args.output,
-        tag=f"interank-{reranker.strategy.name}",
+        tag="interank-" + _strategy_name(reranker).replace(" -> ", "+"),
     )
     elapsed = time.perf_counter() - start
     first_stage = load_run(run_file, args.depth)
@@ -191,7 +241,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     baseline = evaluate_run({qid: first_stage[qid] for qid in reranked}, qrels)
     payload = {
         "model": reranker.model_name,
-        "strategy": reranker.strategy.name,
+        "strategy": _strategy_name(reranker),
         "data": str(data),
         "run": str(run_file),
         "depth": args.depth,

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .base import BaseReranker
 from .errors import InvalidInputError
 from .reranker import Reranker
 
@@ -24,18 +25,18 @@ EXPLANATION_KEY = "relevance_explanation"
 def resolve_reranker(
     owner: str,
     model: str | Path | None,
-    reranker: Reranker | None,
+    reranker: BaseReranker | None,
     reranker_kwargs: dict[str, Any],
     *,
     top_n: int | None,
     explain: bool | int,
-) -> Reranker:
+) -> BaseReranker:
     """Check an integration's options and return the reranker it should use.
 
     Args:
         owner: the integration's class name, for error messages.
         model: hub id or path to load (exclusive with ``reranker``).
-        reranker: a ready :class:`Reranker` to share (one model per process).
+        reranker: a ready :class:`Reranker` (or :class:`~interank_sdk.Cascade`) to share (one model per process).
         reranker_kwargs: options for a reranker built from ``model``.
         top_n: results to keep (a positive int) or ``None`` for all.
         explain: ``True``, ``False`` or a positive int (the cascade's k).
@@ -53,8 +54,9 @@ def resolve_reranker(
     if reranker is None and model is None:
         raise InvalidInputError(f"{owner} needs a model (hub id or path) or a ready reranker=Reranker(...)")
     if reranker is not None:
-        if not isinstance(reranker, Reranker):
-            raise InvalidInputError(f"reranker must be an interank_sdk.Reranker, got {type(reranker).__name__}")
+        if not isinstance(reranker, BaseReranker):
+            raise InvalidInputError(
+                f"reranker must be an interank_sdk.Reranker or Cascade, got {type(reranker).__name__}")
         if model is not None:
             raise InvalidInputError("pass either model or reranker, not both")
         if reranker_kwargs:

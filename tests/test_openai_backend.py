@@ -29,13 +29,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
 import pytest
+
+from http_faults import FaultProxy  # noqa: E402
 
 from interank_sdk import Reranker
 from interank_sdk.backends.openai import OpenAIBackend
@@ -257,68 +257,7 @@ def test_api_key_is_used_and_never_shown(server, smollm2_dir, monkeypatch, caplo
         assert API_KEY not in text and "sk-wrong-key-also-secret" not in text
 
 
-# ------------------------------------------------------ fault-injecting proxy
-class FaultProxy:
-    """A real HTTP proxy on 127.0.0.1 that fails, delays or forwards each request as scripted."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.script: list[str] = []  # per request: "503", "429", "delay:SECONDS" or "pass"
-        self.delay = 0.0
-        self.requests = 0
-        self.inflight = 0
-        self.max_inflight = 0
-        self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with proxy.lock:
-                    proxy.requests += 1
-                    proxy.inflight += 1
-                    proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
-                    action = proxy.script.pop(0) if proxy.script else "pass"
-                headers = {"content-type": "application/json"}
-                try:
-                    if action in ("503", "429"):
-                        status, content = int(action), b'{"error": {"message": "injected failure"}}'
-                        if action == "429":
-                            headers["Retry-After"] = "0"
-                    else:
-                        time.sleep(float(action.split(":")[1]) if action.startswith("delay:") else proxy.delay)
-                        r = httpx.post(proxy.upstream + self.path.removeprefix("/v1"), content=body, timeout=120,
-                                       headers={k: v for k, v in self.headers.items()
-                                                if k.lower() in ("content-type", "authorization")})
-                        status, content = r.status_code, r.content
-                        headers["content-length"] = str(len(content))
-                finally:
-                    # a request stops counting before its answer is sent: once the client has the answer
-                    # it may send the next one, which must not find this one still counted
-                    with proxy.lock:
-                        proxy.inflight -= 1
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(content)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
+# ------------------------------------------------------ fault-injecting proxy (tests/http_faults.py)
 @pytest.fixture
 def proxy(server):
     p = FaultProxy(server["url"])

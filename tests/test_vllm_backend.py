@@ -231,3 +231,63 @@ def test_vllm_lora_adapter_matches_transformers(tmp_path, smollm2_dir):
     assert _spearman(sv, sh) > 0.9, (sv, sh)
     # the adapter changes the scores: vLLM really applied it
     assert np.max(np.abs(np.subtract(sv, sb))) > np.max(np.abs(np.subtract(sv, sh))), (sv, sh, sb)
+
+
+# ------------------------------------------------------------- classifiers and presets on vLLM
+def _small_engine(max_model_len: int) -> dict:
+    return {**_engine_args(), "max_model_len": max_model_len}
+
+
+@needs_vllm
+def test_cross_encoder_on_the_vllm_scoring_api_matches_transformers(tmp_path):
+    """vLLM's LLM.score (pooling runner) on a tiny BERT cross-encoder vs the transformers backend, same weights."""
+    from reranker_models import build_cross_encoder
+
+    folder = build_cross_encoder(tmp_path / "ce", "bert", head_dim=64, st_format=False)  # vLLM's CPU kernels: head_dim 64
+    pairs = [(QUERY, d) for d in DOCS]
+    on_vllm = Reranker(str(folder), backend="vllm", dtype="float32", **_small_engine(128))
+    try:
+        assert on_vllm.strategy.name == "classifier" and on_vllm.backend.kind == "sequence-classification"
+        got = on_vllm.predict(pairs, raw=True)
+    finally:
+        on_vllm.close()
+    expected = Reranker(str(folder), dtype="float32").predict(pairs, raw=True)
+    assert np.max(np.abs(got - expected)) <= 1e-4
+    assert np.ptp(expected) > 1e-4
+
+
+@needs_vllm
+def test_qwen3_reranker_preset_on_vllm_matches_transformers(tmp_path):
+    """The Qwen3-Reranker preset reads P(yes)/(P(yes)+P(no)) through vLLM's exact logprob_token_ids."""
+    from reranker_models import build_causal_preset
+
+    folder = build_causal_preset(tmp_path / "qwen3-reranker-tiny", "qwen3", head_dim=64)
+    pairs = [(QUERY, d) for d in DOCS]
+    on_vllm = Reranker(str(folder), backend="vllm", dtype="float32", **_small_engine(512))
+    try:
+        assert on_vllm.strategy.name == "qwen3-reranker"
+        got = on_vllm.predict(pairs)
+    finally:
+        on_vllm.close()
+    expected = Reranker(str(folder), dtype="float32").predict(pairs)
+    assert np.max(np.abs(got - expected)) <= 1e-4
+
+
+@needs_vllm
+def test_qwen3_reranker_through_vllms_documented_overrides_gives_the_same_log_odds(tmp_path):
+    """vLLM's own Qwen3-Reranker route (score API, Qwen3ForSequenceClassification overrides) == the preset."""
+    from reranker_models import build_causal_preset
+
+    from interank_sdk.strategies.presets import Qwen3RerankerStrategy
+
+    folder = build_causal_preset(tmp_path / "qwen3-reranker-tiny", "qwen3", head_dim=64)
+    pairs = [(QUERY, d) for d in DOCS]
+    on_vllm = Reranker(str(folder), backend="vllm", dtype="float32", **Qwen3RerankerStrategy.score_api_settings(),
+                       **_small_engine(512))
+    try:
+        assert on_vllm.backend.kind == "sequence-classification"
+        got = on_vllm.predict(pairs, raw=True)
+    finally:
+        on_vllm.close()
+    expected = Reranker(str(folder), dtype="float32").predict(pairs, raw=True)  # the preset's log-odds yes vs no
+    assert np.max(np.abs(got - expected)) <= 1e-3 * max(1.0, float(np.max(np.abs(expected))))

@@ -84,7 +84,7 @@ def create_backend(name: str, model: Any, *, kind: str = "causal-lm", **options:
         return model
     cls = backend_class(name, kind)
     unknown = set(options) - accepted_options(cls)
-    if unknown:
+    if unknown and not getattr(cls, "passthrough_options", False):
         raise InvalidInputError(f"the {backend_name(name)!r} backend ({cls.__name__}) does not take {sorted(unknown)}")
     return cls(model, **options)
 

@@ -135,8 +135,8 @@ class Backend(ABC):
         raise self._unsupported("embed texts")
 
     # --- remote rerank services ----------------------------------------------
-    def rerank_scores(self, query: str, documents: Sequence[str]) -> np.ndarray:
-        """The service's relevance score of each document for ``query``, in input order."""
+    def rerank_scores(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        """The service's relevance score of each document, per ``(query, documents)`` request, in input order."""
         raise self._unsupported("call a rerank service")
 
     #: the most tokens one input may have (``None``: no limit known)

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +40,7 @@ from .._deps import require
 from ..errors import BackendError, InvalidInputError, ModelLoadError, UnsupportedError
 from ..prompts import Prompt
 from .base import Backend, Generation
+from .http import API_KEY_ENV, HTTPTransport, error_message  # noqa: F401  (API_KEY_ENV: re-exported)
 from .tokens import (
     count_tokens,
     prompt_token_ids,
@@ -57,8 +56,6 @@ from .tokens import (
 
 logger = logging.getLogger(__name__)
 
-#: environment variables read (in this order) when no ``api_key`` is given
-API_KEY_ENV = ("INTERANK_API_KEY", "OPENAI_API_KEY")
 #: environment variables read (in this order) when no ``base_url`` is given
 BASE_URL_ENV = ("INTERANK_BASE_URL", "OPENAI_BASE_URL")
 #: characters per token assumed when neither a local tokenizer nor the server can count
@@ -68,42 +65,17 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class _Retryable(Exception):
-    """A failure worth retrying (connection error, timeout, 429, 5xx)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 class _BadPrompt(Exception):
     """The server rejected a token-id prompt (it takes only text)."""
 
 
-def _error_message(response: Any) -> str:
-    """The server's error message from a JSON or text body, shortened."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text
-    else:
-        err = body.get("error", body) if isinstance(body, dict) else body
-        if isinstance(err, dict):
-            text = str(err.get("message") or err.get("detail") or err)
-        else:
-            text = str(err)
-    text = " ".join(text.split())
-    return text[:500] + ("..." if len(text) > 500 else "")
-
-
-def _retry_after(response: Any) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+def _refuses_token_ids(response: Any, payload: dict[str, Any]) -> None:
+    """Servers that take only text prompts refuse token ids: some with 400/422, llama-cpp-python with a 500
+    carrying the validation errors. Not retried; the caller tries the text form."""
+    if isinstance(payload.get("prompt"), list) and response.status_code in (400, 422, 500):
+        message = error_message(response)
+        if response.status_code != 500 or "prompt" in message:
+            raise _BadPrompt(message)
 
 
 class OpenAIBackend(Backend):
@@ -181,8 +153,6 @@ class OpenAIBackend(Backend):
         show_progress: bool = False,
     ) -> None:
         super().__init__()
-        httpx = require("httpx", "openai")
-        require("tenacity", "openai")
         if quantization is not None:
             raise InvalidInputError(
                 f"quantization={quantization!r} cannot be applied by the openai backend: the server loads the "
@@ -196,12 +166,6 @@ class OpenAIBackend(Backend):
             raise InvalidInputError(f"endpoint must be 'auto', 'completions' or 'chat', got {endpoint!r}")
         if prompt_format not in ("auto", "tokens", "text"):
             raise InvalidInputError(f"prompt_format must be 'auto', 'tokens' or 'text', got {prompt_format!r}")
-        if max_concurrency < 1:
-            raise InvalidInputError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if max_retries < 0:
-            raise InvalidInputError(f"max_retries must be >= 0, got {max_retries}")
-        if timeout <= 0:
-            raise InvalidInputError(f"timeout must be > 0, got {timeout}")
         if not 1 <= top_logprobs <= 100:
             raise InvalidInputError(f"top_logprobs must be in [1, 100], got {top_logprobs}")
         del batch_size  # the server batches concurrent requests itself
@@ -213,17 +177,16 @@ class OpenAIBackend(Backend):
             )
         self.model_name = str(model)
         self.base_url = base_url.rstrip("/")
-        self.__api_key = api_key or next((os.environ[v] for v in API_KEY_ENV if os.environ.get(v)), None)
+        self._http = HTTPTransport(
+            self.base_url, api_key=api_key, headers=headers, timeout=timeout, max_retries=max_retries,
+            backoff=backoff, max_backoff=max_backoff, max_concurrency=max_concurrency, show_progress=show_progress,
+        )
         self.max_concurrency = max_concurrency
         self.timeout = float(timeout)
         self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
         self.top_logprobs = top_logprobs
         self._exact_labels = exact_labels
         self.show_progress = show_progress
-        self.requests_sent = 0
-        self._count_lock = threading.Lock()
         self.tokenizer, self.tokenizer_source = self._load_tokenizer(
             tokenizer, local_files_only=local_files_only, trust_remote_code=trust_remote_code
         )
@@ -239,17 +202,7 @@ class OpenAIBackend(Backend):
         self._bos_id = leading_bos_id(self.tokenizer) if self.tokenizer is not None else None
         self._label_cache: dict[tuple[str, bool], tuple[list[int], set[str]]] = {}
         self._remote_tokenize: str | None = None  # "vllm", "llama-cpp-python", "none" once probed
-        send_headers = {"User-Agent": "interank-sdk"}
-        send_headers.update(headers or {})
-        if self.__api_key:
-            send_headers["Authorization"] = f"Bearer {self.__api_key}"
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers=send_headers,
-            timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="interank-openai")
+        self._client = self._http.client
         logger.info(
             "openai backend: model %s at %s (endpoint %s, tokenizer %s)",
             self.model_name, self.base_url, self.endpoint, self.tokenizer_source,
@@ -279,8 +232,13 @@ class OpenAIBackend(Backend):
             raise ModelLoadError(f"cannot load the tokenizer {text!r} for the openai backend: {exc}") from exc
         return tok, text
 
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (retries included)."""
+        return self._http.requests_sent
+
     def __repr__(self) -> str:
-        key = "***" if self.__api_key else None
+        key = "***" if self._http.has_key else None
         return (
             f"OpenAIBackend(model={self.model_name!r}, base_url={self.base_url!r}, "
             f"endpoint={self.endpoint!r}, api_key={key!r})"
@@ -288,8 +246,7 @@ class OpenAIBackend(Backend):
 
     def close(self) -> None:
         """Close the connection pool and the worker threads."""
-        self._pool.shutdown(wait=False)
-        self._client.close()
+        self._http.close()
 
     def __enter__(self) -> OpenAIBackend:
         return self
@@ -300,89 +257,14 @@ class OpenAIBackend(Backend):
     # -------------------------------------------------------------- transport
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; returns the JSON answer or raises :class:`BackendError`."""
-        tenacity = require("tenacity", "openai")
-        httpx = require("httpx", "openai")
-        expo = tenacity.wait_exponential_jitter(initial=self.backoff, max=self.max_backoff)
-
-        def wait(state: Any) -> float:
-            base = expo(state)
-            exc = state.outcome.exception() if state.outcome is not None else None
-            after = getattr(exc, "retry_after", None)
-            return max(base, min(after, self.max_backoff)) if after else base
-
-        def before_sleep(state: Any) -> None:
-            logger.warning(
-                "%s%s failed (%s); retry %d/%d in %.1f s",
-                self.base_url, path, state.outcome.exception(), state.attempt_number, self.max_retries,
-                state.next_action.sleep if state.next_action else 0.0,
-            )
-
-        def once() -> dict[str, Any]:
-            with self._count_lock:
-                self.requests_sent += 1
-            try:
-                response = self._client.post(path, json=payload)
-            except httpx.TimeoutException as exc:
-                raise _Retryable(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from exc
-            except httpx.TransportError as exc:
-                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-            status = response.status_code
-            if isinstance(payload.get("prompt"), list) and status in (400, 422, 500):
-                # servers that take only text prompts refuse token ids: some with 400/422, llama-cpp-python
-                # with a 500 carrying the validation errors. Not retried; the caller tries the text form.
-                message = _error_message(response)
-                if status != 500 or "prompt" in message:
-                    raise _BadPrompt(message)
-            if status == 429 or status >= 500:
-                raise _Retryable(f"HTTP {status}: {_error_message(response)}", _retry_after(response))
-            if status >= 400:
-                message = _error_message(response)
-                hint = " (check the API key)" if status in (401, 403) else ""
-                raise BackendError(f"{self.base_url}{path} answered HTTP {status}{hint}: {message}")
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise BackendError(f"{self.base_url}{path} answered non-JSON: {response.text[:200]!r}") from exc
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_retries + 1),
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(_Retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            return retrying(once)
-        except _Retryable as exc:
-            raise BackendError(
-                f"{self.base_url}{path} kept failing after {self.max_retries + 1} attempts: {exc}"
-            ) from None
+        return self._http.post(path, payload, inspect_response=_refuses_token_ids)
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T], desc: str) -> list[R]:
-        """Apply ``fn`` to every item on the bounded pool; results in order, first error raised."""
+        """Apply ``fn`` to every item on the bounded pool (one forward pass counted per call)."""
         if not items:
             return []
         self.forward_passes += 1
-        futures = [self._pool.submit(fn, item) for item in items]
-        bar = None
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(items), desc=desc, unit="req", leave=False)
-        try:
-            out = []
-            for fut in futures:
-                out.append(fut.result())
-                if bar is not None:
-                    bar.update(1)
-            return out
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+        return self._http.map(fn, items, desc)
 
     def _completion(self, ids: list[int], text: str, **params: Any) -> dict[str, Any]:
         """One ``/completions`` request with the prompt as token ids (or text as a fallback)."""
@@ -443,7 +325,7 @@ class OpenAIBackend(Backend):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if self.tokenizer is not None:
             return count_tokens(self.tokenizer, texts)
-        return list(self._pool.map(self._remote_count, texts))
+        return list(self._http.pool.map(self._remote_count, texts))
 
     def _remote_count(self, text: str) -> int:
         """Token count from the server's tokenizer endpoint, else an estimate."""
@@ -704,5 +586,5 @@ class OpenAIBackend(Backend):
             "max_concurrency": self.max_concurrency,
             "timeout": self.timeout,
             "max_retries": self.max_retries,
-            "api_key": "set" if self.__api_key else None,
+            "api_key": "set" if self._http.has_key else None,
         }

@@ -70,8 +70,8 @@ def resolve_lora(model: str | Path | ModelSource) -> tuple[str, str | None, int 
     return source.path, source.adapter, source.adapter_rank
 
 
-class VLLMBackend(Backend):
-    """Run the model with vLLM in this process.
+class VLLMEngine(Backend):
+    """A ``vllm.LLM`` engine in this process: what the vLLM backends of every model kind share.
 
     Args:
         model: hub id, local folder, ``.gguf`` file (pass ``tokenizer=`` too) or a
@@ -84,12 +84,8 @@ class VLLMBackend(Backend):
         gpu_memory_utilization: fraction of accelerator memory vLLM may take
             (on vLLM's CPU build: the fraction of RAM); default vLLM's.
         tokenizer: tokenizer hub id/folder when it differs from the model's.
-        top_logprobs: alternatives returned per label position (vLLM's
-            ``max_logprobs`` defaults to 20).
-        label_mode: ``"auto"`` (exact label log-probs through
-            ``logprob_token_ids`` where vLLM has it, else top-k), ``"top_k"``.
         engine_kwargs: more ``vllm.LLM`` arguments (``pipeline_parallel_size``,
-            ``data_parallel_size``, ``enforce_eager``, ``max_num_seqs``...);
+            ``data_parallel_size``, ``enforce_eager``, ``max_num_seqs``, ``hf_overrides``...);
             unknown keyword arguments are passed through the same way.
         dtype: ``"auto"`` or a dtype name, passed to vLLM.
         quantization: ``None``, or ``"4bit"`` (vLLM's in-flight bitsandbytes 4-bit).
@@ -100,16 +96,13 @@ class VLLMBackend(Backend):
             passed to vLLM; no process-wide setting is changed).
         trust_remote_code: passed to vLLM.
         show_progress: vLLM's progress bars.
-
-    Example:
-        >>> from interank_sdk import Reranker
-        >>> reranker = Reranker("Qwen/Qwen2.5-3B-Instruct", backend="vllm", strategy="qlm",
-        ...                     tensor_parallel_size=2)  # doctest: +SKIP
     """
 
     name = "vllm"
-
-    kind = "causal-lm"
+    #: ``vllm.LLM(runner=...)`` for this model kind (``None``: vLLM's default)
+    runner: str | None = None
+    #: unknown keyword options are engine arguments (passed to ``vllm.LLM``)
+    passthrough_options = True
 
     def __init__(
         self,
@@ -120,8 +113,6 @@ class VLLMBackend(Backend):
         max_model_len: int | None = None,
         gpu_memory_utilization: float | None = None,
         tokenizer: str | None = None,
-        top_logprobs: int = 20,
-        label_mode: str = "auto",
         engine_kwargs: dict[str, Any] | None = None,
         device: str = "auto",
         dtype: Any = "auto",
@@ -135,8 +126,6 @@ class VLLMBackend(Backend):
     ) -> None:
         super().__init__()
         vllm = _vllm()
-        if label_mode not in ("auto", "top_k"):
-            raise InvalidInputError(f"label_mode must be 'auto' or 'top_k', got {label_mode!r}")
         if quantization not in (None, "4bit"):
             raise InvalidInputError(
                 f"quantization={quantization!r} is not available on the vllm backend: use None, '4bit' "
@@ -160,16 +149,18 @@ class VLLMBackend(Backend):
             base = local_snapshot(resolve_source(base, local_files_only=True)) if source.kind == "adapter" \
                 else local_snapshot(source)
         self.adapter_path = adapter
-        self.top_logprobs = top_logprobs
         self.show_progress = show_progress
         args: dict[str, Any] = {
             "model": base,
             "tensor_parallel_size": tensor_parallel_size,
-            "enable_prefix_caching": enable_prefix_caching,
             "trust_remote_code": trust_remote_code,
             "dtype": _DTYPES[str(dtype)],
             "seed": seed,
         }
+        if self.runner is not None:
+            args["runner"] = self.runner
+        else:
+            args["enable_prefix_caching"] = enable_prefix_caching
         if tokenizer:
             args["tokenizer"] = str(tokenizer)
         if max_model_len is not None:
@@ -184,7 +175,7 @@ class VLLMBackend(Backend):
                 args["max_lora_rank"] = next((r for r in LORA_RANKS if r >= rank), rank)
         args.update(engine_kwargs or {})
         args.update(extra_engine_args)
-        self.engine_args = {k: v for k, v in args.items()}
+        self.engine_args = dict(args)
         logger.info("starting vllm.LLM(%s)", ", ".join(f"{k}={v!r}" for k, v in args.items()))
         try:
             self.llm = vllm.LLM(**args)
@@ -198,6 +189,51 @@ class VLLMBackend(Backend):
 
             self.lora_request = LoRARequest(Path(adapter).name or "adapter", 1, adapter)
         self.tokenizer = self.llm.get_tokenizer()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return count_tokens(self.tokenizer, texts)
+
+    def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
+        return split_windows(self.tokenizer, text, max_tokens, overlap)
+
+    def close(self) -> None:
+        """Shut the vLLM engine down (its worker processes and memory) now rather than at exit."""
+        engine = getattr(getattr(self, "llm", None), "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self.llm = None
+
+    def describe(self) -> dict[str, object]:
+        return {"backend": self.name, "kind": self.kind, "model": self.model_name, "adapter": self.adapter_path,
+                **{k: v for k, v in self.engine_args.items() if k != "model"}}
+
+
+class VLLMBackend(VLLMEngine):
+    """A causal LM on vLLM: label tokens, query likelihood and generation.
+
+    Takes every option of :class:`VLLMEngine`, and:
+
+    Args:
+        top_logprobs: alternatives returned per label position (vLLM's
+            ``max_logprobs`` defaults to 20).
+        label_mode: ``"auto"`` (exact label log-probs through
+            ``logprob_token_ids`` where vLLM has it, else top-k), ``"top_k"``.
+
+    Example:
+        >>> from interank_sdk import Reranker
+        >>> reranker = Reranker("Qwen/Qwen2.5-3B-Instruct", backend="vllm", strategy="qlm",
+        ...                     tensor_parallel_size=2)  # doctest: +SKIP
+    """
+
+    kind = "causal-lm"
+
+    def __init__(self, model: Any, *, top_logprobs: int = 20, label_mode: str = "auto", **options: Any) -> None:
+        if label_mode not in ("auto", "top_k"):
+            raise InvalidInputError(f"label_mode must be 'auto' or 'top_k', got {label_mode!r}")
+        super().__init__(model, **options)
+        vllm = _vllm()
+        self.top_logprobs = top_logprobs
         self._bos_id = leading_bos_id(self.tokenizer)
         self._label_cache: dict[tuple[str, bool], list[int]] = {}
         fields = set(inspect.signature(vllm.SamplingParams).parameters)
@@ -206,12 +242,6 @@ class VLLMBackend(Backend):
     # ------------------------------------------------------------- text/tokens
     def render(self, prompt: Prompt) -> str:
         return render_prompt(self.tokenizer, prompt)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return count_tokens(self.tokenizer, texts)
-
-    def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
-        return split_windows(self.tokenizer, text, max_tokens, overlap)
 
     def prompt_length(self, prompt: Prompt) -> int:
         return len(prompt_token_ids(self.tokenizer, [prompt], self._bos_id)[0])
@@ -298,22 +328,8 @@ class VLLMBackend(Backend):
             ))
         return gens
 
-    def close(self) -> None:
-        """Shut the vLLM engine down (its worker processes and memory) now rather than at exit."""
-        engine = getattr(getattr(self, "llm", None), "llm_engine", None)
-        core = getattr(engine, "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
-            core.shutdown()
-        self.llm = None
-
     def describe(self) -> dict[str, object]:
-        return {
-            "backend": self.name,
-            "model": self.model_name,
-            "adapter": self.adapter_path,
-            "exact_labels": self.exact_labels,
-            **{k: v for k, v in self.engine_args.items() if k != "model"},
-        }
+        return {**super().describe(), "exact_labels": self.exact_labels}
 
 
 def _platform_device() -> str:

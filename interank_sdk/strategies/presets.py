@@ -65,6 +65,35 @@ class Qwen3RerankerStrategy(_PresetStrategy):
         body = f"<Instruct>: {self.instruction}\n<Query>: {query}\n<Document>: {passage}"
         return Prompt(segments=(self.PREFIX, body, self.SUFFIX))
 
+    @classmethod
+    def score_api_settings(cls, instruction: str | None = None) -> dict[str, object]:
+        """``Reranker`` options that run Qwen3-Reranker on vLLM's scoring API through vLLM's documented overrides.
+
+        vLLM turns the causal LM into a one-label classifier whose logit is
+        ``logit("yes") - logit("no")`` (``Qwen3ForSequenceClassification``,
+        ``classifier_from_token``, ``is_original_qwen3_reranker``); the pair is
+        split into the query part and the document part of the same prompt.
+        The score, sigmoid of that logit, is this preset's P(yes) (the default
+        ``backend="vllm"`` route reads the same two log-probabilities with
+        ``logprob_token_ids``; both are tested equal).
+
+        Example:
+            >>> from interank_sdk import Reranker
+            >>> from interank_sdk.strategies.presets import Qwen3RerankerStrategy
+            >>> reranker = Reranker("Qwen/Qwen3-Reranker-0.6B", backend="vllm",
+            ...                     **Qwen3RerankerStrategy.score_api_settings())  # doctest: +SKIP
+        """
+        instruction = instruction or cls.default_instruction
+        return {
+            "strategy": "classifier",
+            "strategy_options": {"pair_format": {
+                "query": cls.PREFIX + f"<Instruct>: {instruction}\n<Query>: {{query}}\n",
+                "document": "<Document>: {passage}" + cls.SUFFIX,
+            }},
+            "hf_overrides": {"architectures": ["Qwen3ForSequenceClassification"],
+                             "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": True},
+        }
+
     def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []

@@ -28,10 +28,10 @@ class RemoteStrategy(Strategy):
         groups: OrderedDict[str, list[int]] = OrderedDict()
         for i, (q, _) in enumerate(pairs):
             groups.setdefault(q, []).append(i)
+        requests = [(query, [pairs[i][1] for i in idx]) for query, idx in groups.items()]
         out: list[Judgment | None] = [None] * len(pairs)
-        for query, idx in groups.items():
-            scores = np.asarray(backend.rerank_scores(query, [pairs[i][1] for i in idx]), dtype=np.float64)
-            for i, s in zip(idx, scores):
+        for idx, scores in zip(groups.values(), backend.rerank_scores(requests)):
+            for i, s in zip(idx, np.asarray(scores, dtype=np.float64)):
                 out[i] = Judgment(score=float(s), raw_score=float(s))
         return [j for j in out if j is not None]
 

@@ -231,3 +231,17 @@ def test_demo_model_puts_a_relevant_passage_first(demo_model_dir, base_retriever
     mean_before = statistics.mean(v["nDCG@10"] for v in before.values())
     mean_after = statistics.mean(v["nDCG@10"] for v in after.values())
     assert mean_after > mean_before, (before, after)
+
+
+def test_a_cascade_and_a_bi_encoder_work_as_the_compressor(minilm_dir, tiny_reranker, query_and_docs):
+    """Other reranker kinds in the same adapter: a bi-encoder alone, and a Cascade (bi-encoder, then the LLM)."""
+    from interank_sdk import Cascade, Reranker
+
+    query, docs = query_and_docs
+    bi = Reranker(str(minilm_dir), dtype="float32")
+    out = InteRankCompressor(reranker=bi, top_n=None).compress_documents(docs, query)
+    assert [d.id for d in out] == [docs[r.index].id for r in bi.rerank(query, [d.page_content for d in docs])]
+    cascade = Cascade(bi, tiny_reranker, depth=3)
+    out = InteRankCompressor(reranker=cascade, top_n=4).compress_documents(docs, query)
+    expected = cascade.rerank(query, [d.page_content for d in docs], top_k=4)
+    assert [d.id for d in out] == [docs[r.index].id for r in expected]

@@ -297,3 +297,19 @@ def test_demo_model_puts_a_relevant_passage_first(index, demo_model_dir, mini_co
     mean_before = statistics.mean(v["nDCG@10"] for v in before.values())
     mean_after = statistics.mean(v["nDCG@10"] for v in after.values())
     assert mean_after > mean_before, (before, after)
+
+
+def test_a_cascade_and_a_bi_encoder_work_as_the_postprocessor(minilm_dir, tiny_reranker, query_and_nodes):
+    """Other reranker kinds in the same adapter: a bi-encoder alone, and a Cascade (bi-encoder, then the LLM)."""
+    from interank_sdk import Cascade
+
+    query, nodes = query_and_nodes
+    bi = Reranker(str(minilm_dir), dtype="float32")
+    assert bi.strategy.name == "embedding"
+    out = InteRankRerank(reranker=bi, top_n=None).postprocess_nodes(nodes, query_str=query)
+    assert [n.node.node_id for n in out] == [nodes[r.index].node.node_id for r in _direct(bi, query, nodes)]
+    cascade = Cascade(bi, tiny_reranker, depth=3)
+    out = InteRankRerank(reranker=cascade, top_n=5).postprocess_nodes(nodes, query_str=query)
+    expected = _direct(cascade, query, nodes, top_k=5)
+    assert [n.node.node_id for n in out] == [nodes[r.index].node.node_id for r in expected]
+    assert [r.stage for r in expected] == [2, 2, 2, 1, 1]

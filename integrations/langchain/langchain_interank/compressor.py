@@ -17,7 +17,7 @@ from langchain_core.documents import BaseDocumentCompressor
 from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from interank_sdk import Document, RankedDocument, Reranker
+from interank_sdk import BaseReranker, Document, RankedDocument
 from interank_sdk.integration import EXPLANATION_KEY, resolve_reranker
 
 
@@ -41,7 +41,7 @@ class InteRankCompressor(BaseDocumentCompressor):
         model: what :class:`interank_sdk.Reranker` loads: a hub id, a local
             folder, a ``.gguf`` file or a LoRA adapter folder. Leave it out when
             passing ``reranker``.
-        reranker: a ready :class:`interank_sdk.Reranker`, to share one loaded
+        reranker: a ready :class:`interank_sdk.Reranker` (or :class:`interank_sdk.Cascade`), to share one loaded
             model between several compressors (or with other code).
         top_n: how many documents to return (``None``: all that pass the threshold).
         score_threshold: drop documents whose reranker score is below this value.
@@ -72,13 +72,13 @@ class InteRankCompressor(BaseDocumentCompressor):
     )
     reranker_kwargs: dict[str, Any] = Field(default_factory=dict, description="Options passed to interank_sdk.Reranker.")
 
-    _reranker: Reranker = PrivateAttr()
+    _reranker: BaseReranker = PrivateAttr()
 
     def __init__(
         self,
         model: Optional[Union[str, Path]] = None,
         *,
-        reranker: Optional[Reranker] = None,
+        reranker: Optional[BaseReranker] = None,
         top_n: Optional[int] = 5,
         score_threshold: Optional[float] = None,
         explain: Union[bool, int] = False,
@@ -95,7 +95,7 @@ class InteRankCompressor(BaseDocumentCompressor):
         self._reranker = reranker
 
     @property
-    def reranker(self) -> Reranker:
+    def reranker(self) -> BaseReranker:
         """The :class:`interank_sdk.Reranker` that scores the documents (shareable)."""
         return self._reranker
 

@@ -18,7 +18,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from interank_sdk import Document, RankedDocument, Reranker
+from interank_sdk import BaseReranker, Document, RankedDocument
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.integration import EXPLANATION_KEY, resolve_reranker
 
@@ -42,7 +42,7 @@ class InteRankRerank(BaseNodePostprocessor):
         model: what :class:`interank_sdk.Reranker` loads: a hub id, a local
             folder, a ``.gguf`` file or a LoRA adapter folder. Leave it out when
             passing ``reranker``.
-        reranker: a ready :class:`interank_sdk.Reranker`, to share one loaded
+        reranker: a ready :class:`interank_sdk.Reranker` (or :class:`interank_sdk.Cascade`), to share one loaded
             model between several postprocessors (or with other code).
         top_n: how many nodes to return (``None``: all that pass the threshold).
         score_threshold: drop nodes whose reranker score is below this value.
@@ -82,13 +82,13 @@ class InteRankRerank(BaseNodePostprocessor):
         default_factory=dict, description="Options passed to interank_sdk.Reranker."
     )
 
-    _reranker: Reranker = PrivateAttr()
+    _reranker: BaseReranker = PrivateAttr()
 
     def __init__(
         self,
         model: Optional[Union[str, Path]] = None,
         *,
-        reranker: Optional[Reranker] = None,
+        reranker: Optional[BaseReranker] = None,
         top_n: Optional[int] = 5,
         score_threshold: Optional[float] = None,
         explain: Union[bool, int] = False,
@@ -115,7 +115,7 @@ class InteRankRerank(BaseNodePostprocessor):
         return "InteRankRerank"
 
     @property
-    def reranker(self) -> Reranker:
+    def reranker(self) -> BaseReranker:
         """The :class:`interank_sdk.Reranker` that scores the nodes (shareable)."""
         return self._reranker
 

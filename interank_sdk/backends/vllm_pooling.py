@@ -1,0 +1,104 @@
+"""vLLM's pooling runner in this process: sequence classifiers through ``LLM.score``, encoders through ``LLM.embed``.
+
+Cross-encoders and one-label LLM classifiers (DeAR, RankLLaMA, converted
+Qwen3-Reranker checkpoints) run on vLLM's scoring API; the logits come back
+without vLLM's activation (``PoolingParams(use_activation=False)``) so the
+classifier strategy applies the model's declared activation exactly as the
+transformers backend does, and both backends give the same scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError, InvalidInputError, UnsupportedError
+from .vllm import VLLMEngine
+
+logger = logging.getLogger(__name__)
+
+
+class VLLMScoreBackend(VLLMEngine):
+    """A one-label sequence classifier on vLLM's scoring API (``LLM.score``).
+
+    Takes every option of :class:`~interank_sdk.backends.vllm.VLLMEngine`, and:
+
+    Args:
+        max_length: tokens of one encoded pair (default: the engine's ``max_model_len``).
+
+    Example:
+        >>> from interank_sdk import Reranker
+        >>> reranker = Reranker("BAAI/bge-reranker-v2-m3", backend="vllm")  # doctest: +SKIP
+    """
+
+    kind = "sequence-classification"
+    runner = "pooling"
+
+    def __init__(self, model: Any, *, max_length: int | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        config = self.llm.llm_engine.model_config
+        num_labels = getattr(config.hf_config, "num_labels", 1)
+        if num_labels != 1:
+            raise UnsupportedError(f"vLLM's scoring API runs one-label classifiers; this one has {num_labels} labels "
+                                   "(use the transformers backend)")
+        limit = int(config.max_model_len)
+        self.max_length = min(max_length, limit) if max_length else limit
+        self._pair_specials = self.tokenizer.num_special_tokens_to_add(pair=True)
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        return self.max_length
+
+    def pair_overhead(self, first: str) -> int:
+        return len(self.tokenizer(first, add_special_tokens=False).input_ids) + self._pair_specials
+
+    def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return np.zeros((0, 1), dtype=np.float64)
+        from vllm.pooling_params import PoolingParams
+
+        self.forward_passes += 1
+        try:
+            outputs = self.llm.score(
+                [a for a, _ in pairs], [b for _, b in pairs], use_tqdm=self.show_progress,
+                pooling_params=PoolingParams(use_activation=False), lora_request=self.lora_request,
+                tokenization_kwargs={"truncation": "only_second", "max_length": self.max_length},
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"vLLM failed: {exc}") from exc
+        return np.asarray([[float(o.outputs.score)] for o in outputs], dtype=np.float64)
+
+
+class VLLMEmbedBackend(VLLMEngine):
+    """An embedding encoder on vLLM (``LLM.embed``; vLLM applies the model's own pooling and normalisation)."""
+
+    kind = "embedding"
+    runner = "pooling"
+
+    def __init__(self, model: Any, *, pooling: str | None = None, normalize: bool | None = None,
+                 max_length: int | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        del pooling, normalize  # vLLM reads them from the sentence-transformers files itself
+        limit = int(self.llm.llm_engine.model_config.max_model_len)
+        self.max_length = min(max_length, limit) if max_length else limit
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        return self.max_length
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            raise InvalidInputError("nothing to embed")
+        self.forward_passes += 1
+        try:
+            outputs = self.llm.embed(list(texts), use_tqdm=self.show_progress, lora_request=self.lora_request,
+                                     tokenization_kwargs={"truncation": True, "max_length": self.max_length})
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"vLLM failed: {exc}") from exc
+        return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float64)
+
+
+__all__ = ["VLLMEmbedBackend", "VLLMScoreBackend"]
