@@ -132,6 +132,10 @@ def load_qa_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list
         the pairs and the count of skipped invalid rows by reason (always empty
         unless ``skip_invalid``).
 
+    Ids must be unique in the file, or unique within each ``domain`` (files that
+    number the pairs of each site from 0, like BRIGHT's StackExchange pairs): then
+    every pair's id becomes ``"<domain>/<id>"``.
+
     Raises:
         InvalidInputError: missing file, invalid JSON, a missing or empty
             ``question``/``answer`` (unless ``skip_invalid``), duplicate ids, no pairs.
@@ -170,10 +174,13 @@ def load_qa_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list
                 invalid[problem[0]] = invalid.get(problem[0], 0) + 1
                 continue
             pair_id = str(row.get("id", lineno))
-            if pair_id in seen:
-                raise InvalidInputError(f"{path}:{lineno}: duplicate id {pair_id!r} (first on line {seen[pair_id]})")
-            seen[pair_id] = lineno
+            key = f"{row.get('domain')}/{pair_id}"
+            if key in seen:
+                raise InvalidInputError(f"{path}:{lineno}: duplicate id {pair_id!r} (first on line {seen[key]})")
+            seen[key] = lineno
             pairs.append(QAPair(pair_id, row["question"].strip(), row["answer"].strip(), row.get("domain")))
+    if len({p.id for p in pairs}) < len(pairs):  # unique per domain only: qualify every id by its domain
+        pairs = [QAPair(f"{p.domain}/{p.id}", p.question, p.answer, p.domain) for p in pairs]
     if invalid:
         logger.warning("%s: skipped %d invalid rows: %s", path, sum(invalid.values()), invalid)
     if not pairs:

@@ -129,6 +129,9 @@ def test_bad_qa_input(tmp_path, tiny_teacher):
     path.write_text(json.dumps(QA[0]) + "\n" + json.dumps(QA[0]) + "\n")
     with pytest.raises(InvalidInputError, match="duplicate id 'q1'"):
         load_qa_pairs(path)
+    # ids unique within each domain only (BRIGHT numbers each site's pairs from 0): qualified by the domain
+    path.write_text(json.dumps(QA[0]) + "\n" + json.dumps({**QA[1], "id": "q1"}) + "\n")
+    assert [p.id for p in load_qa_pairs(path)[0]] == ["biology/q1", "travel/q1"]
     path.write_text(json.dumps(QA[0]) + "\n" + json.dumps({"question": "q", "answer": ""}) + "\n{}\n")
     pairs, invalid = load_qa_pairs(path, skip_invalid=True)
     assert len(pairs) == 1 and invalid == {"empty_answer": 1, "missing_question": 1}
