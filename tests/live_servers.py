@@ -1,16 +1,70 @@
-"""A fault-injecting HTTP proxy for the remote backends' tests (a uniquely named module: see tests/sdk_samples.py).
+"""Real servers for the remote backends' tests (a uniquely named module: tests/ and trainer/tests are collected
+together): free ports, starting llama.cpp's and vLLM's servers, and a fault-injecting HTTP proxy.
 
-It is a real HTTP server on 127.0.0.1 in front of a real server: it answers 503/429 or delays on demand, counts
-requests in flight and the headers it saw, and forwards everything else.
+The proxy is a real HTTP server on 127.0.0.1 in front of a real server: it answers 503/429 or delays on demand,
+counts requests in flight and the headers it saw, and forwards everything else.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import pytest
+
+API_KEY = "sk-test-0123456789-do-not-log"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def llama_cpp_python() -> str | None:
+    explicit = os.environ.get("INTERANK_LLAMA_CPP_PYTHON")
+    if explicit:
+        return explicit
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return sys.executable
+    return None
+
+
+def vllm_command() -> list[str] | None:
+    if os.environ.get("INTERANK_VLLM_PYTHON"):
+        return [os.environ["INTERANK_VLLM_PYTHON"], "-m", "vllm.entrypoints.openai.api_server", "--model"]
+    binary = os.environ.get("INTERANK_VLLM_BIN") or shutil.which("vllm")
+    return [binary, "serve"] if binary else None
+
+
+def start(cmd: list[str], port: int, timeout: float, ready_path: str = "/v1/models") -> subprocess.Popen:
+    """Start a server process and wait until ``ready_path`` answers 200 (the test fails with its log if not)."""
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}{ready_path}", headers={"Authorization": f"Bearer {API_KEY}"},
+                          timeout=2)
+            if r.status_code == 200:
+                proc.log = log  # type: ignore[attr-defined]
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            pytest.fail(f"server {cmd[:3]} did not start: {log.read().decode(errors='replace')[-3000:]}")
+        time.sleep(0.5)
 
 
 class FaultProxy:
