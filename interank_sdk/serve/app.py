@@ -35,7 +35,7 @@ from .._deps import require
 from ..errors import InteRankError, InvalidInputError
 from .auth import BearerAuth
 from .batcher import MicroBatcher, ServiceUnavailable
-from .guards import BodyGuard, RequestContext, estimate_tokens, safe_json_route_class
+from .guards import BodyGuard, LoadShedder, RequestContext, estimate_tokens, safe_json_route_class
 from .logs import REQUEST_ID
 from .metrics import ServeMetrics
 from .schemas import Limits, build_schemas, document_echo, document_for_reranker
@@ -53,6 +53,7 @@ DEFAULT_MAX_REQUEST_TOKENS = 131_072
 DEFAULT_REQUEST_TIMEOUT = 120.0
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MAX_QUEUE = 256
+RERANK_PATHS = ("/v1/rerank", "/v2/rerank", "/rerank")
 
 
 def create_app(
@@ -214,16 +215,10 @@ def create_app(
 
     async def score(request: Any, query: str, documents: list[Any], top_n: int | None) -> Any:
         """Queue one request's documents and wait for its scores (or its deadline, or its client leaving)."""
-        if not service.accepting():
-            if service.status in ("loading", "failed"):
-                reason = service.status
-                message = "the model is loading" if reason == "loading" else "the model failed to load"
-            elif service.draining:
-                reason, message = "shutting_down", "the server is shutting down"
-            else:
-                reason, message = "stalled", f"the scoring backend has not answered for {batcher.busy_for or 0:.0f} s"
-            metrics.dropped.labels(reason=reason).inc()
-            raise error(503, message, {"Retry-After": str(5 if reason == "loading" else batcher.retry_after())})
+        refused = service.refusal()
+        if refused is not None:
+            metrics.dropped.labels(reason=refused.reason).inc()
+            raise error(503, str(refused), {"Retry-After": str(refused.retry_after)})
         rr = service.reranker
         texts = [d if isinstance(d, str) else d["text"] for d in documents]
         cost = estimate_tokens(query, texts, getattr(rr, "max_length", None),
@@ -328,6 +323,7 @@ def create_app(
         return Response(content=body, media_type=content_type)
 
     app.add_middleware(BodyGuard, max_bytes=max_body_bytes, body_timeout=body_timeout)
+    app.add_middleware(LoadShedder, paths=RERANK_PATHS, refusal=service.refusal, metrics=metrics)
     app.add_middleware(BearerAuth, keys=list(api_keys), open_paths=["/metrics"] if metrics_public else [])
     app.add_middleware(RequestContext, metrics=metrics)
     return app

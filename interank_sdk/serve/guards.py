@@ -3,6 +3,8 @@
 * :class:`RequestContext` (outermost): a request id in every response header
   and log line, the Prometheus request counters, and a JSON 500 without
   traceback or internals for anything unexpected (the detail goes to the log).
+* :class:`LoadShedder`: 503 with ``Retry-After`` before the body is read when
+  no work can be accepted (loading, stalled, draining, queue full).
 * :class:`BodyGuard`: 413 for a body over the size limit (before it is read in
   full) and 408 for a body that does not arrive within ``body_timeout``
   seconds (a client trickling a partial body cannot hold a request open).
@@ -104,6 +106,40 @@ async def send_with_id_safe(send: Any, status: int, payload: dict[str, Any]) -> 
         await send_json(send, status, payload)
     except Exception:  # noqa: BLE001 - nothing more can be done for this connection
         logger.debug("could not send the %d response", status)
+
+
+class LoadShedder:
+    """ASGI middleware: refuse rerank requests with 503 before their body is read when no work is accepted.
+
+    When the model is loading, the backend has stalled, the server drains or
+    the queue is full, parsing and validating a body only to refuse it would
+    spend the event loop's time where it is shortest; the refusal goes out at
+    once, with ``Retry-After`` and ``Connection: close``.
+
+    Args:
+        app: the wrapped ASGI app.
+        paths: the routes to guard.
+        refusal: returns a :class:`~interank_sdk.serve.batcher.ServiceUnavailable` when work is refused, else ``None``.
+        metrics: counts the refusals by reason.
+    """
+
+    def __init__(self, app: Any, paths: Sequence[str], refusal: Any, metrics: Any = None) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+        self.refusal = refusal
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") in self.paths:
+            refused = self.refusal()
+            if refused is not None:
+                if self.metrics is not None:
+                    self.metrics.dropped.labels(reason=refused.reason).inc()
+                await send_json(send, 503, {"message": str(refused), "detail": str(refused),
+                                            "request_id": REQUEST_ID.get()},
+                                [(b"retry-after", str(refused.retry_after).encode()), (b"connection", b"close")])
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyGuard:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .batcher import MicroBatcher
+from .batcher import MicroBatcher, ServiceUnavailable
 from .metrics import ServeMetrics
 
 
@@ -50,3 +50,21 @@ class ServiceState:
 
     def accepting(self) -> bool:
         return self.status == "ready" and not self.batcher.stalled and not self.draining
+
+    def refusal(self) -> ServiceUnavailable | None:
+        """Why a rerank request would be refused right now (loading, failed, draining, stalled, queue full),
+        or ``None`` when it would be queued."""
+        batcher = self.batcher
+        if self.status == "loading":
+            return ServiceUnavailable("the model is loading", retry_after=5, reason="loading")
+        if self.status == "failed":
+            return ServiceUnavailable("the model failed to load", retry_after=60, reason="failed")
+        if self.draining:
+            return ServiceUnavailable("the server is shutting down", retry_after=1, reason="shutting_down")
+        if batcher.stalled:
+            return ServiceUnavailable(f"the scoring backend has not answered for {batcher.busy_for or 0:.0f} s",
+                                      retry_after=batcher.retry_after(), reason="stalled")
+        if batcher.queue_depth >= batcher.max_queue:
+            return ServiceUnavailable(f"the service is busy: {batcher.max_queue} requests are already waiting",
+                                      retry_after=batcher.retry_after(), reason="queue_full")
+        return None
