@@ -87,6 +87,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eval-steps", type=int, default=50)
     p.add_argument("--ablation", default="ranknet-kd,adr-mse,pld,bce",
                    help="losses to compare on the same scores ('' for none); bce is trained on the labels alone")
+    p.add_argument("--ablation-minutes", type=float, default=None,
+                   help="training budget of each ablation student (default: the main student's)")
     # evaluation
     p.add_argument("--eval-queries", type=int, default=None, help="DL19 queries (default: all 43)")
     p.add_argument("--eval-depth", type=int, default=100)
@@ -313,7 +315,7 @@ def main() -> int:
         if loss == args.loss:
             trained = results["student_training"]
         else:
-            trained = train(args, folders, loss, weight, remaining, folder)
+            trained = train(args, folders, loss, weight, args.ablation_minutes or remaining, folder)
         scores, _ = cross_encoder(folder, pools)
         results["ablation"][loss] = {**metrics(pools, scores), "label_weight": weight,
                                      "steps": trained["steps"], "heldout_after": trained["heldout_after"]}

@@ -153,7 +153,8 @@ def cmd_student(args: argparse.Namespace) -> int:
         eval_fraction=args.eval_fraction, eval_steps=args.eval_steps, early_stopping_patience=args.patience,
         learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         warmup_ratio=args.warmup_ratio, max_length=args.max_length, device=args.device, threads=args.threads,
-        seed=args.seed, max_pools=args.max_pools, max_minutes=args.max_minutes, show_progress=not args.quiet,
+        seed=args.seed, max_pools=args.max_pools, max_minutes=args.max_minutes,
+        bf16={"auto": None, "on": True, "off": False}[args.bf16], show_progress=not args.quiet,
     ))
     _print({k.name: getattr(report, k.name) for k in fields(report)})
     return 0
@@ -240,6 +241,8 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=default["device"])
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                   help="bf16 autocast (auto: where the device runs bf16 natively)")
     p.add_argument("--seed", type=int, default=default["seed"])
 
 

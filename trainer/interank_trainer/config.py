@@ -549,6 +549,8 @@ class StudentConfig:
             ``"query: ..."`` / ``"document: ..."`` by default; recorded in
             ``interank.json`` so ``Reranker`` writes them the same way. Ignored for encoders.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        bf16: bf16 autocast over fp32 weights (``None``: where the device runs bf16
+            natively, as :func:`interank_sdk.sources.resolve_dtype` decides).
         threads: torch threads (``None``: default).
         max_minutes: stop training after this many minutes (the best evaluated
             weights are kept as usual); ``None``: no limit.
@@ -582,6 +584,7 @@ class StudentConfig:
     pair_format: dict[str, str] = field(default_factory=lambda: {
         "query": "query: {query}", "document": "document: {passage}"})
     device: str = "auto"
+    bf16: bool | None = None
     threads: int | None = None
     max_minutes: float | None = None
     seed: int = 0

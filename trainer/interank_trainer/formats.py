@@ -33,7 +33,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -268,35 +268,44 @@ def read_rows(data: str | Path | Iterable[str | Path], *, max_rows: int | None =
                 f"training data not found: {file} (expected a folder written by `interank-train synthesize` or "
                 f"`interank-train prepare`, or a {DATA_FILE} file)"
             )
-        with file.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{file}:{lineno}: invalid JSON ({exc.msg})") from exc
-                if not isinstance(row, dict):
-                    raise InvalidInputError(f"{file}:{lineno}: expected a JSON object")
-                missing = [k for k in REQUIRED_FIELDS if k not in row]
-                if missing:
-                    raise InvalidInputError(f"{file}:{lineno}: missing field(s) {', '.join(map(repr, missing))}")
-                for key in ("query", "passage"):
-                    if not isinstance(row[key], str) or not row[key].strip():
-                        raise InvalidInputError(f"{file}:{lineno}: {key!r} must be a non-empty string")
-                try:
-                    check_label(row["label"])
-                except InvalidInputError as exc:
-                    raise InvalidInputError(f"{file}:{lineno}: {exc}") from None
-                explanation = row.get("explanation")
-                if explanation is not None and not isinstance(explanation, str):
-                    raise InvalidInputError(f"{file}:{lineno}: 'explanation' must be a string or null")
-                rows.append(row)
-                if max_rows is not None and len(rows) >= max_rows:
-                    return rows
+        for lineno, row in iter_jsonl(file):
+            if not isinstance(row, dict):
+                raise InvalidInputError(f"{file}:{lineno}: expected a JSON object")
+            missing = [k for k in REQUIRED_FIELDS if k not in row]
+            if missing:
+                raise InvalidInputError(f"{file}:{lineno}: missing field(s) {', '.join(map(repr, missing))}")
+            for key in ("query", "passage"):
+                if not isinstance(row[key], str) or not row[key].strip():
+                    raise InvalidInputError(f"{file}:{lineno}: {key!r} must be a non-empty string")
+            try:
+                check_label(row["label"])
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{file}:{lineno}: {exc}") from None
+            explanation = row.get("explanation")
+            if explanation is not None and not isinstance(explanation, str):
+                raise InvalidInputError(f"{file}:{lineno}: 'explanation' must be a string or null")
+            rows.append(row)
+            if max_rows is not None and len(rows) >= max_rows:
+                return rows
     if not rows:
         raise InvalidInputError(f"no rows in {', '.join(map(str, paths))}")
     return rows
+
+
+def iter_jsonl(file: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` of each non-blank line of a JSONL file.
+
+    Raises:
+        InvalidInputError: a line is not valid JSON (file and line named).
+    """
+    with file.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{file}:{lineno}: invalid JSON ({exc.msg})") from exc
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -390,5 +399,5 @@ __all__ = [
     "FORMAT", "DATA_FILE", "MANIFEST_FILE", "PROGRESS_FILE", "LABELS", "TRAINABLE_STRATEGIES",
     "reasoning_completion", "label_completion", "label_forms", "parse_label", "split_reasoning",
     "check_label", "conversation", "make_row", "read_rows", "read_manifest", "write_json", "label_histogram",
-    "file_digest", "append_lines", "read_progress", "prune_rows",
+    "file_digest", "append_lines", "read_progress", "prune_rows", "iter_jsonl",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from interank_sdk.prompts import Prompt, PromptTemplate
+from interank_sdk.prompts import Prompt, PromptTemplate, neutralize_markers
 
 QUERYGEN_V1 = PromptTemplate(
     strategy="querygen",
@@ -29,14 +29,11 @@ QUERYGEN_V1 = PromptTemplate(
 #: query-generation templates by version
 QUERYGEN_TEMPLATES = {"v1": QUERYGEN_V1}
 
-#: few-shot query generation for a bare passage (InPars / Promptagator style): the examples
-#: fill ``{query}`` (so their text stays literal), the passage fills ``{passage}``
-PASSAGE_QUERYGEN_V1 = PromptTemplate(
-    strategy="passage-querygen",
-    version="v1",
-    system="You write the search query that a user typed before reading a passage they found useful.",
-    user="{query}Passage: {passage}\nQuery:",
-    assistant_prefix="",
+#: few-shot query generation for a bare passage (InPars / Promptagator style), as a chat: each example is
+#: a user turn (the passage) and an assistant turn (its query), then the passage to write a query for
+PASSAGE_QUERYGEN_SYSTEM = (
+    "You write the search query that a user typed before finding the passage they are shown. "
+    "Answer with the query only: a few words or a short question, on one line."
 )
 #: built-in few-shot examples (written for this prompt; none comes from an evaluation set)
 FEWSHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -53,15 +50,35 @@ FEWSHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
 
 
 def passage_querygen_prompt(passage: str, examples: tuple[tuple[str, str], ...] = FEWSHOT_EXAMPLES) -> Prompt:
-    """The few-shot prompt asking for one search query that ``passage`` answers.
+    """The few-shot chat asking for the search query that ``passage`` answers.
 
     Example:
         >>> prompt = passage_querygen_prompt("Paris is the capital of France.")
-        >>> prompt.messages[-1]["content"].endswith("Passage: Paris is the capital of France.\\nQuery:")
-        True
+        >>> [m["role"] for m in prompt.messages][:3], prompt.messages[-1]["content"]
+        (['system', 'user', 'assistant'], 'Passage: Paris is the capital of France.')
     """
-    shots = "".join(f"Passage: {p}\nQuery: {q}\n\n" for p, q in examples)
-    return PASSAGE_QUERYGEN_V1.render(shots, passage)
+    messages = [{"role": "system", "content": PASSAGE_QUERYGEN_SYSTEM}]
+    for example_passage, example_query in examples:
+        messages += [{"role": "user", "content": f"Passage: {example_passage}"},
+                     {"role": "assistant", "content": example_query}]
+    messages.append({"role": "user", "content": f"Passage: {neutralize_markers(passage)}"})
+    return Prompt(tuple(messages))
+
+
+def copies_example(query: str, examples: tuple[tuple[str, str], ...] = FEWSHOT_EXAMPLES) -> bool:
+    """Whether a generated query repeats a few-shot example (its query, or words of its passage) instead of
+    describing the passage it was asked about: small models copy the examples.
+
+    Example:
+        >>> copies_example("what does the mitochondria do in a cell"), copies_example("capital of france")
+        (True, False)
+    """
+    text = " ".join(query.lower().split())
+    for example_passage, example_query in examples:
+        if text == " ".join(example_query.lower().split()) or (len(text) > 20 and text in example_passage.lower()):
+            return True
+    return False
+
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022>]+|\(?\d{1,2}[.):]|q(?:uery)?\s*\d*\s*[:.)-])\s*", re.IGNORECASE)
 
@@ -122,6 +139,6 @@ def parse_queries(text: str, n: int, *, min_words: int = 2, max_words: int = 32,
 
 
 __all__ = [
-    "QUERYGEN_V1", "QUERYGEN_TEMPLATES", "PASSAGE_QUERYGEN_V1", "FEWSHOT_EXAMPLES", "ParsedQueries", "querygen_prompt",
-    "passage_querygen_prompt", "parse_queries",
+    "QUERYGEN_V1", "QUERYGEN_TEMPLATES", "PASSAGE_QUERYGEN_SYSTEM", "FEWSHOT_EXAMPLES", "ParsedQueries",
+    "querygen_prompt", "passage_querygen_prompt", "copies_example", "parse_queries",
 ]

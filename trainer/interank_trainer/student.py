@@ -228,7 +228,7 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
             per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
             **_warmup(config.warmup_ratio), weight_decay=config.weight_decay, seed=config.seed,
             data_seed=config.seed, logging_steps=10, report_to="none", disable_tqdm=not config.show_progress,
-            use_cpu=str(model.device).startswith("cpu"), save_total_limit=1,
+            use_cpu=str(model.device).startswith("cpu"), save_total_limit=1, bf16=_bf16(config, model),
             **(per_eval if evaluate else {"eval_strategy": "no", "save_strategy": "no"}),
             **({"load_best_model_at_end": True, "metric_for_best_model": f"eval_heldout_{evaluator.primary_metric}",
                 "greater_is_better": True} if evaluator is not None else {}),
@@ -287,6 +287,17 @@ def _time_budget(minutes: float) -> Any:
             return control
 
     return TimeBudget()
+
+
+def _bf16(config: StudentConfig, model: Any) -> bool:
+    """bf16 autocast: as asked, else where the device runs bf16 natively (AMX / AVX512-BF16 CPUs, recent GPUs)."""
+    if config.bf16 is not None:
+        return config.bf16
+    import torch
+    from interank_sdk.sources import resolve_dtype
+
+    device = str(model.device)
+    return resolve_dtype("auto", "cuda" if device.startswith("cuda") else "cpu") == torch.bfloat16
 
 
 def _warmup(ratio: float) -> dict[str, float]:

@@ -1,9 +1,10 @@
 """Synthetic queries for a bare corpus (InPars / Promptagator style), written and filtered by the teacher.
 
 1. ``n`` passages are sampled from the corpus (seeded);
-2. the teacher writes one search query per passage from a few-shot prompt
-   (:func:`interank_trainer.querygen.passage_querygen_prompt`, greedy); lines that
-   are too short, too long or repeat are rejected and counted;
+2. the teacher writes one search query per passage from a few-shot chat
+   (:func:`interank_trainer.querygen.passage_querygen_prompt`, greedy, first line);
+   queries that are too short, too long or copy a few-shot example are rejected
+   and counted;
 3. the teacher scores each (query, source passage) with its own strategy (for
    ``qlm``, the likelihood of the query given the passage: InPars' filter), and
    only the best ``keep_fraction`` of the queries are kept.
@@ -25,10 +26,13 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from .formats import append_lines, read_progress
-from .querygen import FEWSHOT_EXAMPLES, parse_queries, passage_querygen_prompt
+from .formats import append_lines, iter_jsonl, read_progress
+from .querygen import FEWSHOT_EXAMPLES, copies_example, parse_queries, passage_querygen_prompt
 
 logger = logging.getLogger(__name__)
+
+#: generated queries longer than this are rejected (``too_long``): search queries are short
+MAX_QUERY_WORDS = 20
 
 
 @dataclass
@@ -63,13 +67,7 @@ def load_fewshot(path: str | Path | None) -> tuple[tuple[str, str], ...]:
     if not path.is_file():
         raise InvalidInputError(f"few-shot file not found: {path}")
     examples = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+    for lineno, row in iter_jsonl(path):
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
                                                 for k in ("passage", "query")):
             raise InvalidInputError(f"{path}:{lineno}: expected non-empty 'passage' and 'query' strings")
@@ -122,11 +120,13 @@ def synthetic_queries(
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
             prompts = [passage_querygen_prompt(corpus[d], tuple(examples)) for d in chunk]
-            generations = teacher.backend.generate(prompts, max_new_tokens=max_new_tokens)
+            generations = teacher.backend.generate(prompts, max_new_tokens=max_new_tokens, stop=("\n",))
             entries: list[dict[str, Any]] = []
             for doc_id, generation in zip(chunk, generations):
-                parsed = parse_queries(generation.text, 1, max_words=32)
+                parsed = parse_queries(generation.text.split("\n")[0], 1, max_words=MAX_QUERY_WORDS)
                 reason = None if parsed.queries else (sorted(parsed.reasons)[0] if parsed.reasons else "empty")
+                if parsed.queries and copies_example(parsed.queries[0], tuple(examples)):
+                    parsed.queries, reason = [], "copied_example"
                 entries.append({"source": doc_id, "query": parsed.queries[0] if parsed.queries else None,
                                 "rejected": reason, "score": None})
             valid = [e for e in entries if e["query"]]

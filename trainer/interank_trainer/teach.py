@@ -40,8 +40,10 @@ from interank_sdk.errors import InvalidInputError
 
 from . import __version__
 from .config import TeachConfig, build_config, config_dict
-from .formats import FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, prune_rows, read_manifest, \
-    read_progress, write_json
+from .formats import (
+    FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, iter_jsonl, prune_rows, read_manifest,
+    read_progress, write_json,
+)
 from .pools import Pool, PoolProblems, corpus_pools, judgment_pools, load_corpus_passages, qa_pools
 
 logger = logging.getLogger(__name__)
@@ -383,16 +385,7 @@ def read_scores(folder: str | Path) -> list[dict[str, Any]]:
     file = path / SCORES_FILE if path.is_dir() else path
     if not file.is_file():
         raise InvalidInputError(f"teacher scores not found: {file} (expected a folder written by `interank-train teach`)")
-    rows = []
-    with file.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{file}:{lineno}: invalid JSON ({exc.msg})") from exc
-    return rows
+    return [row for _, row in iter_jsonl(file)]
 
 
 __all__ = ["SCORES_FILE", "FAILURES_FILE", "TeachReport", "teach", "score_chunk", "build_pools", "build_teacher",
