@@ -105,6 +105,11 @@ def test_moderate_nesting_in_metadata_comes_back_untouched(served):
     b'{"query": {"$gt": ""}, "documents": ["fish"]}',
     b'{"query": "cats", "documents": [["nested", "list"]]}',
     b'{"query": "cats", "documents": ["fish"], "return_documents": "yes please"}',
+    # no lax coercion: found by bench/serve_fuzz.py (schemathesis: a boolean accepted as an integer)
+    b'{"query": "cats", "documents": [], "max_chunks_per_doc": true}',
+    b'{"query": "cats", "documents": ["fish"], "top_n": 2.0}',
+    b'{"query": "cats", "documents": ["fish"], "return_documents": "true"}',
+    b'{"query": "cats", "documents": [{"text": "fish", "id": true}]}',
 ])
 def test_garbage_gets_a_4xx(served, body):
     url, _ = served

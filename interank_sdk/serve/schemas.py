@@ -42,7 +42,16 @@ class Limits:
 
 def build_schemas(limits: Limits) -> SimpleNamespace:
     """The pydantic models for these limits (the limits appear in the OpenAPI schema too)."""
-    from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+    from pydantic import (
+        BaseModel,
+        ConfigDict,
+        Field,
+        StrictBool,
+        StrictInt,
+        StrictStr,
+        field_validator,
+        model_validator,
+    )
 
     text_schema = {"maxLength": limits.max_document_chars, "pattern": NOT_BLANK}
 
@@ -73,7 +82,7 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
                                  json_schema_extra=text_schema)
         title: str | None = Field(None, description="shown to the model before the text",
                                   json_schema_extra={"maxLength": limits.max_document_chars})
-        id: str | int | None = Field(None, description="returned untouched")
+        id: StrictStr | StrictInt | None = Field(None, description="returned untouched")
         metadata: dict[str, Any] | None = Field(None, description="returned untouched")
 
     class RerankRequest(BaseModel):
@@ -86,14 +95,16 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
         documents: list[str | DocumentIn] = Field(
             description="strings, or objects with 'text' (or the fields named in rank_fields)",
             json_schema_extra={"maxItems": limits.max_documents})
-        top_n: int | None = Field(None, ge=1, description="return only the best top_n results")
-        return_documents: bool = Field(False, description="include each document in its result")
+        top_n: StrictInt | None = Field(None, ge=1, description="return only the best top_n results")
+        return_documents: StrictBool = Field(False, description="include each document in its result")
         rank_fields: list[str] | None = Field(
             None, description="Cohere v1: the document fields to rank on, in order (default: text)")
-        max_tokens_per_doc: int | None = Field(None, ge=1, description="accepted (Cohere v2); documents are "
-                                               "always fitted to the server's --max-length token budget")
-        max_chunks_per_doc: int | None = Field(None, ge=1, description="accepted (Cohere v1); see docs/serving.md")
-        priority: int | None = Field(None, description="accepted (Cohere v2); requests are served in arrival order")
+        max_tokens_per_doc: StrictInt | None = Field(None, ge=1, description="accepted (Cohere v2); documents are "
+                                                     "always fitted to the server's --max-length token budget")
+        max_chunks_per_doc: StrictInt | None = Field(None, ge=1, description="accepted (Cohere v1); see "
+                                                     "docs/serving.md")
+        priority: StrictInt | None = Field(None, description="accepted (Cohere v2); requests are served in "
+                                           "arrival order")
 
         @field_validator("query")
         @classmethod
@@ -121,9 +132,10 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
         query: str = Field(json_schema_extra={"maxLength": limits.max_query_chars, "pattern": NOT_BLANK})
         texts: list[str] = Field(json_schema_extra={"maxItems": limits.max_documents,
                                                     "items": {"type": "string", **text_schema}})
-        raw_scores: bool = Field(False, description="return log-odds (logit of the score) instead of the score")
-        return_text: bool = Field(False, description="include each text in its result")
-        truncate: bool | None = Field(None, description="accepted; documents are always fitted to the budget")
+        raw_scores: StrictBool = Field(False, description="return the raw score (a classifier's logit, else the "
+                                       "log-odds of the score) instead of the score")
+        return_text: StrictBool = Field(False, description="include each text in its result")
+        truncate: StrictBool | None = Field(None, description="accepted; documents are always fitted to the budget")
         truncation_direction: Literal["Right", "right"] | None = Field(
             None, description="only Right: documents are cut at the end")
 
