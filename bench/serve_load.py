@@ -74,22 +74,18 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "interank_sdk", "serve", "--model", model, "--strategy", strategy,
                "--port", str(self.port), "--log-level", "warning", *extra]
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited: {self.log.read().decode()[-3000:]}")
-            try:  # /health answers while the model loads; /ready once it can score
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("server did not start")
+        from interank_sdk.errors import InteRankError
+        from interank_sdk.serve import wait_ready
+
+        try:  # /health answers while the model loads; /ready once it can score
+            wait_ready(self.url, process=self.proc, timeout=timeout)
+        except InteRankError as exc:
+            self.log.seek(0)
+            raise RuntimeError(f"{exc}: {self.log.read().decode()[-3000:]}") from None
 
     def health(self) -> dict:
         return httpx.get(f"{self.url}/health", timeout=10).json()

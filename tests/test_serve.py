@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 from interank_sdk import Reranker
-from interank_sdk.serve import BackgroundServer, create_app
+from interank_sdk.serve import BackgroundServer, ServiceUnavailable, create_app, wait_ready
 
 QUERY = "what do cats eat?"
 DOCS = [
@@ -220,18 +219,10 @@ def test_interank_serve_cli(tiny_model):
            "--dtype", "float32", "--port", str(port), "--max-documents", "3", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:  # /health answers (alive) while the model loads; /ready once it can score
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"interank serve exited: {proc.stdout.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("interank serve was not ready within 120 s")
-            time.sleep(0.3)
+        try:  # /health answers (alive) while the model loads; /ready once it can score
+            wait_ready(f"http://127.0.0.1:{port}", process=proc, timeout=120)
+        except ServiceUnavailable:
+            pytest.fail(f"interank serve was not ready: {proc.stdout.read().decode()[-2000:] if proc.poll() else ''}")
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
         assert health["strategy"] == "graded"
         r = httpx.post(f"http://127.0.0.1:{port}/v1/rerank", json={"query": QUERY, "documents": DOCS[:3]}, timeout=60)

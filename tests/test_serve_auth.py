@@ -10,13 +10,12 @@ import logging
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from interank_sdk.errors import InvalidInputError
-from interank_sdk.serve import BackgroundServer, create_app
+from interank_sdk.serve import BackgroundServer, create_app, wait_ready
 from interank_sdk.serve.auth import check_exposure, is_loopback, load_api_keys
 
 KEY = "test-key-0123456789abcdef"
@@ -162,16 +161,7 @@ def test_cli_with_a_key_file_and_the_environment(tiny_model, tmp_path):
                    "--api-key-file", str(keys), "--log-level", "info"], env={"INTERANK_API_KEY": env_key})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", headers=_bearer(KEY), timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "interank serve was not ready within 120 s"
-            time.sleep(0.3)
+        wait_ready(url, api_key=KEY, process=proc, timeout=120)
         assert httpx.post(f"{url}/v1/rerank", json=PAYLOAD, timeout=30).status_code == 401
         for key in (KEY, env_key):
             r = httpx.post(f"{url}/v1/rerank", json=PAYLOAD, headers=_bearer(key), timeout=30)

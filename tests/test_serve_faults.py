@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from interank_sdk.errors import BackendError, ModelLoadError
-from interank_sdk.serve import BackgroundServer, create_app
+from interank_sdk.serve import BackgroundServer, create_app, wait_ready
 
 QUERY = "what do cats eat?"
 DOCS = ["cats eat fish and food", "the eiffel tower is in paris", "dogs drink water", "python is a language"]
@@ -319,14 +319,7 @@ def test_sigterm_drains_the_requests_in_flight(tiny_model, tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(tiny_model), str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ})
     try:
-        def ready() -> bool:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                return httpx.get(f"{url}/ready", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        _wait_for(ready, "the server", timeout=120)
+        wait_ready(url, process=proc, timeout=120)
 
         async def scenario() -> list[httpx.Response]:
             async with httpx.AsyncClient(timeout=60) as client:

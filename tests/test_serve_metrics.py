@@ -11,13 +11,12 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from interank_sdk.serve import BackgroundServer, create_app
+from interank_sdk.serve import BackgroundServer, create_app, wait_ready
 
 QUERY = "what do cats eat?"
 DOCS = ["cats eat fish and food", "the eiffel tower is in paris", "dogs drink water"]
@@ -102,16 +101,7 @@ def test_every_log_line_names_its_request(tiny_model):
            "--dtype", "float32", "--port", str(port), "--api-key", key, "--log-level", "info"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", headers={"Authorization": f"Bearer {key}"}, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "not ready within 120 s"
-            time.sleep(0.3)
+        wait_ready(url, api_key=key, process=proc, timeout=120)
         ok = httpx.post(f"{url}/v1/rerank", json={"query": QUERY, "documents": DOCS}, timeout=60,
                         headers={"Authorization": f"Bearer {key}", "X-Request-ID": "req-ok-1"})
         denied = httpx.post(f"{url}/v1/rerank", json={"query": QUERY, "documents": DOCS}, timeout=60,

@@ -28,4 +28,11 @@ def BackgroundServer(app: Any, host: str = "127.0.0.1", port: int = 0, log_level
     return _BackgroundServer(app, host=host, port=port, log_level=log_level, **options)
 
 
-__all__ = ["BackgroundServer", "BatcherStats", "MicroBatcher", "ServiceUnavailable", "create_app"]
+def wait_ready(url: str, **options: Any) -> None:
+    """Block until the server at ``url`` is ready (see :func:`interank_sdk.serve.server.wait_ready`)."""
+    from .server import wait_ready as _wait_ready
+
+    _wait_ready(url, **options)
+
+
+__all__ = ["BackgroundServer", "BatcherStats", "MicroBatcher", "ServiceUnavailable", "create_app", "wait_ready"]

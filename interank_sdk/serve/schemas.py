@@ -55,13 +55,6 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
 
     text_schema = {"maxLength": limits.max_document_chars, "pattern": NOT_BLANK}
 
-    def check_query(value: str) -> str:
-        if not value.strip():
-            raise ValueError("query is empty")
-        if len(value) > limits.max_query_chars:
-            raise ValueError(f"query is longer than {limits.max_query_chars} characters")
-        return value
-
     def check_count(n: int) -> None:
         if n > limits.max_documents:
             raise ValueError(f"{n} documents; at most {limits.max_documents} per request")
@@ -85,13 +78,26 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
         id: StrictStr | StrictInt | None = Field(None, description="returned untouched")
         metadata: dict[str, Any] | None = Field(None, description="returned untouched")
 
-    class RerankRequest(BaseModel):
-        """Cohere (v1 and v2) and Jina rerank request."""
+    class QueryRequest(BaseModel):
+        """What every rerank request has: a query (no other field than those declared)."""
 
         model_config = ConfigDict(extra="forbid")
-        model: str | None = Field(None, description="informative; the served model always answers")
         query: str = Field(description="the search query",
                            json_schema_extra={"maxLength": limits.max_query_chars, "pattern": NOT_BLANK})
+
+        @field_validator("query")
+        @classmethod
+        def _check_query(cls, value: str) -> str:
+            if not value.strip():
+                raise ValueError("query is empty")
+            if len(value) > limits.max_query_chars:
+                raise ValueError(f"query is longer than {limits.max_query_chars} characters")
+            return value
+
+    class RerankRequest(QueryRequest):
+        """Cohere (v1 and v2) and Jina rerank request."""
+
+        model: str | None = Field(None, description="informative; the served model always answers")
         documents: list[str | DocumentIn] = Field(
             description="strings, or objects with 'text' (or the fields named in rank_fields)",
             json_schema_extra={"maxItems": limits.max_documents})
@@ -105,11 +111,6 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
                                                      "docs/serving.md")
         priority: StrictInt | None = Field(None, description="accepted (Cohere v2); requests are served in "
                                            "arrival order")
-
-        @field_validator("query")
-        @classmethod
-        def _check_query(cls, value: str) -> str:
-            return check_query(value)
 
         @model_validator(mode="after")
         def _check_documents(self) -> RerankRequest:
@@ -125,11 +126,9 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
                     raise ValueError(f"documents[{i}].title is longer than {limits.max_document_chars} characters")
             return self
 
-    class TEIRerankRequest(BaseModel):
+    class TEIRerankRequest(QueryRequest):
         """Text Embeddings Inference's ``POST /rerank``."""
 
-        model_config = ConfigDict(extra="forbid")
-        query: str = Field(json_schema_extra={"maxLength": limits.max_query_chars, "pattern": NOT_BLANK})
         texts: list[str] = Field(json_schema_extra={"maxItems": limits.max_documents,
                                                     "items": {"type": "string", **text_schema}})
         raw_scores: StrictBool = Field(False, description="return the raw score (a classifier's logit, else the "
@@ -138,11 +137,6 @@ def build_schemas(limits: Limits) -> SimpleNamespace:
         truncate: StrictBool | None = Field(None, description="accepted; documents are always fitted to the budget")
         truncation_direction: Literal["Right", "right"] | None = Field(
             None, description="only Right: documents are cut at the end")
-
-        @field_validator("query")
-        @classmethod
-        def _check_query(cls, value: str) -> str:
-            return check_query(value)
 
         @model_validator(mode="after")
         def _check_texts(self) -> TEIRerankRequest:

@@ -114,3 +114,41 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_ready(url: str, *, api_key: str | None = None, timeout: float = 120.0, process: Any = None,
+               interval: float = 0.3) -> None:
+    """Block until ``GET {url}/ready`` answers 200 (the model is loaded and work is accepted).
+
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:8080``.
+        api_key: sent as a Bearer token (``/ready`` needs one when the server has keys).
+        timeout: seconds to wait.
+        process: a ``subprocess.Popen`` running the server: stop waiting if it exits.
+        interval: seconds between tries.
+
+    Raises:
+        ServiceUnavailable: the process exited or the server was not ready within ``timeout``.
+    """
+    import time
+    import urllib.error
+    import urllib.request
+
+    from .batcher import ServiceUnavailable
+
+    request = urllib.request.Request(f"{url.rstrip('/')}/ready",
+                                     headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise ServiceUnavailable(f"the server process exited with status {process.returncode} before it was "
+                                     "ready", retry_after=0, reason="failed")
+        try:
+            with urllib.request.urlopen(request, timeout=max(1.0, interval * 5)) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet, or 503 while loading
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"{url} was not ready within {timeout:g} s", retry_after=5, reason="loading")
+        time.sleep(interval)
