@@ -114,6 +114,10 @@ def _check(body: dict, reference: dict[int, float], n_docs: int) -> tuple[int, i
     return lost, duplicated, wrong
 
 
+class _StaleConnection(Exception):
+    """The server closed a kept-alive connection before answering on it."""
+
+
 class RawHTTP:
     """A minimal HTTP/1.1 client over asyncio streams with a keep-alive pool.
 
@@ -129,16 +133,23 @@ class RawHTTP:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
-        conn = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
-        reader, writer = conn
-        try:
-            head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n").encode()
-            writer.write(head + body)
-            status, headers, content = await asyncio.wait_for(self._response(reader), self.timeout)
-        except BaseException:
-            writer.close()
-            raise
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        while True:
+            reused = bool(self.idle)
+            conn = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+            reader, writer = conn
+            try:
+                writer.write(head + body)
+                status, headers, content = await asyncio.wait_for(self._response(reader), self.timeout)
+                break
+            except (ConnectionError, _StaleConnection):
+                writer.close()
+                if not reused:  # a pooled connection the server closed while idle is retried, as httpx does
+                    raise
+            except BaseException:
+                writer.close()
+                raise
         if headers.get("connection", "").lower() == "close":
             writer.close()
         else:
@@ -147,7 +158,10 @@ class RawHTTP:
 
     @staticmethod
     async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-        status = int((await reader.readline()).split()[1])
+        line = await reader.readline()
+        if not line:
+            raise _StaleConnection
+        status = int(line.split()[1])
         headers: dict[str, str] = {}
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
@@ -172,7 +186,7 @@ async def _send(http: RawHTTP, payload: dict, reference: dict, t0: float) -> dic
     except asyncio.TimeoutError:
         record.update(status="timeout", latency=time.perf_counter() - sent)
         return record
-    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError, _StaleConnection) as exc:
         record.update(status="connection_error", latency=time.perf_counter() - sent, error=type(exc).__name__)
         return record
     record.update(status=status, latency=time.perf_counter() - sent)
@@ -196,7 +210,7 @@ async def _watch_health(url: str, stop: asyncio.Event, t0: float, timeline: list
             _, _, content = await http.request("GET", "/health")
             health = json.loads(content)
             timeline.append((round(time.perf_counter() - t0, 3), health["status"], health["queue_depth"]))
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, _StaleConnection):
             timeline.append((round(time.perf_counter() - t0, 3), "unreachable", None))
         await asyncio.sleep(0.25)
     http.close()
