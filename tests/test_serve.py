@@ -8,6 +8,7 @@ service's contract and batching, not ranking quality).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -233,3 +234,22 @@ def test_interank_serve_cli(tiny_model):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_cascade_serves_unchanged_and_reports_no_path(tiny_model, tiny_reranker):
+    """The lead's Cascade (a fast first stage, a second on the head) is just another reranker to the service."""
+    from interank_sdk.cascade import Cascade
+
+    second = Reranker(str(tiny_model), strategy="graded", dtype="float32")
+    cascade = Cascade(tiny_reranker, second, depth=2)
+    with BackgroundServer(create_app(cascade)) as url:
+        r = _post(url, {"query": QUERY, "documents": DOCS, "return_documents": True})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert sorted(x["index"] for x in results) == list(range(len(DOCS)))
+        assert all(x["document"]["text"] == DOCS[x["index"]] for x in results)
+        direct = cascade.rerank(QUERY, DOCS)
+        assert [x["index"] for x in results] == [d.index for d in direct]
+        for body in (r.json(), httpx.get(f"{url}/health", timeout=10).json()):
+            assert str(tiny_model) not in json.dumps(body), "a local path leaked into a response"
+            assert body["model"] == f"{tiny_model.name} -> {tiny_model.name}"

@@ -10,8 +10,15 @@ from .metrics import ServeMetrics
 
 
 def display_name(model: str) -> str:
-    """The model name responses report: a local file or folder by its last component, never its full path."""
-    return Path(model).name if Path(model).expanduser().exists() else model
+    """The model name responses report: a local file or folder by its last component, never its full path.
+
+    A composed name (a cascade's ``"first -> second"``) is shortened part by part; hub ids stay as they are.
+    """
+    def short(part: str) -> str:
+        local = part.startswith(("/", "~", "./", "../")) or Path(part).expanduser().exists()
+        return Path(part).name if local else part
+
+    return " -> ".join(short(part.strip()) for part in model.split(" -> "))
 
 
 class ServiceState:
