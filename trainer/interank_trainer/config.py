@@ -545,9 +545,11 @@ class StudentConfig:
             (``batch_size`` counts queries for listwise losses, pairs for ``bce``/``margin-mse``).
         max_length: token budget of one (query, passage) pair.
         pair_format: causal-LM students: how the query (``{query}``) and the passage
-            (``{passage}``: the title line, then the text) are written, DeAR's
-            ``"query: ..."`` / ``"document: ..."`` by default; recorded in
-            ``interank.json`` so ``Reranker`` writes them the same way. Ignored for encoders.
+            (``{passage}``: the title, ``title_separator``, then the text; the pools
+            join them with a newline, :func:`interank_sdk.prompts.format_passage`)
+            are written, DeAR's ``"query: ..."`` / ``"document: ..."`` by default;
+            recorded in ``interank.json`` so ``Reranker`` writes them the same way.
+            Ignored for encoders.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         bf16: bf16 autocast over fp32 weights (``None``: where the device runs bf16
             natively, as :func:`interank_sdk.sources.resolve_dtype` decides).
@@ -582,7 +584,7 @@ class StudentConfig:
     weight_decay: float = 0.01
     max_length: int = 256
     pair_format: dict[str, str] = field(default_factory=lambda: {
-        "query": "query: {query}", "document": "document: {passage}"})
+        "query": "query: {query}", "document": "document: {passage}", "title_separator": "\n"})
     device: str = "auto"
     bf16: bool | None = None
     threads: int | None = None

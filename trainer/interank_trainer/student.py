@@ -96,7 +96,9 @@ def load_student(config: StudentConfig) -> tuple[Any, str]:
     a temporary folder and opened from there as a ``CrossEncoder`` (a
     sentence-transformers bi-encoder folder, like all-MiniLM-L6-v2's, would
     otherwise be read as its embedding modules). A causal LM gets a pad token
-    (its EOS) when it has none: the classification head reads the last non-pad token.
+    (its EOS) when it has none (the classification head reads the last non-pad
+    token), and loses its chat template: its pairs are the tokenizer's pair
+    template of the ``pair_format`` texts, not chat messages.
     """
     torch = need("torch")
     transformers = need("transformers")
@@ -108,6 +110,11 @@ def load_student(config: StudentConfig) -> tuple[Any, str]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
+    if kind == "causal":
+        # without a chat template sentence-transformers tokenizes a pair as the tokenizer's pair template
+        # (DeAR's "query: ..." / "document: ..." input), as Reranker does; with one it would render the
+        # pair as chat messages, an input no other loader reproduces
+        tokenizer.chat_template = None
     device = None if config.device == "auto" else config.device
     with tempfile.TemporaryDirectory(prefix="interank-student-") as tmp:
         model.save_pretrained(tmp, safe_serialization=True)

@@ -143,7 +143,8 @@ def test_causal_lm_student_with_a_one_label_head(scores, tiny_model, tmp_path):
                            docs_per_query=4, eval_fraction=0.25, show_progress=False)
     assert report.kind == "causal" and report.steps == 2
     card = ModelCard.read(out)
-    assert card.strategy_options["pair_format"] == {"query": "query: {query}", "document": "document: {passage}"}
+    assert card.strategy_options["pair_format"] == {"query": "query: {query}", "document": "document: {passage}",
+                                                    "title_separator": "\n"}
     assert json.loads((out / "config.json").read_text())["architectures"] == ["LlamaForSequenceClassification"]
     render = pair_renderer("causal", card.strategy_options["pair_format"])
     assert render("plants", "plants use light") == ("query: plants", "document: plants use light")
@@ -196,6 +197,23 @@ def test_reranker_loads_the_student_with_cross_encoder_scores(scores, minilm, tm
                   show_progress=False)
     expected = CrossEncoder(str(out)).predict(PAIRS)
     reranker = Reranker(str(out), dtype="float32")  # CrossEncoder runs fp32 (auto: bf16 where native, ~5e-5 off)
+    assert reranker.strategy.name == "classifier"
+    got = [reranker.score(q, [d])[0] for q, d in PAIRS]
+    assert got == pytest.approx([float(x) for x in expected], abs=1e-5)
+
+
+def test_reranker_loads_a_causal_lm_student_with_its_pair_format(scores, tiny_model, tmp_path):
+    """A DeAR-style student: Reranker reads the pair format from interank.json and scores like CrossEncoder
+    on the pairs written in that format."""
+    from interank_sdk import Reranker
+    from sentence_transformers import CrossEncoder
+
+    out = tmp_path / "causal"
+    train_student(scores=scores, student=str(tiny_model), out=out, max_steps=2, docs_per_query=4, eval_fraction=0.25,
+                  learning_rate=1e-2, show_progress=False)
+    render = pair_renderer("causal", ModelCard.read(out).strategy_options["pair_format"])
+    expected = CrossEncoder(str(out)).predict([render(q, d) for q, d in PAIRS])
+    reranker = Reranker(str(out), dtype="float32")
     assert reranker.strategy.name == "classifier"
     got = [reranker.score(q, [d])[0] for q, d in PAIRS]
     assert got == pytest.approx([float(x) for x in expected], abs=1e-5)
