@@ -363,3 +363,16 @@ def test_scores_are_finite_and_in_range_for_every_family(tmp_path):
     for folder in (build_cross_encoder(tmp_path / "x", "xlm-roberta"), build_llm_classifier(tmp_path / "d")):
         result = Reranker(str(folder), dtype="float32").rerank(QUERY, DOCS)
         assert all(0.0 <= r.score <= 1.0 and math.isfinite(r.raw_score) for r in result)
+
+
+def test_the_openvino_runtime_gives_the_transformers_scores(bert_ce, tmp_path):
+    pytest.importorskip("openvino")
+    on_ov = Reranker(str(bert_ce), backend="openvino", dtype="float32", cache_folder=str(tmp_path / "ir"))
+    assert on_ov.backend.name == "openvino" and on_ov.strategy.name == "classifier"
+    reference = np.asarray(st.CrossEncoder(str(bert_ce), device="cpu").predict(PAIRS))
+    assert np.max(np.abs(on_ov.predict(PAIRS) - reference)) <= 1e-4
+    cached = Reranker(str(bert_ce), backend="openvino", dtype="float32", cache_folder=str(tmp_path / "ir"))
+    assert cached.backend.ir_path == on_ov.backend.ir_path and cached.backend.ir_path.is_file()
+    assert np.max(np.abs(cached.predict(PAIRS) - reference)) <= 1e-4
+    with pytest.raises(UnsupportedError, match="decoder"):
+        Reranker(str(build_llm_classifier(tmp_path / "dear")), backend="openvino")

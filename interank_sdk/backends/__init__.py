@@ -24,14 +24,15 @@ REGISTRY: dict[tuple[str, str], str] = {
     ("vllm", "sequence-classification"): "vllm_pooling:VLLMScoreBackend",
     ("vllm", "embedding"): "vllm_pooling:VLLMEmbedBackend",
     ("openai", "causal-lm"): "openai:OpenAIBackend",
+    ("openvino", "sequence-classification"): "openvino:OVClassifierBackend",
     ("rerank-api", "remote-rerank"): "rerank_api:RerankAPIBackend",
 }
 #: accepted spellings of backend names
-ALIASES = {"auto": "hf", "transformers": "hf", "hf": "hf", "vllm": "vllm", "openai": "openai",
+ALIASES = {"auto": "hf", "transformers": "hf", "hf": "hf", "vllm": "vllm", "openai": "openai", "openvino": "openvino",
            "rerank-api": "rerank-api", "rerank_api": "rerank-api", "cohere": "rerank-api"}
-BACKENDS = ("hf", "vllm", "openai", "rerank-api")
+BACKENDS = ("hf", "vllm", "openvino", "openai", "rerank-api")
 #: backends that load the model's own files here (the others reach a server that does)
-LOCAL_BACKENDS = ("hf", "vllm")
+LOCAL_BACKENDS = ("hf", "vllm", "openvino")
 
 
 def backend_name(name: str) -> str:

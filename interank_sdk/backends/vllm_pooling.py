@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, InvalidInputError, UnsupportedError
+from .pairs import PairEncoder, resolve_max_length
 from .vllm import VLLMEngine
 
 logger = logging.getLogger(__name__)
@@ -44,16 +45,15 @@ class VLLMScoreBackend(VLLMEngine):
         if num_labels != 1:
             raise UnsupportedError(f"vLLM's scoring API runs one-label classifiers; this one has {num_labels} labels "
                                    "(use the transformers backend)")
-        limit = int(config.max_model_len)
-        self.max_length = min(max_length, limit) if max_length else limit
-        self._pair_specials = self.tokenizer.num_special_tokens_to_add(pair=True)
+        self.max_length = resolve_max_length(max_length, int(config.max_model_len))
+        self.pairs = PairEncoder(self.tokenizer, self.max_length, token_types=False)
 
     @property
     def max_input_tokens(self) -> int | None:
         return self.max_length
 
     def pair_overhead(self, first: str) -> int:
-        return len(self.tokenizer(first, add_special_tokens=False).input_ids) + self._pair_specials
+        return self.pairs.overhead(first)
 
     def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:

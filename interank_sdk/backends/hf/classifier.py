@@ -24,28 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidInputError
+from ..pairs import PairEncoder, model_position_limit, resolve_max_length
 from .runtime import HFRuntime, _torch
 
 logger = logging.getLogger(__name__)
-
-#: model types whose position ids start after the padding index (fairseq heritage)
-_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "longformer", "data2vec-text"}
-
-
-def model_position_limit(config: Any, tokenizer: Any) -> int | None:
-    """The longest input the model can take: its position table (and the tokenizer's declared limit)."""
-    limits = []
-    n = getattr(config, "max_position_embeddings", None)
-    if isinstance(n, int) and n > 0:
-        if getattr(config, "model_type", None) in _OFFSET_POSITIONS and isinstance(config.pad_token_id, int):
-            n -= config.pad_token_id + 1
-        limits.append(n)
-    declared = getattr(tokenizer, "model_max_length", None)
-    if isinstance(declared, int) and 0 < declared < 1_000_000:
-        limits.append(declared)
-    return min(limits) if limits else None
-
 
 class HFClassifierBackend(HFRuntime):
     """A ``*ForSequenceClassification`` model in process.
@@ -55,6 +37,8 @@ class HFClassifierBackend(HFRuntime):
     Args:
         max_length: tokens of one encoded pair, special tokens included
             (default and upper bound: the model's position limit).
+        batch_size: pairs per forward pass (default 64: a MiniLM-L6 cross-encoder in bf16 on a
+            2-core AMX CPU scored 177 pairs/s with 16, 207 with 64; ``bench/cross_encoder_speed.py``).
 
     Example:
         >>> from interank_sdk.backends.hf import HFClassifierBackend
@@ -67,56 +51,31 @@ class HFClassifierBackend(HFRuntime):
     kind = "sequence-classification"
     padding_side = "right"
 
-    def __init__(self, model: Any, *, max_length: int | None = None, **options: Any) -> None:
-        super().__init__(model, **options)
+    def __init__(self, model: Any, *, max_length: int | None = None, batch_size: int = 64, **options: Any) -> None:
+        super().__init__(model, batch_size=batch_size, **options)
         config = self.model.config
         self.num_labels = int(config.num_labels)
         from ...detect import _encoder_types
 
         self.is_decoder = config.model_type not in _encoder_types()
-        limit = model_position_limit(config, self.tokenizer)
-        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
-                                       or max_length < 8):
-            raise InvalidInputError(f"max_length must be an int >= 8, got {max_length!r}")
-        if max_length is not None and limit is not None and max_length > limit:
-            logger.info("max_length %d is past the model's position limit; using %d", max_length, limit)
-            max_length = limit
-        self.max_length = max_length or limit or 512
+        self.max_length = resolve_max_length(max_length, model_position_limit(config, self.tokenizer))
         if self.tokenizer.pad_token_id is None:
             # padding is masked out (and the head is told which id pads), so any id serves
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        # token type ids go in when the tokenizer produces them for this model (as its own call would)
         params = inspect.signature(self.model.forward).parameters
-        self._takes_token_types = "token_type_ids" in params and "token_type_ids" in getattr(
-            self.tokenizer, "model_input_names", ())
+        self.pairs = PairEncoder(self.tokenizer, self.max_length, token_types="token_type_ids" in params)
         self._vocab = int(getattr(config, "vocab_size", 0) or len(self.tokenizer))
-        self._pair_specials = self.tokenizer.num_special_tokens_to_add(pair=True)
 
     @property
     def max_input_tokens(self) -> int | None:
         return self.max_length
 
     def pair_overhead(self, first: str) -> int:
-        return len(self.tokenizer(first, add_special_tokens=False).input_ids) + self._pair_specials
+        return self.pairs.overhead(first)
 
     def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:
-        """``(input_ids, token_type_ids)`` of each pair, with the tokenizer's pair template.
-
-        Raises:
-            InvalidInputError: a first text (the query) that leaves no room for the second within ``max_length``.
-        """
-        firsts = [a for a, _ in pairs]
-        lengths = self.tokenizer(firsts, add_special_tokens=False).input_ids
-        for i, ids in enumerate(lengths):
-            if len(ids) + self._pair_specials >= self.max_length:
-                raise InvalidInputError(
-                    f"the query of pair {i} has {len(ids)} tokens; with the special tokens it leaves no room for "
-                    f"the document within max_length={self.max_length} (the query is never cut)"
-                )
-        enc = self.tokenizer(firsts, [b for _, b in pairs], truncation="only_second", max_length=self.max_length,
-                             return_token_type_ids=self._takes_token_types)
-        types = enc.get("token_type_ids") if self._takes_token_types else None
-        return [list(r) for r in enc["input_ids"]], ([list(t) for t in types] if types is not None else None)
+        """``(input_ids, token_type_ids)`` of each pair (:class:`~interank_sdk.backends.pairs.PairEncoder`)."""
+        return self.pairs.encode(pairs)
 
     def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         torch = _torch()
@@ -166,4 +125,4 @@ class HFClassifierBackend(HFRuntime):
                 "decoder": self.is_decoder}
 
 
-__all__ = ["HFClassifierBackend", "model_position_limit"]
+__all__ = ["HFClassifierBackend"]

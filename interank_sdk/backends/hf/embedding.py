@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidInputError
-from .classifier import model_position_limit
+from ..pairs import model_position_limit
 from .runtime import HFRuntime, _torch
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class HFEmbeddingBackend(HFRuntime):
         pooling: ``"mean"`` (default), ``"cls"``, ``"max"``, ``"lasttoken"`` or ``"mean_sqrt_len"``.
         normalize: L2-normalise the embeddings.
         max_length: tokens per text (default: the model's limit).
+        batch_size: texts per forward pass (default 64, as for cross-encoders).
     """
 
     task = "embedding"
@@ -40,10 +41,10 @@ class HFEmbeddingBackend(HFRuntime):
     padding_side = "right"
 
     def __init__(self, model: Any, *, pooling: str = "mean", normalize: bool = False, max_length: int | None = None,
-                 **options: Any) -> None:
+                 batch_size: int = 64, **options: Any) -> None:
         if pooling not in POOLING_MODES:
             raise InvalidInputError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
-        super().__init__(model, **options)
+        super().__init__(model, batch_size=batch_size, **options)
         self.pooling = pooling
         self.normalize = normalize
         limit = model_position_limit(self.model.config, self.tokenizer)

@@ -1,0 +1,48 @@
+"""Length-sorted batches with bounded padding: how every local runtime groups sequences.
+
+Sequences are sorted by length so a batch pads little; a batch stops growing
+before its padding exceeds ``max_padding`` of its tokens (on a CPU, where
+padding is computed like real tokens). Results come back in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+
+def bounded_padding(idx: list[int], rows: Sequence[Sequence[int]], max_padding: float | None) -> list[int]:
+    """The longest head of ``idx`` (ascending lengths) whose padding stays within ``max_padding``."""
+    if max_padding is None or len(idx) < 2:
+        return idx
+    total = 0
+    for n, i in enumerate(idx):
+        total += len(rows[i])
+        if n and len(rows[i]) * (n + 1) - total > max_padding * total:
+            return idx[:n]
+    return idx
+
+
+def length_sorted(rows: Sequence[Sequence[int]], batch_size: int, max_padding: float | None) -> Iterator[list[int]]:
+    """Batches of indices into ``rows``, shortest first, each within ``batch_size`` and ``max_padding``."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    pos = 0
+    while pos < len(order):
+        idx = bounded_padding(order[pos: pos + batch_size], rows, max_padding)
+        yield idx
+        pos += len(idx)
+
+
+def run_sorted(rows: Sequence[Sequence[int]], fn: Callable[[list[Sequence[int]]], list[Any]], batch_size: int,
+               max_padding: float | None, progress: Any = None) -> list[Any]:
+    """Apply ``fn`` to length-sorted batches of ``rows``; one result per row, in input order."""
+    results: list[Any] = [None] * len(rows)
+    for idx in length_sorted(rows, batch_size, max_padding):
+        for i, value in zip(idx, fn([rows[i] for i in idx])):
+            results[i] = value
+        if progress is not None:
+            progress.update(len(idx))
+    return results
+
+
+__all__ = ["bounded_padding", "length_sorted", "run_sorted"]

@@ -1,0 +1,86 @@
+"""Encode (query, passage) pairs for a classifier, the same way for every runtime that runs one.
+
+The tokenizer's own pair template (separators, token type ids) is used; only
+the second text is ever cut, and a first text that leaves it no room is an
+error, never a silently shortened query. The transformers, OpenVINO and vLLM
+classifier backends share this so they feed their models the same ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+#: model types whose position ids start after the padding index (fairseq heritage)
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "longformer", "data2vec-text"}
+
+
+def model_position_limit(config: Any, tokenizer: Any) -> int | None:
+    """The longest input the model can take: its position table (and the tokenizer's declared limit)."""
+    limits = []
+    n = getattr(config, "max_position_embeddings", None)
+    if isinstance(n, int) and n > 0:
+        if getattr(config, "model_type", None) in _OFFSET_POSITIONS and isinstance(config.pad_token_id, int):
+            n -= config.pad_token_id + 1
+        limits.append(n)
+    declared = getattr(tokenizer, "model_max_length", None)
+    if isinstance(declared, int) and 0 < declared < 1_000_000:
+        limits.append(declared)
+    return min(limits) if limits else None
+
+
+def resolve_max_length(max_length: int | None, limit: int | None) -> int:
+    """The caller's ``max_length`` (checked), capped by the model's limit; default: the limit (or 512)."""
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8):
+        raise InvalidInputError(f"max_length must be an int >= 8, got {max_length!r}")
+    if max_length is not None and limit is not None and max_length > limit:
+        logger.info("max_length %d is past the model's position limit; using %d", max_length, limit)
+        max_length = limit
+    return max_length or limit or 512
+
+
+class PairEncoder:
+    """Token ids (and token type ids) of text pairs, with the tokenizer's pair template.
+
+    Args:
+        tokenizer: a transformers tokenizer.
+        max_length: tokens of one encoded pair, special tokens included.
+        token_types: produce ``token_type_ids`` (when the model takes them and the
+            tokenizer produces them for it, as its own call would).
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int, token_types: bool) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.token_types = token_types and "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+        self.specials = tokenizer.num_special_tokens_to_add(pair=True)
+
+    def overhead(self, first: str) -> int:
+        """Tokens a pair costs besides its second text."""
+        return len(self.tokenizer(first, add_special_tokens=False).input_ids) + self.specials
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:
+        """``(input_ids, token_type_ids or None)`` of each pair.
+
+        Raises:
+            InvalidInputError: a first text (the query) that leaves no room for the second within ``max_length``.
+        """
+        firsts = [a for a, _ in pairs]
+        for i, ids in enumerate(self.tokenizer(firsts, add_special_tokens=False).input_ids):
+            if len(ids) + self.specials >= self.max_length:
+                raise InvalidInputError(
+                    f"the query of pair {i} has {len(ids)} tokens; with the special tokens it leaves no room for "
+                    f"the document within max_length={self.max_length} (the query is never cut)"
+                )
+        enc = self.tokenizer(firsts, [b for _, b in pairs], truncation="only_second", max_length=self.max_length,
+                             return_token_type_ids=self.token_types)
+        types = enc.get("token_type_ids") if self.token_types else None
+        return [list(r) for r in enc["input_ids"]], ([list(t) for t in types] if types is not None else None)
+
+
+__all__ = ["PairEncoder", "model_position_limit", "resolve_max_length"]
