@@ -37,7 +37,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
                         help="4bit/8bit: bitsandbytes (CUDA); int8: the CPU int8 path")
     parser.add_argument("--max-length", type=int, default=None,
                         help="tokens per input (default: 512 for LLMs, the model's own limit for classifiers)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="sequences per forward pass (default: 16 for LLMs, 64 for classifiers and encoders)")
     parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")
     parser.add_argument("--local-files-only", action="store_true", help="never contact the model hub")
     parser.add_argument("--base-url", default=None, help="server URL for --backend openai or rerank-api")
@@ -75,11 +76,11 @@ def explain_arg(value: str) -> bool | int:
     return k
 
 
-def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False, keep_freed_memory: bool = False):
+def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False, keep_freed_memory: bool = True):
     """The reranker the command line describes: a :class:`Reranker`, or a :class:`Cascade` with ``--cascade-model``.
 
-    ``keep_freed_memory`` (the CPU allocator setting, process-wide) is for commands that own their process
-    (``eval``, ``serve``).
+    ``keep_freed_memory`` (the CPU allocator setting and ``threads="auto"``, both process-wide) is on: every
+    ``interank`` command owns its process.
     """
     from .cascade import Cascade
     from .reranker import Reranker
@@ -92,8 +93,8 @@ def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False, kee
     local = args.backend in ("auto", "hf", "transformers")
     if local:
         kwargs.update(show_progress=show_progress)
-        if keep_freed_memory:
-            kwargs["keep_freed_memory"] = True
+        if keep_freed_memory:  # the command owns its process: tune the allocator and the CPU threads
+            kwargs.update(keep_freed_memory=True, threads="auto")
     common = {"device": args.device, "dtype": args.dtype, "quantization": args.quantization,
               "batch_size": args.batch_size, "local_files_only": args.local_files_only}
     first = Reranker(
@@ -110,7 +111,7 @@ def _make_reranker(args: argparse.Namespace, *, show_progress: bool = False, kee
     )
     if not getattr(args, "cascade_model", None):
         return first
-    second_kwargs = {"keep_freed_memory": True} if keep_freed_memory and local else {}
+    second_kwargs = {"keep_freed_memory": True, "threads": "auto"} if keep_freed_memory and local else {}
     second = Reranker(args.cascade_model, strategy=args.cascade_strategy, max_new_tokens=args.max_new_tokens,
                       long_documents=args.long_documents, **common, **second_kwargs)
     return Cascade(first, second, depth=args.cascade_depth)
@@ -219,7 +220,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .eval import evaluate_reranker, evaluate_run, load_qrels, load_run
 
-    reranker = _make_reranker(args, keep_freed_memory=True)
+    reranker = _make_reranker(args)
     data = Path(args.data)
     run_file = Path(args.run) if args.run else data / "run.bm25.top100.trec"
     if not run_file.is_file() and (data / args.run).is_file():

@@ -29,7 +29,7 @@ DEFAULT_STRATEGY = "qlm"
 DEFAULT_MAX_LENGTH = 512
 #: the runtime options every backend may take, with ``Reranker``'s defaults
 _RUNTIME_DEFAULTS: dict[str, Any] = {
-    "device": "auto", "dtype": "auto", "quantization": None, "batch_size": 16,
+    "device": "auto", "dtype": "auto", "quantization": None, "batch_size": None,
     "local_files_only": False, "trust_remote_code": False, "show_progress": False,
 }
 
@@ -73,7 +73,8 @@ class Reranker(BaseReranker):
         max_length: token budget of one input; the query is never truncated,
             documents are cut (or windowed) to fit. Default: 512 for causal LMs,
             the model's own limit for classifiers and encoders (never past it).
-        batch_size: sequences per forward pass.
+        batch_size: sequences per forward pass (default: the runtime's; 16 for causal LMs,
+            64 for classifiers and encoders, whose batches cost less per sequence).
         long_documents: ``"truncate"`` (keep the first tokens that fit) or
             ``"window"`` (score overlapping windows, keep the best).
         window_overlap: tokens shared by consecutive windows.
@@ -110,7 +111,7 @@ class Reranker(BaseReranker):
         dtype: Any = "auto",
         quantization: str | None = None,
         max_length: int | None = None,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         long_documents: str = "truncate",
         window_overlap: int = 64,
         fusion_weight: float = 0.0,
@@ -135,6 +136,8 @@ class Reranker(BaseReranker):
         values = {"device": device, "dtype": dtype, "quantization": quantization, "batch_size": batch_size,
                   "local_files_only": local_files_only, "trust_remote_code": trust_remote_code,
                   "show_progress": show_progress}
+        if batch_size is None:
+            del values["batch_size"]  # each runtime has its own default
         explicit = {k for k, v in values.items() if v != _RUNTIME_DEFAULTS[k]} | set(backend_kwargs)
         built = assemble(
             model, backend=backend, strategy=strategy, prompt_version=prompt_version,

@@ -15,6 +15,7 @@ from ..._deps import require
 from ...errors import BackendError, InvalidInputError
 from ...sources import ModelSource, resolve_device, resolve_dtype, resolve_source
 from ..base import Backend
+from ..batching import bounded_padding
 from ..tokens import count_tokens, split_windows
 from .loading import Task, check_quantization, load_model
 
@@ -47,6 +48,10 @@ class HFRuntime(Backend):
         keep_freed_memory: on CPU, keep freed memory in the process for the next
             batch (glibc ``mallopt``; process-wide, so off unless asked:
             :mod:`interank_sdk.backends.cpu_alloc`).
+        threads: torch's CPU threads for scoring: ``None`` (torch's setting, untouched),
+            an int, or ``"auto"``: every core while the machine is otherwise idle, fewer
+            while other processes keep cores busy (:mod:`interank_sdk.backends.cpu_threads`;
+            opt-in, it sets torch's thread count).
     """
 
     name = "hf"
@@ -71,6 +76,7 @@ class HFRuntime(Backend):
         show_progress: bool = False,
         max_padding: float | str | None = "auto",
         keep_freed_memory: bool = False,
+        threads: int | str | None = None,
     ) -> None:
         super().__init__()
         _torch()
@@ -92,6 +98,9 @@ class HFRuntime(Backend):
         if max_padding is not None and (isinstance(max_padding, (str, bool)) or max_padding < 0):
             raise InvalidInputError(f"max_padding must be 'auto', None or a fraction >= 0, got {max_padding!r}")
         self.max_padding: float | None = max_padding
+        from ..cpu_threads import ThreadPolicy
+
+        self.threads = ThreadPolicy(threads if self.device.startswith("cpu") else None)
         loaded = load_model(
             source, self.task, device=self.device, dtype=self.dtype, quantization=quantization,
             merge_adapter=merge_adapter, trust_remote_code=trust_remote_code,
@@ -142,17 +151,6 @@ class HFRuntime(Backend):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return input_ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
-    def _bounded_padding(self, idx: list[int], rows: Sequence[Sequence[int]]) -> list[int]:
-        """The longest head of ``idx`` (ascending lengths) whose padding stays within ``max_padding``."""
-        if self.max_padding is None or len(idx) < 2:
-            return idx
-        total = 0
-        for n, i in enumerate(idx):
-            total += len(rows[i])
-            if n and len(rows[i]) * (n + 1) - total > self.max_padding * total:
-                return idx[:n]
-        return idx
-
     def _run_batches(
         self, rows: Sequence[Sequence[int]], fn: Callable[[list[Sequence[int]]], list[Any]], desc: str,
         bound_padding: bool = True,
@@ -164,6 +162,7 @@ class HFRuntime(Backend):
         On an out-of-memory error the batch size is halved and the batch retried.
         """
         torch = _torch()
+        self.threads.apply()
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         results: list[Any] = [None] * len(rows)
         batch = self.batch_size
@@ -177,7 +176,7 @@ class HFRuntime(Backend):
             while pos < len(order):
                 idx = order[pos : pos + batch]
                 if bound_padding:
-                    idx = self._bounded_padding(idx, rows)
+                    idx = bounded_padding(idx, rows, self.max_padding)
                 try:
                     out = fn([rows[i] for i in idx])
                 except (torch.OutOfMemoryError, RuntimeError) as exc:  # CUDA and CPU allocators
