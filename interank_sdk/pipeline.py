@@ -20,7 +20,7 @@ from .backends.base import Backend
 from .errors import InvalidInputError
 from .strategies import Strategy
 from .strategies.base import Judgment
-from .types import Document, RankedDocument, RerankResult, RerankStats, to_document
+from .types import Document, RankedDocument, RerankResult, RerankStats, check_encodable, to_document
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def prepare(query: Any, documents: Any) -> Prepared:
         raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
     if not query.strip():
         raise InvalidInputError("query is empty")
+    check_encodable(query, "query")
     if documents is None or isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
         raise InvalidInputError(f"documents must be a list of documents, got {type(documents).__name__}")
     docs = [to_document(d, i) for i, d in enumerate(documents)]

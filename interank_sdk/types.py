@@ -130,6 +130,20 @@ class RerankResult(list):
 _DICT_KEYS = {"text", "title", "id", "metadata", "score"}
 
 
+def check_encodable(text: str, what: str) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate such as ``"\\udfff"``): no tokenizer can read it.
+
+    Raises:
+        InvalidInputError: naming ``what`` and the position of the bad character.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode: a lone surrogate {text[exc.start]!r} at character {exc.start}"
+        ) from None
+
+
 def to_document(item: DocumentLike, position: int) -> Document:
     """Normalise a ``str``, :class:`Document` or mapping to a :class:`Document`.
 
@@ -175,8 +189,11 @@ def to_document(item: DocumentLike, position: int) -> Document:
         raise InvalidInputError(f"documents[{position}].text must be a str, got {type(doc.text).__name__}")
     if not doc.text.strip():
         raise InvalidInputError(f"documents[{position}] has an empty text")
+    check_encodable(doc.text, f"documents[{position}].text")
     if doc.title is not None and not isinstance(doc.title, str):
         raise InvalidInputError(f"documents[{position}].title must be a str or None")
+    if doc.title is not None:
+        check_encodable(doc.title, f"documents[{position}].title")
     if doc.score is not None:
         if isinstance(doc.score, bool) or not isinstance(doc.score, (int, float)):
             raise InvalidInputError(f"documents[{position}].score must be a number or None")

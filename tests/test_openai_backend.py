@@ -197,7 +197,8 @@ def test_chat_endpoint_without_a_local_tokenizer(server, smollm2_dir):
 
 def test_api_key_is_used_and_never_shown(server, smollm2_dir, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("INTERANK_API_KEY", API_KEY)
+    monkeypatch.setenv("INTERANK_BACKEND_API_KEY", API_KEY)
+    monkeypatch.setenv("INTERANK_API_KEY", "sk-the-service-s-own-key-never-sent-upstream")
     backend = _backend(server, smollm2_dir, api_key=None)  # from the environment
     assert len(Reranker(backend, strategy="yesno").rerank(QUERY, DOCS[:2])) == 2
     assert API_KEY not in repr(backend) and API_KEY not in str(backend.describe())

@@ -129,10 +129,6 @@ def test_rerank_batch_junk_gets_an_answer_or_a_typed_error(tiny_reranker, querie
         pass
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "core bug reported to the lead (issue 16): Reranker passes unpaired surrogates to the tokenizer, which "
-    "raises TypeError; interank serve refuses them itself (422). Remove this mark once the core raises "
-    "InvalidInputError (the test then passes and strict xfail says so)."))
 @pytest.mark.parametrize(("query", "docs"), [("cats \udfff", ["fish"]), ("cats", ["fish \ud800"])])
 def test_unpaired_surrogates_raise_a_typed_error(tiny_reranker, query, docs):
     with pytest.raises(InvalidInputError):

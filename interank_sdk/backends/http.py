@@ -24,8 +24,9 @@ from ..errors import BackendError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-#: environment variables read (in this order) when no ``api_key`` is given
-API_KEY_ENV = ("INTERANK_API_KEY", "OPENAI_API_KEY")
+#: environment variables read (in this order) when no ``api_key`` is given. Not ``$INTERANK_API_KEY``: that is
+#: the key ``interank serve`` accepts, and a service's own key must never travel to an upstream server
+API_KEY_ENV = ("INTERANK_BACKEND_API_KEY",)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -70,7 +71,8 @@ class HTTPTransport:
 
     Args:
         base_url: the server's URL (paths are relative to it).
-        api_key: bearer token; default: ``$INTERANK_API_KEY`` or ``$OPENAI_API_KEY``.
+        api_key: bearer token; default: the first of ``key_env`` that is set.
+        key_env: environment variables to read the key from (default :data:`API_KEY_ENV`).
         headers: extra HTTP headers.
         timeout: seconds allowed for one request (connect, read, write).
         max_retries: retries after a connection error, a timeout, 429 or 5xx.
@@ -92,9 +94,10 @@ class HTTPTransport:
         max_backoff: float = 8.0,
         max_concurrency: int = 8,
         show_progress: bool = False,
+        key_env: tuple[str, ...] = API_KEY_ENV,
     ) -> None:
-        httpx = require("httpx", "openai")
-        require("tenacity", "openai")
+        httpx = require("httpx", "remote")
+        require("tenacity", "remote")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise InvalidInputError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -110,7 +113,7 @@ class HTTPTransport:
         self.show_progress = show_progress
         self.requests_sent = 0
         self._count_lock = threading.Lock()
-        self.__api_key = api_key or next((os.environ[v] for v in API_KEY_ENV if os.environ.get(v)), None)
+        self.__api_key = api_key or next((os.environ[v] for v in key_env if os.environ.get(v)), None)
         send = {"User-Agent": "interank-sdk"}
         send.update(headers or {})
         if self.__api_key:
@@ -137,8 +140,8 @@ class HTTPTransport:
         ``inspect_response(response, payload)`` may raise its own exception
         first (not retried), e.g. to recognise a server that refuses a payload form.
         """
-        tenacity = require("tenacity", "openai")
-        httpx = require("httpx", "openai")
+        tenacity = require("tenacity", "remote")
+        httpx = require("httpx", "remote")
         expo = tenacity.wait_exponential_jitter(initial=self.backoff, max=self.max_backoff)
 
         def wait(state: Any) -> float:

@@ -22,7 +22,7 @@ sharing one ``httpx`` connection pool; each has a timeout, and connection
 errors, 429 and 5xx answers are retried with exponential backoff (tenacity),
 honouring ``Retry-After``. Other 4xx answers raise :class:`BackendError` with
 the server's message at once. The API key comes from ``api_key`` or the
-``INTERANK_API_KEY`` / ``OPENAI_API_KEY`` environment variables and is never
+``INTERANK_BACKEND_API_KEY`` / ``OPENAI_API_KEY`` environment variables and is never
 logged, shown in ``repr`` or put in an exception.
 """
 
@@ -40,7 +40,11 @@ from .._deps import require
 from ..errors import BackendError, InvalidInputError, ModelLoadError, UnsupportedError
 from ..prompts import Prompt
 from .base import Backend, Generation
-from .http import API_KEY_ENV, HTTPTransport, error_message  # noqa: F401  (API_KEY_ENV: re-exported)
+from .http import API_KEY_ENV as _BACKEND_KEY_ENV
+from .http import HTTPTransport, error_message
+
+#: environment variables read (in this order) when no ``api_key`` is given
+API_KEY_ENV = (*_BACKEND_KEY_ENV, "OPENAI_API_KEY")
 from .tokens import (
     count_tokens,
     prompt_token_ids,
@@ -86,7 +90,7 @@ class OpenAIBackend(Backend):
             request), e.g. the path or hub id given to ``vllm serve``.
         base_url: server URL including ``/v1`` (``http://127.0.0.1:8000/v1``);
             default: ``$INTERANK_BASE_URL`` or ``$OPENAI_BASE_URL``.
-        api_key: bearer token; default: ``$INTERANK_API_KEY`` or ``$OPENAI_API_KEY``.
+        api_key: bearer token; default: ``$INTERANK_BACKEND_API_KEY`` or ``$OPENAI_API_KEY``.
             Never logged or shown.
         tokenizer: a hub id or folder with the served model's tokenizer (or a
             ``.gguf`` file), used to render the chat template and count tokens
@@ -180,6 +184,7 @@ class OpenAIBackend(Backend):
         self._http = HTTPTransport(
             self.base_url, api_key=api_key, headers=headers, timeout=timeout, max_retries=max_retries,
             backoff=backoff, max_backoff=max_backoff, max_concurrency=max_concurrency, show_progress=show_progress,
+            key_env=API_KEY_ENV,
         )
         self.max_concurrency = max_concurrency
         self.timeout = float(timeout)

@@ -55,7 +55,8 @@ class RerankAPIBackend(Backend):
         base_url: the service's URL (``http://host:8080``), without the endpoint path.
         api: ``"cohere"`` (default), ``"cohere-v2"``, ``"tei"`` or ``"score"`` (see the module docstring).
         path: the endpoint path, when it differs from the API's default.
-        api_key: bearer token; default ``$INTERANK_API_KEY`` (never logged or shown).
+        api_key: bearer token; default ``$INTERANK_BACKEND_API_KEY`` (never logged or shown; not
+            ``$INTERANK_API_KEY``, the key ``interank serve`` accepts).
         max_documents_per_request: split larger document lists into several requests
             (services cap client batches: TEI's default is 1000 ... or less).
         max_concurrency, timeout, max_retries, backoff, max_backoff, headers: transport
