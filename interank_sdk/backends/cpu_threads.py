@@ -10,7 +10,8 @@ alone and 123 with the busy core; with ``OMP_WAIT_POLICY=PASSIVE``, 157 alone
 and 119 busy (the policy must be set before torch starts, and costs 17% alone).
 
 ``threads="auto"`` keeps the default policy and picks the thread count before
-each scoring call: every core while the machine is otherwise idle, one core
+each scoring call: every core (at most ``$OMP_NUM_THREADS`` when it is set)
+while the machine is otherwise idle, one core
 fewer per core that other processes kept busy since the previous call (read from
 ``/proc/stat``, this process's own CPU time subtracted). It changes torch's
 thread count of the calling thread (``torch.set_num_threads``), so it is opt-in
@@ -58,6 +59,9 @@ class ThreadPolicy:
             raise InvalidInputError(f"threads must be None, 'auto' or a positive int, got {threads!r}")
         self.threads = threads
         self.cores = os.cpu_count() or 1
+        pinned = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if pinned.isdigit() and int(pinned) > 0:  # the caller's ceiling: auto never goes above it
+            self.cores = min(self.cores, int(pinned))
         self._last: tuple[float, float, float] | None = None  # machine busy, machine total, own CPU seconds
         self.current: int | None = None
 
