@@ -41,7 +41,31 @@ class BaseReranker(ABC):
         top_k: int | None = None,
         explain: bool | int = False,
     ) -> RerankResult:
-        """Rerank ``documents`` for ``query``, best first (see :meth:`rerank_batch`)."""
+        """Rerank ``documents`` for ``query``, best first.
+
+        Args:
+            query: the search query (non-empty string; never truncated).
+            documents: ``str``, :class:`Document`, or dicts with ``text`` and
+                optional ``title``, ``id``, ``metadata``, ``score``.
+            top_k: return only the best ``top_k`` (default: all).
+            explain: ``False`` (default) scores with the reranker's strategy;
+                ``True`` explains and scores every document with the
+                ``reasoning`` strategy; an int ``k`` is a cascade: every
+                document is scored with the fast strategy, then the best ``k``
+                are explained, rescored and reordered by the ``reasoning``
+                strategy (the others keep their fast scores and order below
+                them). ``RankedDocument.strategy`` says which scored each one.
+                Explaining needs a causal LM; to explain with a second model,
+                use :class:`~interank_sdk.Cascade`.
+
+        Returns:
+            a :class:`RerankResult` (a list of :class:`RankedDocument`, best
+            first, ties in input order) with a ``stats`` attribute.
+
+        Raises:
+            InvalidInputError: empty or non-string query, ``None`` or non-text
+                documents, bad ``top_k``.
+        """
         return self.rerank_batch([query], [documents], top_k=top_k, explain=explain)[0]
 
     async def arerank(

@@ -163,7 +163,10 @@ def test_lora_adapter_on_a_classifier_loads_with_its_head(tmp_path):
     base = build_llm_classifier(tmp_path / "base")
     model = AutoModelForSequenceClassification.from_pretrained(str(base), dtype=torch.float32)
     config = peft.LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
-    lora = peft.get_peft_model(model, config)
+    from interank_sdk._compat import quiet_peft
+
+    with quiet_peft():  # peft reads a property transformers deprecated
+        lora = peft.get_peft_model(model, config)
     torch.manual_seed(1)
     with torch.no_grad():
         for name, p in lora.named_parameters():

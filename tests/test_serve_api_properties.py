@@ -19,7 +19,7 @@ from interank_sdk.errors import InteRankError, InvalidInputError
 from interank_sdk.types import Document
 
 hypothesis = pytest.importorskip("hypothesis", reason="pip install -e '.[serve-test]'")
-from conftest import WORDS
+from tiny_vocab import WORDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

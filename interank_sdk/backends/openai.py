@@ -47,6 +47,7 @@ from .http import HTTPTransport, error_message
 API_KEY_ENV = (*_BACKEND_KEY_ENV, "OPENAI_API_KEY")
 from .tokens import (
     count_tokens,
+    exact_token_id,
     prompt_token_ids,
     has_tokenizer,
     label_logprobs_from_top_k,
@@ -320,12 +321,7 @@ class OpenAIBackend(Backend):
     def token_id(self, text: str) -> int:
         if self.tokenizer is None:
             raise UnsupportedError("looking up token ids needs the served model's tokenizer: pass tokenizer=")
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) != 1:
-            from ..errors import LabelTokenError
-
-            raise LabelTokenError(f"{text!r} is not one token of the vocabulary of {self.model_name!r} (got {ids})")
-        return int(ids[0])
+        return exact_token_id(self.tokenizer, text, self.model_name)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if self.tokenizer is not None:

@@ -34,7 +34,7 @@ from ..errors import InvalidInputError, ModelLoadError, UnsupportedError
 from ..sources import ModelSource, dtype_name, resolve_source
 from .base import Backend
 from .batching import run_sorted
-from .pairs import PairEncoder, model_position_limit, resolve_max_length
+from .pairs import PairBudget, PairEncoder, model_position_limit, resolve_max_length
 from .tokens import count_tokens, split_windows
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _ir_key(source: ModelSource, versions: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-class OVClassifierBackend(Backend):
+class OVClassifierBackend(PairBudget, Backend):
     """An encoder cross-encoder (``*ForSequenceClassification``) on OpenVINO's CPU plugin.
 
     Args:
@@ -199,13 +199,6 @@ class OVClassifierBackend(Backend):
 
     def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
         return split_windows(self.tokenizer, text, max_tokens, overlap)
-
-    @property
-    def max_input_tokens(self) -> int | None:
-        return self.max_length
-
-    def pair_overhead(self, first: str) -> int:
-        return self.pairs.overhead(first)
 
     def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:

@@ -83,4 +83,18 @@ class PairEncoder:
         return [list(r) for r in enc["input_ids"]], ([list(t) for t in types] if types is not None else None)
 
 
-__all__ = ["PairEncoder", "model_position_limit", "resolve_max_length"]
+class PairBudget:
+    """What a classifier runtime says about its input budget, from its ``pairs`` and ``max_length`` (a mixin)."""
+
+    pairs: PairEncoder
+    max_length: int
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        return self.max_length
+
+    def pair_overhead(self, first: str) -> int:
+        return self.pairs.overhead(first)
+
+
+__all__ = ["PairBudget", "PairEncoder", "model_position_limit", "resolve_max_length"]

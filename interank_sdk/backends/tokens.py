@@ -166,6 +166,35 @@ def single_token_ids(tokenizer: Any, label: str, model_name: str = "") -> list[i
     return ids
 
 
+def exact_token_id(tokenizer: Any, text: str, model_name: str = "") -> int:
+    """The id of ``text`` when it is exactly one (known) token of the vocabulary.
+
+    Raises:
+        LabelTokenError: ``text`` encodes to several tokens, none, or the unknown token.
+    """
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1 or ids[0] == getattr(tokenizer, "unk_token_id", None):
+        raise LabelTokenError(f"{text!r} is not one token of the vocabulary of {model_name!r} (got {ids})")
+    return int(ids[0])
+
+
+class LabelIds:
+    """Cached token ids of labels for one tokenizer: a label's single-token variants, or its exact token."""
+
+    def __init__(self, tokenizer: Any, model_name: str = "") -> None:
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self._cache: dict[tuple[str, bool], list[int]] = {}
+
+    def __call__(self, label: str, *, variants: bool = True) -> list[int]:
+        """Ids of ``label``'s single-token variants (``variants``) or of its exact token. Raises LabelTokenError."""
+        key = (label, variants)
+        if key not in self._cache:
+            self._cache[key] = (single_token_ids(self.tokenizer, label, self.model_name) if variants
+                                else [exact_token_id(self.tokenizer, label, self.model_name)])
+        return self._cache[key]
+
+
 def label_logprobs_from_top_k(
     top: Mapping[Hashable, float], label_keys: Sequence[Collection[Hashable]]
 ) -> np.ndarray:

@@ -32,12 +32,13 @@ from ..prompts import Prompt
 from .base import Backend, Generation
 from ..sources import ModelSource, local_snapshot, resolve_source
 from .tokens import (
+    LabelIds,
     count_tokens,
+    exact_token_id,
     label_logprobs_from_top_k,
     leading_bos_id,
     prompt_token_ids,
     render_prompt,
-    single_token_ids,
     split_windows,
 )
 
@@ -235,7 +236,7 @@ class VLLMBackend(VLLMEngine):
         vllm = _vllm()
         self.top_logprobs = top_logprobs
         self._bos_id = leading_bos_id(self.tokenizer)
-        self._label_cache: dict[tuple[str, bool], list[int]] = {}
+        self._label_ids = LabelIds(self.tokenizer, self.model_name)
         fields = set(inspect.signature(vllm.SamplingParams).parameters)
         self.exact_labels = label_mode == "auto" and "logprob_token_ids" in fields
 
@@ -247,20 +248,11 @@ class VLLMBackend(VLLMEngine):
         return len(prompt_token_ids(self.tokenizer, [prompt], self._bos_id)[0])
 
     def token_id(self, text: str) -> int:
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) != 1:
-            from ..errors import LabelTokenError
-
-            raise LabelTokenError(f"{text!r} is not one token of the vocabulary of {self.model_name!r} (got {ids})")
-        return int(ids[0])
+        return exact_token_id(self.tokenizer, text, self.model_name)
 
     def label_token_ids(self, label: str, *, variants: bool = True) -> list[int]:
         """Single-token ids of a label (with its variants, by default); cached. Raises LabelTokenError if none."""
-        key = (label, variants)
-        if key not in self._label_cache:
-            self._label_cache[key] = (single_token_ids(self.tokenizer, label, self.model_name) if variants
-                                      else [self.token_id(label)])
-        return self._label_cache[key]
+        return self._label_ids(label, variants=variants)
 
     def _prompts(self, prompts: Sequence[Prompt]) -> list[Any]:
         from vllm.inputs import TokensPrompt

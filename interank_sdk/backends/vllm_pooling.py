@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, InvalidInputError, UnsupportedError
-from .pairs import PairEncoder, resolve_max_length
+from .pairs import PairBudget, PairEncoder, resolve_max_length
 from .vllm import VLLMEngine
 
 logger = logging.getLogger(__name__)
 
 
-class VLLMScoreBackend(VLLMEngine):
+class VLLMScoreBackend(PairBudget, VLLMEngine):
     """A one-label sequence classifier on vLLM's scoring API (``LLM.score``).
 
     Takes every option of :class:`~interank_sdk.backends.vllm.VLLMEngine`, and:
@@ -47,13 +47,6 @@ class VLLMScoreBackend(VLLMEngine):
                                    "(use the transformers backend)")
         self.max_length = resolve_max_length(max_length, int(config.max_model_len))
         self.pairs = PairEncoder(self.tokenizer, self.max_length, token_types=False)
-
-    @property
-    def max_input_tokens(self) -> int | None:
-        return self.max_length
-
-    def pair_overhead(self, first: str) -> int:
-        return self.pairs.overhead(first)
 
     def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
@@ -84,10 +77,6 @@ class VLLMEmbedBackend(VLLMEngine):
         del pooling, normalize  # vLLM reads them from the sentence-transformers files itself
         limit = int(self.llm.llm_engine.model_config.max_model_len)
         self.max_length = min(max_length, limit) if max_length else limit
-
-    @property
-    def max_input_tokens(self) -> int | None:
-        return self.max_length
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interank_sdk._compat import quiet_peft
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 from interank_sdk.strategies.reasoning import MARKER
@@ -206,19 +207,20 @@ def build_sft_trainer(config: DistillConfig) -> SFTRun:
         seed=config.seed,
         max_length=config.max_length,
         completion_only_loss=True,
-        gradient_checkpointing=gradient_checkpointing,
+        activation_checkpointing=gradient_checkpointing,
         use_cpu=not on_cuda,
         disable_tqdm=not config.show_progress,
         **training_precision(backend),
     )
-    trainer = SFTTrainer(
-        model=backend.model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=backend.tokenizer,
-        peft_config=lora_config(backend.model, r=config.lora_r, alpha=config.lora_alpha,
-                                dropout=config.lora_dropout, target_modules=config.target_modules),
-    )
+    with quiet_peft():
+        trainer = SFTTrainer(
+            model=backend.model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=backend.tokenizer,
+            peft_config=lora_config(backend.model, r=config.lora_r, alpha=config.lora_alpha,
+                                    dropout=config.lora_dropout, target_modules=config.target_modules),
+        )
     return SFTRun(trainer, backend, strategy, template.version, examples, forms, dropped, workdir)
 
 
@@ -246,7 +248,8 @@ def distill(config: DistillConfig | None = None, /, **kwargs: Any) -> DistillRep
     start = time.perf_counter()
     run = build_sft_trainer(config)
     try:
-        result = run.trainer.train()
+        with quiet_peft():
+            result = run.trainer.train()
     finally:
         run.close()
     hist = {str(k): sum(e["label"] == k for e in run.examples) for k in (0, 1, 2)}

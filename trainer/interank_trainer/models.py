@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from interank_sdk._compat import quiet_peft
 from interank_sdk._deps import require
 from interank_sdk.errors import InvalidInputError, ModelLoadError, UnsupportedError
 from interank_sdk.prompts import Prompt
@@ -73,7 +74,8 @@ def load_student(model: str | Path, *, device: str = "auto", dtype: Any = "auto"
     backend = HFBackend(model, device=dev, dtype=dtype, quantization=quant, merge_adapter=True)
     if quant:
         peft = require("peft", "lora")
-        backend.model = peft.prepare_model_for_kbit_training(backend.model, use_gradient_checkpointing=True)
+        with quiet_peft():
+            backend.model = peft.prepare_model_for_kbit_training(backend.model, use_gradient_checkpointing=True)
     return backend
 
 

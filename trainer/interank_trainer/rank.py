@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interank_sdk._compat import quiet_peft
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 
@@ -189,9 +190,10 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
     torch.manual_seed(config.seed)
     layers = num_layers(backend.model)
     first = layers - config.train_layers if config.train_layers and config.train_layers < layers else 0
-    model = peft.get_peft_model(backend.model, lora_config(
-        backend.model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
-        target_modules=config.target_modules, layers=list(range(first, layers)) if first else None))
+    with quiet_peft():
+        model = peft.get_peft_model(backend.model, lora_config(
+            backend.model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+            target_modules=config.target_modules, layers=list(range(first, layers)) if first else None))
     cache: LayerCache | None = None
     if first:
         # the layers below `first` are frozen: their output per row is computed once, each step runs the rest

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interank_sdk._compat import quiet_peft
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 from interank_sdk.reranker import model_card
@@ -101,7 +102,8 @@ def rl(config: RLConfig | None = None, /, **kwargs: Any) -> RLReport:
         rows = rows[: config.max_rows]
     backend = load_student(base, device=config.device, dtype=config.dtype, quantization=config.quantization)
     torch.manual_seed(config.seed)
-    model = peft.PeftModel.from_pretrained(backend.model, str(adapter), is_trainable=True)
+    with quiet_peft():
+        model = peft.PeftModel.from_pretrained(backend.model, str(adapter), is_trainable=True)
     examples = []
     for r in rows:
         prompt = template.render(r["query"], r["passage"])
@@ -156,7 +158,7 @@ def _grpo(model: Any, backend: Any, examples: list[dict[str, Any]], steps: int, 
             save_strategy="no",
             report_to="none",
             seed=config.seed,
-            gradient_checkpointing=gradient_checkpointing,
+            activation_checkpointing=gradient_checkpointing,
             use_cpu=not on_cuda,
             disable_dropout=True,
             disable_tqdm=not config.show_progress,
@@ -170,7 +172,8 @@ def _grpo(model: Any, backend: Any, examples: list[dict[str, Any]], steps: int, 
                                                       for e in examples]),
             processing_class=backend.tokenizer,
         )
-        result = trainer.train()
+        with quiet_peft():
+            result = trainer.train()
     report.steps = result.global_step
     report.loss = [float(result.training_loss)]
     report.mean_reward = [float(h["reward"]) for h in trainer.state.log_history if "reward" in h]

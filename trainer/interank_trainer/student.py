@@ -37,7 +37,7 @@ from ._deps import need
 from .config import StudentConfig, build_config, config_dict
 from .formats import read_manifest
 from .losses import build_loss
-from .student_data import StudentData, prepare_student_data
+from .student_data import prepare_student_data
 
 logger = logging.getLogger(__name__)
 

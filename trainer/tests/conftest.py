@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests") not in sys.path:  # the core conftest imports its helper modules (tiny_vocab) by name
+    sys.path.append(str(REPO / "tests"))
 _spec = importlib.util.spec_from_file_location("interank_core_tests_conftest", REPO / "tests" / "conftest.py")
 core = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = core

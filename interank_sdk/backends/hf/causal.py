@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidInputError, LabelTokenError
+from ...errors import InvalidInputError
 from ...prompts import Prompt
 from ..base import Generation
-from ..tokens import leading_bos_id, prompt_token_ids, render_prompt, single_token_ids
+from ..tokens import LabelIds, exact_token_id, leading_bos_id, prompt_token_ids, render_prompt
 from .generation import cut_at_stop, eos_ids, stopping_criteria
 from .runtime import HFRuntime, _torch
 
@@ -54,7 +54,7 @@ class HFBackend(HFRuntime):
             # left padding is masked out, so any id serves; the model's own pad id stays untouched
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.prefix_sharing = prefix_sharing
-        self._label_cache: dict[tuple[str, bool], list[int]] = {}
+        self._label_ids = LabelIds(self.tokenizer, self.model_name)
         params = inspect.signature(self.model.forward).parameters
         self._has_logits_to_keep = "logits_to_keep" in params
         # transformers renamed the cache argument (`past_key_values` -> `cache`, the old name goes in 5.40)
@@ -80,17 +80,10 @@ class HFBackend(HFRuntime):
 
     def label_token_ids(self, label: str, *, variants: bool = True) -> list[int]:
         """Single-token ids of a label (with its variants, by default); cached. Raises LabelTokenError if none."""
-        key = (label, variants)
-        if key not in self._label_cache:
-            self._label_cache[key] = (single_token_ids(self.tokenizer, label, self.model_name) if variants
-                                      else [self.token_id(label)])
-        return self._label_cache[key]
+        return self._label_ids(label, variants=variants)
 
     def token_id(self, text: str) -> int:
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) != 1 or ids[0] == getattr(self.tokenizer, "unk_token_id", None):
-            raise LabelTokenError(f"{text!r} is not one token of the vocabulary of {self.model_name!r} (got {ids})")
-        return int(ids[0])
+        return exact_token_id(self.tokenizer, text, self.model_name)
 
     # ------------------------------------------------------------------ compute
     def _forward_last(self, rows: Sequence[Sequence[int]], keep: int):

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ..pairs import PairEncoder, model_position_limit, resolve_max_length
+from ..pairs import PairBudget, PairEncoder, model_position_limit, resolve_max_length
 from .runtime import HFRuntime, _torch
 
 logger = logging.getLogger(__name__)
 
-class HFClassifierBackend(HFRuntime):
+class HFClassifierBackend(PairBudget, HFRuntime):
     """A ``*ForSequenceClassification`` model in process.
 
     Takes every option of :class:`~interank_sdk.backends.hf.runtime.HFRuntime`, and:
@@ -65,13 +65,6 @@ class HFClassifierBackend(HFRuntime):
         params = inspect.signature(self.model.forward).parameters
         self.pairs = PairEncoder(self.tokenizer, self.max_length, token_types="token_type_ids" in params)
         self._vocab = int(getattr(config, "vocab_size", 0) or len(self.tokenizer))
-
-    @property
-    def max_input_tokens(self) -> int | None:
-        return self.max_length
-
-    def pair_overhead(self, first: str) -> int:
-        return self.pairs.overhead(first)
 
     def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:
         """``(input_ids, token_type_ids)`` of each pair (:class:`~interank_sdk.backends.pairs.PairEncoder`)."""

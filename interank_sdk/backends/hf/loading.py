@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..._compat import quiet_peft
 from ..._deps import require
 from ...errors import InvalidInputError, ModelLoadError, UnsupportedError
 from ...sources import ModelSource
@@ -142,7 +143,8 @@ def load_model(
     if source.adapter:
         peft = require("peft", "lora")
         try:
-            model = peft.PeftModel.from_pretrained(model, source.adapter, is_trainable=False)
+            with quiet_peft():
+                model = peft.PeftModel.from_pretrained(model, source.adapter, is_trainable=False)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot apply LoRA adapter {source.adapter!r}: {exc}") from exc
         if (merge_adapter or quantization == "int8") and not bnb:
