@@ -42,6 +42,7 @@ from ..prompts import Prompt
 from .base import Backend, Generation
 from .http import API_KEY_ENV as _BACKEND_KEY_ENV
 from .http import HTTPTransport, error_message
+from .openai_server import ServerProbe, echoed_tail, label_logprobs_from_strings
 
 #: environment variables read (in this order) when no ``api_key`` is given
 API_KEY_ENV = (*_BACKEND_KEY_ENV, "OPENAI_API_KEY")
@@ -50,7 +51,6 @@ from .tokens import (
     exact_token_id,
     prompt_token_ids,
     has_tokenizer,
-    label_logprobs_from_top_k,
     label_variants,
     leading_bos_id,
     plain_render,
@@ -63,8 +63,6 @@ logger = logging.getLogger(__name__)
 
 #: environment variables read (in this order) when no ``base_url`` is given
 BASE_URL_ENV = ("INTERANK_BASE_URL", "OPENAI_BASE_URL")
-#: characters per token assumed when neither a local tokenizer nor the server can count
-CHARS_PER_TOKEN = 4.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -207,8 +205,8 @@ class OpenAIBackend(Backend):
         self.prompt_format = prompt_format
         self._bos_id = leading_bos_id(self.tokenizer) if self.tokenizer is not None else None
         self._label_cache: dict[tuple[str, bool], tuple[list[int], set[str]]] = {}
-        self._remote_tokenize: str | None = None  # "vllm", "llama-cpp-python", "none" once probed
         self._client = self._http.client
+        self._server = ServerProbe(self._client, self.base_url, self.model_name, timeout=self.timeout)
         logger.info(
             "openai backend: model %s at %s (endpoint %s, tokenizer %s)",
             self.model_name, self.base_url, self.endpoint, self.tokenizer_source,
@@ -326,55 +324,14 @@ class OpenAIBackend(Backend):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if self.tokenizer is not None:
             return count_tokens(self.tokenizer, texts)
-        return list(self._http.pool.map(self._remote_count, texts))
-
-    def _remote_count(self, text: str) -> int:
-        """Token count from the server's tokenizer endpoint, else an estimate."""
-        if not text:
-            return 0
-        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-        probes = {
-            "vllm": (f"{root}/tokenize", {"model": self.model_name, "prompt": text, "add_special_tokens": False}),
-            "llama-cpp-python": (f"{self.base_url}/extras/tokenize", {"input": text, "model": self.model_name}),
-        }
-        kinds = [self._remote_tokenize] if self._remote_tokenize else list(probes)
-        for kind in kinds:
-            if kind == "none":
-                break
-            url, body = probes[kind]
-            try:
-                response = self._client.post(url, json=body)
-                if response.status_code == 200:
-                    data = response.json()
-                    n = data.get("count", len(data.get("tokens", [])))
-                    self._remote_tokenize = kind
-                    return int(n)
-            except Exception:  # noqa: BLE001 - a probe: any failure means "not this server"
-                continue
-        if self._remote_tokenize != "none":
-            logger.warning(
-                "no local tokenizer and the server has no tokenize endpoint: token counts are estimated "
-                "at %.0f characters per token (pass tokenizer= for exact document budgets)", CHARS_PER_TOKEN
-            )
-            self._remote_tokenize = "none"
-        return max(1, round(len(text) / CHARS_PER_TOKEN))
+        return list(self._http.pool.map(self._server.count, texts))
 
     def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
         if self.tokenizer is not None:
             return split_windows(self.tokenizer, text, max_tokens, overlap)
         if max_tokens < 1:
             raise InvalidInputError("max_tokens must be >= 1")
-        n = self._remote_count(text)
-        if n <= max_tokens:
-            return [text]
-        chars = max(1, int(len(text) * max_tokens / n))
-        step = max(1, int(len(text) * max(1, max_tokens - min(overlap, max_tokens - 1)) / n))
-        windows, start = [], 0
-        while True:
-            windows.append(text[start : start + chars])
-            if start + chars >= len(text):
-                return windows
-            start += step
+        return self._server.windows(text, max_tokens, overlap)
 
     def _label_keys(self, label: str, variants: bool = True) -> tuple[list[int], set[str]]:
         """(single-token ids, token strings) of the label (and its variants); ids empty without a tokenizer."""
@@ -408,7 +365,7 @@ class OpenAIBackend(Backend):
                 tops = logprobs.get("top_logprobs") or []
                 if not tops or not tops[0]:
                     raise BackendError("the server returned no top_logprobs for a completions request with logprobs")
-                return self._from_top(tops[0], keys)
+                return label_logprobs_from_strings(tops[0], keys)
 
             return np.stack(self._map(one, items, "scoring"))
 
@@ -424,7 +381,7 @@ class OpenAIBackend(Backend):
             for alt in content[0]["top_logprobs"]:
                 top[alt["token"]] = float(np.logaddexp(top[alt["token"]], alt["logprob"])) if alt["token"] in top \
                     else float(alt["logprob"])
-            return self._from_top(top, keys)
+            return label_logprobs_from_strings(top, keys)
 
         return np.stack(self._map(one_chat, list(prompts), "scoring"))
 
@@ -437,29 +394,7 @@ class OpenAIBackend(Backend):
 
     def server_kind(self) -> str:
         """``"vllm"`` when the server answers ``GET /version`` as vLLM does, else ``"generic"`` (probed once)."""
-        if not hasattr(self, "_server_kind"):
-            root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-            kind = "generic"
-            try:
-                response = self._client.get(f"{root}/version", timeout=min(self.timeout, 10.0))
-                if response.status_code == 200 and "version" in response.json():
-                    kind = "vllm"
-            except Exception:  # noqa: BLE001 - a probe: any failure means "not vLLM"
-                pass
-            self._server_kind = kind
-            logger.info("server at %s: %s", self.base_url, kind)
-        return self._server_kind
-
-    @staticmethod
-    def _from_top(top: dict[str, float], keys: list[set[str]]) -> np.ndarray:
-        """Label log-probs from a server's top-k (token strings; servers may strip a leading space)."""
-        merged: dict[str, float] = {}
-        for token, lp in top.items():
-            if lp is None:
-                continue
-            merged[token] = float(lp)
-        label_keys = [{k for k in merged if k in ks or k.strip() in {s.strip() for s in ks}} for ks in keys]
-        return label_logprobs_from_top_k(merged, label_keys)
+        return self._server.kind()
 
     def _chat_payload(self, prompt: Prompt, **params: Any) -> dict[str, Any]:
         if prompt.segments is not None:
@@ -507,33 +442,12 @@ class OpenAIBackend(Backend):
                 picked = values[n_head : n_head + n_tail]
             else:
                 generated = int((answer.get("usage") or {}).get("completion_tokens") or 1)
-                picked = self._echoed_tail(lp, cont, n_tail, generated)
+                picked = echoed_tail(lp, cont, n_tail, generated)
             if not picked or any(v is None for v in picked):
                 raise BackendError("the server's echoed log-probabilities do not cover the continuation")
             return np.asarray(picked, dtype=np.float64)
 
         return self._map(one, items, "scoring")
-
-    @staticmethod
-    def _echoed_tail(lp: dict[str, Any], cont: str, n_tail: int, generated: int) -> list[float | None]:
-        """Log-probs of the continuation's tokens in an echoed text prompt.
-
-        The prompt ends with the continuation, followed by ``generated`` new
-        tokens. Servers detokenize special tokens differently (llama.cpp drops
-        them), so character offsets are only used relative to the end: the
-        last ``n_tail`` prompt tokens are taken when their text is the
-        continuation (the server tokenized it as the local tokenizer did), else
-        every prompt token that overlaps the continuation's characters.
-        """
-        tokens, offsets, values = lp.get("tokens") or [], lp.get("text_offset") or [], lp.get("token_logprobs") or []
-        if not (len(tokens) == len(offsets) == len(values)) or len(tokens) < n_tail + generated:
-            raise BackendError("the server's echoed log-probabilities are inconsistent (tokens/offsets/values)")
-        end = len(tokens) - generated
-        if "".join(tokens[end - n_tail : end]).strip() == cont.strip():
-            return values[end - n_tail : end]
-        stop = offsets[end] if end < len(offsets) else offsets[-1] + len(tokens[-1])
-        start = stop - len(cont)
-        return [v for t, o, v in zip(tokens[:end], offsets[:end], values[:end]) if o + max(1, len(t)) > start]
 
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
         if not prompts:
