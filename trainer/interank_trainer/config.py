@@ -533,6 +533,13 @@ class StudentConfig:
         max_grade: the top grade (TREC: 3), for the pointwise (``bce``) targets.
         teacher_transform: ``"zscore"`` (per query), ``"log_zscore"`` (z-score of the
             log score: query likelihoods and probabilities) or ``"raw"``.
+        co_teacher: a second, cheap teacher (a model ``Reranker`` loads: a bi-encoder,
+            a cross-encoder) that scores the same pools when the student's data is
+            prepared; its per-query z-scored raw scores are mixed into the teacher's
+            with ``co_teacher_weight`` (an ensemble teacher: an LLM's query likelihood
+            and a bi-encoder's similarity err differently). ``None``: the teacher alone.
+        co_teacher_weight: the co-teacher's share of the teacher target (0 < w < 1).
+        co_teacher_strategy: the co-teacher's strategy (``"auto"``: read from its files).
         kd_alpha, temperature: ``ranknet-kd``'s weight of the KL term and its
             temperature (DeAR: 0.1 and 2); ``temperature`` is also PLD's.
         adr_alpha: the ApproxRank sigmoid's sharpness of ``adr-mse``.
@@ -569,6 +576,9 @@ class StudentConfig:
     unjudged_grade: float | None = 0.0
     max_grade: int = 3
     teacher_transform: str = "zscore"
+    co_teacher: str | None = None
+    co_teacher_weight: float = 0.5
+    co_teacher_strategy: str = "auto"
     kd_alpha: float = 0.1
     temperature: float = 2.0
     adr_alpha: float = 1.0
@@ -606,6 +616,12 @@ class StudentConfig:
         if self.teacher_transform not in ("zscore", "log_zscore", "raw"):
             raise InvalidInputError(
                 f"teacher_transform must be 'zscore', 'log_zscore' or 'raw', got {self.teacher_transform!r}")
+        if self.co_teacher is not None:
+            if not 0.0 < self.co_teacher_weight < 1.0:
+                raise InvalidInputError(f"co_teacher_weight must be in (0, 1), got {self.co_teacher_weight}")
+            if self.teacher_transform == "raw":
+                raise InvalidInputError("a co_teacher is mixed on per-query z-scores: teacher_transform must be "
+                                        "'zscore' or 'log_zscore', not 'raw'")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise InvalidInputError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         _positive(self, "max_grade", "batch_size", "max_length")

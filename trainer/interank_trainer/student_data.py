@@ -6,6 +6,9 @@ Targets, one per passage of a pool, in one place (:func:`pool_targets`):
   query: minus the mean, over the standard deviation), ``log_zscore`` (the same
   on the log of the score: for query likelihoods and probabilities, whose
   differences live on a log scale) or ``raw``;
+* a co-teacher (``co_teacher``: a cheap second model, e.g. a bi-encoder) scores
+  the same pools once (:func:`co_teacher_scores`); with weight ``c`` the teacher
+  target becomes the z-score of ``(1 - c) x teacher + c x z-scored co-teacher``;
 * human grades are mixed in with ``label_weight`` (``w``): where a passage has
   a label (its judged grade; a QA answer or a synthetic query's source passage
   counts as the top grade; an unjudged passage as ``unjudged_grade`` unless
@@ -141,6 +144,11 @@ def pool_targets(row: dict[str, Any], config: StudentConfig) -> dict[str, list[f
         teacher = _zscore(scores)
     else:
         teacher = [float(s) for s in scores]
+    if config.co_teacher is not None:
+        if "co_teacher_scores" not in row:
+            raise InvalidInputError(f"pool {row.get('pool_id')!r} has no co-teacher scores (co_teacher_scores first)")
+        c = config.co_teacher_weight
+        teacher = _zscore([(1 - c) * t + c * s for t, s in zip(teacher, _zscore(row["co_teacher_scores"]))])
     w = config.label_weight
     grades: list[float | None] = []
     for grade, positive in zip(row["grades"], row["positives"]):
@@ -232,10 +240,39 @@ def build_examples(rows: list[dict[str, Any]], config: StudentConfig, render: An
     return examples, pairs
 
 
+def co_teacher_scores(rows: list[dict[str, Any]], config: StudentConfig) -> float:
+    """Score every pool of ``rows`` with ``config.co_teacher`` (its raw scores, in ``row["co_teacher_scores"]``).
+
+    Returns the co-teacher's pairs per second. Non-finite scores raise: a
+    co-teacher that cannot be read is never mixed in.
+    """
+    import time
+
+    from interank_sdk import Reranker
+
+    reranker = Reranker(config.co_teacher, strategy=config.co_teacher_strategy, device=config.device,
+                        show_progress=config.show_progress)
+    pairs = [(row["query"], d) for row in rows for d in row["docs"]]
+    start = time.perf_counter()
+    scores = [float(s) for s in reranker.predict(pairs, raw=True)]
+    seconds = time.perf_counter() - start
+    if not all(math.isfinite(s) for s in scores):
+        raise InvalidInputError(f"the co-teacher {config.co_teacher} returned non-finite scores")
+    i = 0
+    for row in rows:
+        row["co_teacher_scores"] = scores[i:i + len(row["docs"])]
+        i += len(row["docs"])
+    logger.info("co-teacher %s scored %d pairs at %.0f pairs/s", config.co_teacher, len(pairs),
+                len(pairs) / max(seconds, 1e-9))
+    return len(pairs) / max(seconds, 1e-9)
+
+
 def prepare_student_data(config: StudentConfig, render: Any) -> StudentData:
-    """Read, check, split and convert the teacher scores of ``config.scores``."""
+    """Read, check, split and convert the teacher scores of ``config.scores`` (and the co-teacher's, if any)."""
     folders = config.scores if isinstance(config.scores, (list, tuple)) else [config.scores]
     rows, read, skipped = read_pools(list(folders), max_pools=config.max_pools)
+    if config.co_teacher is not None:
+        co_teacher_scores(rows, config)
     train_rows, heldout = split_pools(rows, config.eval_fraction, config.seed)
     for row in heldout:
         row["targets"] = pool_targets(row, config)
@@ -248,4 +285,4 @@ def prepare_student_data(config: StudentConfig, render: Any) -> StudentData:
                        train_pairs=pairs)
 
 
-__all__ = ["StudentData", "read_pools", "pool_targets", "split_pools", "build_examples", "prepare_student_data"]
+__all__ = ["StudentData", "read_pools", "pool_targets", "co_teacher_scores", "split_pools", "build_examples", "prepare_student_data"]

@@ -57,6 +57,16 @@ def test_targets_mix_teacher_and_grades():
     assert gain == pytest.approx([3.0, 0.0, 1.5])  # min-max scaled to [0, max_grade]
 
 
+def test_co_teacher_is_mixed_on_z_scores():
+    row = {"teacher_scores": [3.0, 1.0, 2.0], "grades": [None] * 3, "positives": [False] * 3,
+           "co_teacher_scores": [1.0, 2.0, 0.0]}
+    # teacher z (1.2247, -1.2247, 0), co-teacher z (0, 1.2247, -1.2247): half each (0.6124, 0, -0.6124), z-scored
+    mixed = pool_targets(row, _config(co_teacher="bi", co_teacher_weight=0.5, unjudged_grade=None))["logit"]
+    assert mixed == pytest.approx([1.224745, 0.0, -1.224745], abs=1e-6)
+    with pytest.raises(InvalidInputError, match="no co-teacher scores"):
+        pool_targets({k: v for k, v in row.items() if k != "co_teacher_scores"}, _config(co_teacher="bi"))
+
+
 def test_bad_rows_are_counted_and_left_out(tmp_path):
     folder = tmp_path / "scores"
     folder.mkdir()
@@ -184,6 +194,34 @@ def test_student_config_checks():
         _config(pair_format={"query": "{query}"}).validate()
     with pytest.raises(InvalidInputError, match="pair_format"):
         _config(pair_format={"query": "{query}", "document": "{title} {text}"}).validate()
+    with pytest.raises(InvalidInputError, match="co_teacher_weight"):
+        _config(co_teacher="bi", co_teacher_weight=1.0).validate()
+    with pytest.raises(InvalidInputError, match="teacher_transform"):
+        _config(co_teacher="bi", teacher_transform="raw").validate()
+
+
+def test_bi_encoder_co_teacher_scores_the_pools_like_sentence_transformers(scores, minilm, tiny_encoder, tmp_path):
+    """The co-teacher's scores are all-MiniLM-L6-v2's cosine similarities (SentenceTransformer.encode), and the
+    student's card records the co-teacher."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from interank_trainer.student_data import co_teacher_scores
+
+    rows, _, _ = read_pools([scores])
+    co_teacher_scores(rows, _config(co_teacher=str(minilm), device="cpu", show_progress=False))
+    model = SentenceTransformer(str(minilm), device="cpu")
+    for row in rows[:2]:
+        q = model.encode([row["query"]], normalize_embeddings=True)
+        d = model.encode(row["docs"], normalize_embeddings=True)
+        # Reranker picks bf16 where the CPU runs it natively (fp32 elsewhere): cosines agree to ~3e-3 there
+        assert row["co_teacher_scores"] == pytest.approx((d @ q[0]).tolist(), abs=1e-2)
+    out = tmp_path / "st"
+    train_student(scores=scores, student=str(tiny_encoder), out=out, max_steps=1, docs_per_query=4,
+                  eval_fraction=0.25, co_teacher=str(minilm), co_teacher_weight=0.4, show_progress=False)
+    config = ModelCard.read(out).training["config"]
+    assert config["co_teacher"] == str(minilm) and config["co_teacher_weight"] == 0.4
+    assert np.isfinite(rows[0]["co_teacher_scores"]).all()
 
 
 def test_reranker_loads_the_student_with_cross_encoder_scores(scores, minilm, tmp_path):
