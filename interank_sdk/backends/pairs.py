@@ -62,7 +62,7 @@ class PairEncoder:
 
     def overhead(self, first: str) -> int:
         """Tokens a pair costs besides its second text."""
-        return len(self.tokenizer(first, add_special_tokens=False).input_ids) + self.specials
+        return len(self.tokenizer(first, add_special_tokens=False, verbose=False).input_ids) + self.specials
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:
         """``(input_ids, token_type_ids or None)`` of each pair.
@@ -71,7 +71,7 @@ class PairEncoder:
             InvalidInputError: a first text (the query) that leaves no room for the second within ``max_length``.
         """
         firsts = [a for a, _ in pairs]
-        for i, ids in enumerate(self.tokenizer(firsts, add_special_tokens=False).input_ids):
+        for i, ids in enumerate(self.tokenizer(firsts, add_special_tokens=False, verbose=False).input_ids):
             if len(ids) + self.specials >= self.max_length:
                 raise InvalidInputError(
                     f"the query of pair {i} has {len(ids)} tokens; with the special tokens it leaves no room for "

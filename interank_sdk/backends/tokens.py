@@ -76,7 +76,7 @@ def encode_rendered(tokenizer: Any, texts: Sequence[str], bos_id: int | None) ->
 
     The chat template may already start with the BOS text; it is never doubled.
     """
-    ids = tokenizer(list(texts), add_special_tokens=False).input_ids
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False).input_ids
     if bos_id is None:
         return [list(row) for row in ids]
     bos_text = tokenizer.bos_token
@@ -102,7 +102,7 @@ def prompt_token_ids(tokenizer: Any, prompts: Sequence[Prompt], bos_id: int | No
     raw = [i for i, p in enumerate(prompts) if p.segments is not None]
     if raw:
         pieces = sorted({seg for i in raw for seg in prompts[i].segments or ()})
-        encoded = dict(zip(pieces, tokenizer(pieces, add_special_tokens=False).input_ids)) if pieces else {}
+        encoded = dict(zip(pieces, tokenizer(pieces, add_special_tokens=False, verbose=False).input_ids)) if pieces else {}
         for i in raw:
             ids: list[int] = []
             if prompts[i].bos:
@@ -119,7 +119,7 @@ def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Tokens of each text, no special tokens added."""
     if not texts:
         return []
-    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False).input_ids]
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False, verbose=False).input_ids]
 
 
 def split_windows(tokenizer: Any, text: str, max_tokens: int, overlap: int) -> list[str]:
@@ -130,7 +130,7 @@ def split_windows(tokenizer: Any, text: str, max_tokens: int, overlap: int) -> l
     """
     if max_tokens < 1:
         raise InvalidInputError("max_tokens must be >= 1")
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = enc["offset_mapping"]
     n = len(offsets)
     if n <= max_tokens:

@@ -169,7 +169,7 @@ class HFBackend(HFRuntime):
         if not prompts:
             return []
         heads = self.prompt_ids(prompts)
-        tails = self.tokenizer(list(continuations), add_special_tokens=False).input_ids
+        tails = self.tokenizer(list(continuations), add_special_tokens=False, verbose=False).input_ids
         if any(len(t) == 0 for t in tails):
             raise InvalidInputError("a continuation encodes to zero tokens")
         rows = [h + t for h, t in zip(heads, tails)]
