@@ -2,13 +2,12 @@
 
 Sequences are sorted by length so a batch pads little; a batch stops growing
 before its padding exceeds ``max_padding`` of its tokens (on a CPU, where
-padding is computed like real tokens). Results come back in input order.
+padding is computed like real tokens).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 
 def bounded_padding(idx: list[int], rows: Sequence[Sequence[int]], max_padding: float | None) -> list[int]:
@@ -33,16 +32,4 @@ def length_sorted(rows: Sequence[Sequence[int]], batch_size: int, max_padding: f
         pos += len(idx)
 
 
-def run_sorted(rows: Sequence[Sequence[int]], fn: Callable[[list[Sequence[int]]], list[Any]], batch_size: int,
-               max_padding: float | None, progress: Any = None) -> list[Any]:
-    """Apply ``fn`` to length-sorted batches of ``rows``; one result per row, in input order."""
-    results: list[Any] = [None] * len(rows)
-    for idx in length_sorted(rows, batch_size, max_padding):
-        for i, value in zip(idx, fn([rows[i] for i in idx])):
-            results[i] = value
-        if progress is not None:
-            progress.update(len(idx))
-    return results
-
-
-__all__ = ["bounded_padding", "length_sorted", "run_sorted"]
+__all__ = ["bounded_padding", "length_sorted"]

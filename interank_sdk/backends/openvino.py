@@ -33,8 +33,8 @@ from .._deps import require
 from ..errors import InvalidInputError, ModelLoadError, UnsupportedError
 from ..sources import ModelSource, dtype_name, resolve_source
 from .base import Backend
-from .batching import run_sorted
-from .pairs import PairBudget, PairEncoder, model_position_limit, resolve_max_length
+from .batching import length_sorted
+from .pairs import PairBudget, PairEncoder
 from .tokens import count_tokens, split_windows
 
 logger = logging.getLogger(__name__)
@@ -123,14 +123,9 @@ class OVClassifierBackend(PairBudget, Backend):
             raise UnsupportedError(f"the openvino backend runs encoder cross-encoders; {config.model_type!r} is a "
                                    "decoder LLM classifier: use backend='hf' or 'vllm'")
         self.tokenizer = loaded.tokenizer
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.num_labels = int(config.num_labels)
-        self.max_length = resolve_max_length(max_length, model_position_limit(config, self.tokenizer))
-        import inspect
-
-        self.pairs = PairEncoder(self.tokenizer, self.max_length,
-                                 token_types="token_type_ids" in inspect.signature(loaded.model.forward).parameters)
+        self.pairs = PairEncoder.for_model(loaded.model, self.tokenizer, max_length)
+        self.max_length = self.pairs.max_length
         import transformers
 
         from ..gguf import default_cache_dir
@@ -204,24 +199,17 @@ class OVClassifierBackend(PairBudget, Backend):
         if not pairs:
             return np.zeros((0, self.num_labels), dtype=np.float64)
         rows, types = self.pairs.encode(pairs)
-        type_of = {id(r): t for r, t in zip(rows, types)} if types is not None else None
+        out = np.empty((len(rows), self.num_labels), dtype=np.float64)
+        from tqdm.auto import tqdm
 
-        def fn(batch: list[Sequence[int]]) -> list[np.ndarray]:
-            arrays = self._arrays(batch, [type_of[id(r)] for r in batch] if type_of is not None else None)
-            logits = self.compiled({k: v for k, v in arrays.items() if k in self.inputs})[0]
-            self.forward_passes += 1
-            return list(np.asarray(logits, dtype=np.float64).reshape(len(batch), -1))
-
-        bar = None
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(rows), desc="scoring", unit="pair", leave=False)
-        try:
-            return np.stack(run_sorted(rows, fn, self.batch_size, self.max_padding, bar))
-        finally:
-            if bar is not None:
-                bar.close()
+        with tqdm(total=len(rows), desc="scoring", unit="pair", leave=False, disable=not self.show_progress) as bar:
+            for idx in length_sorted(rows, self.batch_size, self.max_padding):
+                arrays = self._arrays([rows[i] for i in idx], [types[i] for i in idx] if types is not None else None)
+                logits = self.compiled({k: v for k, v in arrays.items() if k in self.inputs})[0]
+                self.forward_passes += 1
+                out[idx] = np.asarray(logits, dtype=np.float64).reshape(len(idx), -1)
+                bar.update(len(idx))
+        return out
 
     def describe(self) -> dict[str, object]:
         return {"backend": self.name, "kind": self.kind, "model": self.model_name, "precision": self.precision,

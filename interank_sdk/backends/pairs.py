@@ -8,11 +8,13 @@ classifier backends share this so they feed their models the same ids.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidInputError
+from .tokens import ensure_pad_token
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,18 @@ class PairEncoder:
         self.max_length = max_length
         self.token_types = token_types and "token_type_ids" in getattr(tokenizer, "model_input_names", ())
         self.specials = tokenizer.num_special_tokens_to_add(pair=True)
+
+    @classmethod
+    def for_model(cls, model: Any, tokenizer: Any, max_length: int | None) -> PairEncoder:
+        """The encoder of a transformers ``*ForSequenceClassification`` model, as every runtime that runs one needs it.
+
+        ``max_length`` is checked and capped by the model's limit (default: that limit),
+        token type ids go in when the model's ``forward`` takes them, and a tokenizer
+        without a pad token pads with eos (else unk).
+        """
+        ensure_pad_token(tokenizer)
+        limit = resolve_max_length(max_length, model_position_limit(model.config, tokenizer))
+        return cls(tokenizer, limit, token_types="token_type_ids" in inspect.signature(model.forward).parameters)
 
     def overhead(self, first: str) -> int:
         """Tokens a pair costs besides its second text."""

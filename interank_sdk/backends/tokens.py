@@ -115,6 +115,12 @@ def prompt_token_ids(tokenizer: Any, prompts: Sequence[Prompt], bos_id: int | No
     return [ids if ids is not None else [] for ids in out]
 
 
+def ensure_pad_token(tokenizer: Any) -> None:
+    """Give a tokenizer without a pad token one (eos, else unk): padding is masked out, so any id serves."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+
+
 def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Tokens of each text, no special tokens added."""
     if not texts:

@@ -17,14 +17,13 @@ id for the call: the head always reads the last real token.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..pairs import PairBudget, PairEncoder, model_position_limit, resolve_max_length
+from ..pairs import PairBudget, PairEncoder
 from .runtime import HFRuntime, _torch
 
 logger = logging.getLogger(__name__)
@@ -58,12 +57,8 @@ class HFClassifierBackend(PairBudget, HFRuntime):
         from ...detect import _encoder_types
 
         self.is_decoder = config.model_type not in _encoder_types()
-        self.max_length = resolve_max_length(max_length, model_position_limit(config, self.tokenizer))
-        if self.tokenizer.pad_token_id is None:
-            # padding is masked out (and the head is told which id pads), so any id serves
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        params = inspect.signature(self.model.forward).parameters
-        self.pairs = PairEncoder(self.tokenizer, self.max_length, token_types="token_type_ids" in params)
+        self.pairs = PairEncoder.for_model(self.model, self.tokenizer, max_length)  # the head is told which id pads
+        self.max_length = self.pairs.max_length
         self._vocab = int(getattr(config, "vocab_size", 0) or len(self.tokenizer))
 
     def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:

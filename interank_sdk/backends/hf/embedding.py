@@ -17,6 +17,7 @@ import numpy as np
 
 from ...errors import InvalidInputError
 from ..pairs import model_position_limit
+from ..tokens import ensure_pad_token
 from .runtime import HFRuntime, _torch
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ class HFEmbeddingBackend(HFRuntime):
         self.normalize = normalize
         limit = model_position_limit(self.model.config, self.tokenizer)
         self.max_length = min(max_length, limit) if (max_length and limit) else (max_length or limit or 512)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        ensure_pad_token(self.tokenizer)
 
     @property
     def max_input_tokens(self) -> int | None:
