@@ -257,8 +257,9 @@ def main() -> None:
     for c in results["cells"]:
         c.pop("scores", None), c.pop("docids", None), c.pop("qids", None)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    from results_io import write_json  # bench/ is this script's folder
+
+    write_json(out, results)
     plot(results, out.with_suffix(".png"))
     for c in results["cells"]:
         if "error" in c:

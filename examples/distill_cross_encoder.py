@@ -42,9 +42,9 @@ Writes ``bench/results/distill_<name>.json`` and ``.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -247,6 +247,11 @@ def cascade(pools, student: dict, teacher: dict, k: int) -> dict[str, list[float
     return out
 
 
+def teacher_transform(args: argparse.Namespace) -> str:
+    """How the teacher's scores become targets: query likelihoods live on a log scale."""
+    return "log_zscore" if args.teacher_strategy == "qlm" else "zscore"
+
+
 def display(model: str) -> str:
     return "MiniLM bi-encoder" if model == minilm_path() else Path(model).name
 
@@ -258,7 +263,7 @@ def mixed_targets(args: argparse.Namespace, co_teacher: str, teacher: dict, co: 
 
     config = StudentConfig(scores="-", student="-", out="-", co_teacher=co_teacher,
                            co_teacher_weight=args.co_teacher_weight, unjudged_grade=None,
-                           teacher_transform="log_zscore" if args.teacher_strategy == "qlm" else "zscore")
+                           teacher_transform=teacher_transform(args))
     return {key: pool_targets({"teacher_scores": teacher[key], "co_teacher_scores": co[key],
                                "grades": [None] * len(co[key]), "positives": [False] * len(co[key])},
                               config)["logit"] for key in teacher}
@@ -271,7 +276,7 @@ def train(args, folders, loss: str, label_weight: float, minutes: float, out: Pa
 
     co = dict(co_teacher=co_teacher, co_teacher_weight=args.co_teacher_weight) if co_teacher else {}
     report = train_student(scores=folders, student=args.student, out=out, loss=loss, label_weight=label_weight,
-                           teacher_transform="log_zscore" if args.teacher_strategy == "qlm" else "zscore", **co,
+                           teacher_transform=teacher_transform(args), **co,
                            epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
                            batch_size=args.batch_size, docs_per_query=args.docs_per_query, eval_steps=args.eval_steps,
                            early_stopping_patience=args.patience, max_minutes=minutes, seed=0)
@@ -385,9 +390,11 @@ def main() -> int:
                                      "co_teacher": co,
                                      "steps": trained["steps"], "heldout_after": trained["heldout_after"]}
     results["total_minutes"] = round((time.perf_counter() - start) / 60, 2)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"distill_{args.name}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    sys.path.insert(0, str(REPO / "bench"))
+    from results_io import write_json
+
+    write_json(path, results)  # no machine's absolute paths
     plot(results, path.with_suffix(".png"))
     for name, value in dl19.items():
         speed = f"{value['pairs_per_second']:8.1f} pairs/s" if value.get("pairs_per_second") else ""

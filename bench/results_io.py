@@ -1,0 +1,52 @@
+"""Results as JSON that carry no machine's absolute paths (shared by bench/ and examples/ scripts).
+
+Paths under the interank cache, the shared data folder, a site-packages folder
+or the repository are written relative to them: ``$INTERANK_CACHE/...``,
+``../shared/...``, ``<site-packages>/...``, ``./...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import site
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _prefixes() -> list[tuple[str, str]]:
+    cache = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
+    data = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
+    packages = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
+    pairs = [(p, "<site-packages>") for p in packages]
+    pairs += [(str(cache), "$INTERANK_CACHE"), (str(data), "../shared/data"), (str(REPO.parent / "shared"), "../shared"),
+              (str(REPO), "."), (str(Path.home()), "~")]
+    return sorted(pairs, key=lambda p: -len(p[0]))  # the longest (most specific) prefix first
+
+
+def portable(value: Any, _prefixes_: list[tuple[str, str]] | None = None) -> Any:
+    """``value`` with every absolute path prefix above replaced, in strings nested in dicts and lists."""
+    prefixes = _prefixes() if _prefixes_ is None else _prefixes_
+    if isinstance(value, dict):
+        return {k: portable(v, prefixes) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, prefixes) for v in value]
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, str):
+        for prefix, short in prefixes:
+            value = re.sub(re.escape(prefix.rstrip("/")) + r"(?=/|$|\W)", short, value)
+    return value
+
+
+def write_json(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` to ``path`` (folders made) with :func:`portable` paths."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(portable(results), indent=2, default=str) + "\n")
+
+
+__all__ = ["portable", "write_json"]
