@@ -42,6 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _conftest():
+    if str(REPO / "tests") not in sys.path:  # conftest imports its sibling tiny_vocab
+        sys.path.insert(0, str(REPO / "tests"))
     spec = importlib.util.spec_from_file_location("interank_tests_conftest", REPO / "tests" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]

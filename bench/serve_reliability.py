@@ -17,15 +17,19 @@ Phases, each checked answer by answer (every document back exactly once, the
 scores equal to a sequential reference):
 
 1. unloaded: one request at a time (the unloaded latency);
-2. capacity: ``--clients`` closed-loop clients; requests/s is the capacity;
-3. 0.5x, 1x and 2x: open-loop Poisson arrivals at those multiples of the
+2. capacity: ``--clients`` closed-loop clients; requests/s is the capacity
+   (the saturation throughput);
+3. latency-bounded capacity: the highest Poisson rate, no faults, whose p95
+   stays within 2x the unloaded p95, found by bisection (``--search-steps``);
+   at saturation, random arrivals queue, so this is the rate to plan a replica for;
+4. 0.5x, 1x and 2x: open-loop Poisson arrivals at those multiples of the
    capacity for ``--seconds`` each, faults injected (the stall at mid-phase);
    the bounded queue must answer 503 with ``Retry-After`` rather than let
    latency grow without bound.
 
 Writes bench/results/serve_reliability.json and .png::
 
-    python bench/serve_reliability.py                    # tiny model, ~3 minutes
+    python bench/serve_reliability.py                    # tiny model, ~4 minutes
     python bench/serve_reliability.py --model ~/.cache/interank/models/smollm2-135m-instruct --seconds 20
 
 All traffic goes to 127.0.0.1; the number of requests is bounded by the rates and durations.
@@ -217,8 +221,9 @@ async def _watch_health(url: str, stop: asyncio.Event, t0: float, timeline: list
 
 
 async def open_loop(url: str, payloads: list[dict], references: list[dict], rate: float, seconds: float,
-                    fault_rate: float, stall_at: float, seed: int) -> dict:
-    """Poisson arrivals at ``rate`` req/s for ``seconds``; a RAISE fraction and one STALL request."""
+                    fault_rate: float, stall_at: float | None, seed: int) -> dict:
+    """Poisson arrivals at ``rate`` req/s for ``seconds``; a RAISE fraction and one STALL request (none when
+    ``stall_at`` is None)."""
     rng = random.Random(seed)
     arrivals, t = [], 0.0
     while True:
@@ -226,7 +231,8 @@ async def open_loop(url: str, payloads: list[dict], references: list[dict], rate
         if t >= seconds:
             break
         arrivals.append(t)
-    stall_index = min(range(len(arrivals)), key=lambda i: abs(arrivals[i] - stall_at)) if arrivals else -1
+    stall_index = (min(range(len(arrivals)), key=lambda i: abs(arrivals[i] - stall_at))
+                   if arrivals and stall_at is not None else -1)
     timeline: list = []
     stop = asyncio.Event()
     http = RawHTTP(url, timeout=60)
@@ -291,7 +297,8 @@ def summarize(records: list[dict], rate: float, seconds: float, timeline: list, 
         "documents_duplicated": sum(r.get("duplicated", 0) for r in ok),
         "wrong_scores": sum(r.get("wrong", 0) for r in ok),
         "latency_ms_2xx": _percentiles([r["latency"] for r in ok]),
-        "latency_ms_2xx_before_the_stall": _percentiles([r["latency"] for r in ok if r["t"] < stall_at]),
+        "latency_ms_2xx_before_the_stall": _percentiles([r["latency"] for r in ok
+                                                         if stall_at is None or r["t"] < stall_at]),
         "health": {"observations": len(timeline),
                    "statuses": dict(collections.Counter(s for _, s, _ in timeline)),
                    "max_queue_depth": max((q for _, _, q in timeline if q is not None), default=None)},
@@ -317,6 +324,26 @@ async def closed_loop(url: str, payloads: list[dict], references: list[dict], cl
     return {"clients": clients, "seconds": round(elapsed, 2), "requests": len(records), "2xx": len(ok),
             "requests_per_s": round(len(ok) / elapsed, 2), "latency_ms": _percentiles([r["latency"] for r in ok]),
             "documents_lost": sum(r.get("lost", 0) for r in ok), "wrong_scores": sum(r.get("wrong", 0) for r in ok)}
+
+
+def latency_bounded_rate(url: str, payloads: list[dict], references: list[dict], saturation: float,
+                         bound_ms: float, seconds: float, steps: int) -> dict:
+    """The highest Poisson rate (no faults) whose 2xx p95 stays within ``bound_ms``, by bisection between 0 and
+    the saturation throughput: the rate an operator can put on one replica before latency degrades."""
+    low, high, probes = 0.0, saturation, []
+    for step in range(steps):
+        rate = (low + high) / 2
+        phase = asyncio.run(open_loop(url, payloads, references, rate, seconds, 0.0, None, seed=100 + step))
+        p95 = phase["latency_ms_2xx"]["p95"]
+        ok = p95 is not None and p95 <= bound_ms and phase["5xx"] == 0 and phase["documents_lost"] == 0
+        probes.append({"offered_rate_per_s": round(rate, 2), "sent": phase["sent"], "2xx": phase["2xx"],
+                       "p95_ms": p95, "within_bound": ok})
+        print(f"  latency-bounded search: {rate:.1f} req/s -> p95 {p95} ms ({'ok' if ok else 'over'})", flush=True)
+        low, high = (rate, high) if ok else (low, rate)
+        time.sleep(1)
+    return {"bound_ms": round(bound_ms, 1), "requests_per_s": round(low, 2),
+            "fraction_of_saturation": round(low / saturation, 2) if saturation else None,
+            "probe_seconds": seconds, "probes": probes}
 
 
 def plot(report: dict, path: Path) -> None:
@@ -359,6 +386,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each open-loop phase")
     parser.add_argument("--capacity-seconds", type=float, default=15.0)
     parser.add_argument("--unloaded-requests", type=int, default=60)
+    parser.add_argument("--search-steps", type=int, default=5, help="bisection steps of the latency-bounded rate "
+                        "search (0 skips it)")
+    parser.add_argument("--search-seconds", type=float, default=10.0, help="duration of each search probe")
     parser.add_argument("--fault-rate", type=float, default=0.01, help="fraction of requests that make the "
                         "backend raise mid-batch")
     parser.add_argument("--stall-seconds", type=float, default=2.0)
@@ -419,6 +449,10 @@ def main() -> int:
         report["capacity"] = capacity
         print(f"capacity: {capacity}", flush=True)
         rate = capacity["requests_per_s"]
+        if args.search_steps:
+            bound = 2 * report["unloaded"]["latency_ms"]["p95"]
+            report["latency_bounded_capacity"] = latency_bounded_rate(
+                server.url, payloads, references, rate, bound, args.search_seconds, args.search_steps)
         report["phases"] = {}
         for name, factor in (("0.5x", 0.5), ("1x", 1.0), ("2x", 2.0)):
             phase = asyncio.run(open_loop(server.url, payloads, references, rate * factor, args.seconds,
@@ -444,6 +478,8 @@ def main() -> int:
         "p95_before_the_stall_over_unloaded_p95": {
             name: round(p["latency_ms_2xx_before_the_stall"]["p95"] / unloaded_p95, 2) for name, p in phases.items()},
         "p95_at_1x_within_2x_of_unloaded": phases["1x"]["latency_ms_2xx"]["p95"] <= 2 * unloaded_p95,
+        "latency_bounded_capacity_over_saturation": report.get("latency_bounded_capacity", {}).get(
+            "fraction_of_saturation"),
         "health_reported_the_stall": all(p["health"]["statuses"].get("stalled", 0) > 0 for p in phases.values()),
         "server_healthy_after": report["server_health_after"] == "ok",
     }
