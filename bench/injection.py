@@ -19,7 +19,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 from pathlib import Path
@@ -88,11 +87,12 @@ def main() -> int:
         table[strategy] = rows
         print(f"{strategy}: " + ", ".join(f"{k} {v['mean_score_change']:+.3f}" for k, v in rows.items()), flush=True)
 
+    from results_io import write_json  # bench/ is this script's folder
+
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "injection", "model": args.model, "queries": len(cases),
-                               "passages_per_query": args.passages, "max_new_tokens": args.max_new_tokens,
-                               "injections": INJECTIONS, "results": table}, indent=2) + "\n")
+    write_json(out, {"benchmark": "injection", "model": args.model, "queries": len(cases),
+                     "passages_per_query": args.passages, "max_new_tokens": args.max_new_tokens,
+                     "injections": INJECTIONS, "results": table})
     print("\n| strategy | injection | mean score change | max change | overtakes best passage | label changed |")
     print("|---|---|---|---|---|---|")
     for strategy, rows in table.items():

@@ -13,7 +13,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -97,7 +96,9 @@ def main() -> int:
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    from results_io import write_json  # bench/ is this script's folder
+
+    write_json(out, result)
     print(f"BM25 nDCG@10 {rows['bm25']['nDCG@10']:.4f}; wrote {out}")
     return 0
 

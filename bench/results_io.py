@@ -43,10 +43,11 @@ def portable(value: Any, _prefixes_: list[tuple[str, str]] | None = None) -> Any
     return value
 
 
-def write_json(path: Path, results: dict[str, Any]) -> None:
+def write_json(path: Path, results: dict[str, Any], indent: int = 2) -> None:
     """Write ``results`` to ``path`` (folders made) with :func:`portable` paths."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(portable(results), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(portable(results), indent=indent, default=str) + "\n")
 
 
 __all__ = ["portable", "write_json"]

@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
+from results_io import write_json
 from serve_load import _conftest
 
 KEY = "bench-fuzz-key-0123456789abcdef"
@@ -197,7 +198,7 @@ def main() -> int:
     print("python api", json.dumps({k: v for k, v in report["python_api"].items() if not k.endswith("samples")}))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, ensure_ascii=True) + "\n")
+    write_json(out, report, indent=1)
     print(f"wrote {out}")
     return 0
 

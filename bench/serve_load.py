@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 import os
 import platform
 import random
@@ -39,6 +38,9 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+from results_io import write_json  # bench/ is this script's folder
 
 
 def _conftest():
@@ -226,11 +228,11 @@ def main() -> int:
               f"p95 {r['latency_ms']['p95']} ms, {r['batcher']['pairs_per_forward_pass']} pairs/forward pass, "
               f"{r['batcher']['requests_per_batch']} requests/batch, errors {r['errors']}, "
               f"max |score diff| vs sequential {r['max_abs_score_diff_vs_sequential']:.1e}", flush=True)
-        out.write_text(json.dumps(_report(args, results), indent=2) + "\n")  # partial results survive a kill
+        write_json(out, _report(args, results))  # partial results survive a kill
     report = _report(args, results)
     if "batched" in results and "unbatched" in results:
         print(f"batched / unbatched throughput: {report['throughput_ratio_batched_over_unbatched']}x")
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out, report)
     print(f"wrote {out}")
     if tmp is not None:
         tmp.cleanup()

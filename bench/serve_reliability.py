@@ -55,6 +55,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+from results_io import write_json
 from serve_load import Server, _conftest, _free_port, make_requests
 
 RAISE, STALL = "FAULT-RAISE", "FAULT-STALL"
@@ -485,7 +486,7 @@ def main() -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(out, report, indent=1)
     plot(report, out.with_suffix(".png"))
     print(json.dumps(report["goals"], indent=1))
     print(f"wrote {out} and {out.with_suffix('.png')}")

@@ -271,7 +271,9 @@ def main() -> int:
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    from results_io import write_json  # bench/ is this script's folder
+
+    write_json(out, result)
     plot(summary, methods, out.with_suffix(".png"))
     for s in summary:
         line = f"{s['candidates']:>4} candidates: naive {s['naive_pairs_per_second']:.2f} pairs/s"

@@ -167,7 +167,10 @@ def main() -> int:
     # 4. after: the adapter (its interank.json says which strategy and prompt it was trained for)
     results["after"] = interank_eval(str(out / "adapter"), "auto", args, "after")
     results["total_seconds"] = round(time.perf_counter() - started, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    sys.path.insert(0, str(REPO / "bench"))
+    from results_io import write_json
+
+    write_json(out / "results.json", results)  # no machine's absolute paths: copy it to bench/results/ as is
 
     bm25 = results["after"]["first_stage_metrics"]
     print(f"\nDL19 BM25 top-{args.depth}, {results['after']['queries']} queries")
