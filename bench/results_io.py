@@ -1,8 +1,9 @@
 """Results as JSON that carry no machine's absolute paths (shared by bench/ and examples/ scripts).
 
-Paths under the interank cache, the shared data folder, a site-packages folder
-or the repository are written relative to them: ``$INTERANK_CACHE/...``,
-``../shared/...``, ``<site-packages>/...``, ``./...``.
+Paths under the interank cache, the shared data folder, a site-packages folder,
+the repository or the temporary folder are written relative to them:
+``$INTERANK_CACHE/...``, ``../shared/...``, ``<site-packages>/...``, ``./...``,
+``$TMPDIR/...`` (a run's scratch output, e.g. ``/tmp/run1``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import site
 import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ def _prefixes() -> list[tuple[str, str]]:
     packages = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
     pairs = [(p, "<site-packages>") for p in packages]
     pairs += [(str(cache), "$INTERANK_CACHE"), (str(data), "../shared/data"), (str(REPO.parent / "shared"), "../shared"),
-              (str(REPO), "."), (str(Path.home()), "~")]
+              (str(REPO), "."), (str(Path.home()), "~"), (tempfile.gettempdir(), "$TMPDIR")]
     return sorted(pairs, key=lambda p: -len(p[0]))  # the longest (most specific) prefix first
 
 

@@ -197,7 +197,6 @@ def main() -> int:
         report["python_api"] = api_campaign(reranker, args.api_examples)
     print("python api", json.dumps({k: v for k, v in report["python_api"].items() if not k.endswith("samples")}))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report, indent=1)
     print(f"wrote {out}")
     return 0

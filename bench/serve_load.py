@@ -36,11 +36,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from results_io import write_json  # bench/ is this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-from results_io import write_json  # bench/ is this script's folder
 
 
 def _conftest():

@@ -29,7 +29,7 @@ scores equal to a sequential reference):
 
 Writes bench/results/serve_reliability.json and .png::
 
-    python bench/serve_reliability.py                    # tiny model, ~4 minutes
+    python bench/serve_reliability.py                    # tiny model, ~3 minutes
     python bench/serve_reliability.py --model ~/.cache/interank/models/smollm2-135m-instruct --seconds 20
 
 All traffic goes to 127.0.0.1; the number of requests is bounded by the rates and durations.
@@ -485,7 +485,6 @@ def main() -> int:
         "server_healthy_after": report["server_health_after"] == "ok",
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report, indent=1)
     plot(report, out.with_suffix(".png"))
     print(json.dumps(report["goals"], indent=1))

@@ -270,7 +270,6 @@ def main() -> int:
         "cells": cells,
     }
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     from results_io import write_json  # bench/ is this script's folder
 
     write_json(out, result)

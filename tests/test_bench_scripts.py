@@ -33,3 +33,16 @@ def test_serve_benches_build_requests_from_the_tests_vocabulary():
     done = _run(["-c", code])
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["3", "4"]
+
+
+def test_results_carry_no_machine_paths():
+    """bench/results_io.portable: cache, data, repository and temporary paths written relative to them."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from results_io import portable
+
+    scratch = Path(tempfile.gettempdir()) / "run1" / "adapter"
+    out = portable({"a": [str(REPO / "bench" / "x.json"), scratch], "b": f"--model {scratch} --json", "n": 3})
+    assert out == {"a": ["./bench/x.json", "$TMPDIR/run1/adapter"], "b": "--model $TMPDIR/run1/adapter --json",
+                   "n": 3}
