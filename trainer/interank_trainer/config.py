@@ -548,6 +548,12 @@ class StudentConfig:
         eval_fraction: share of queries held out for evaluation (0: none, no early stopping).
         eval_steps: evaluate every N optimiser steps (0: at the end of each epoch).
         early_stopping_patience: stop after this many evaluations without a gain (0: never).
+        keep: which weights are written: ``"best"``, the held-out's best evaluation
+            (as early stopping picks it), or ``"last"``, the weights at the end of the
+            schedule (the held-out is still evaluated and reported; needs
+            ``early_stopping_patience=0``). On the distillation example the held-out
+            (55 pools, mostly teacher-written queries) picked a step that scored 0.524
+            nDCG@10 on DL19 where the annealed last weights scored 0.590.
         learning_rate, epochs, max_steps, batch_size, warmup_ratio, weight_decay: optimisation
             (``batch_size`` counts queries for listwise losses, pairs for ``bce``/``margin-mse``).
         max_length: token budget of one (query, passage) pair.
@@ -561,8 +567,14 @@ class StudentConfig:
         bf16: bf16 autocast over fp32 weights (``None``: where the device runs bf16
             natively, as :func:`interank_sdk.sources.resolve_dtype` decides).
         threads: torch threads (``None``: default).
-        max_minutes: stop training after this many minutes (the best evaluated
-            weights are kept as usual); ``None``: no limit.
+        max_minutes: the budget of the whole call: loading, the co-teacher's scoring,
+            then training in what they left, which stops at it (the weights ``keep``
+            names are written as usual); ``None``: no limit.
+        anneal_to_budget: with ``max_minutes``, the learning rate warms up and decays
+            linearly to 0 over the run's progress, the larger of steps done / planned
+            and time spent / budget, so a run the budget ends has annealed
+            (:mod:`interank_trainer.schedule`); ``False``: the step-planned linear
+            schedule, cut wherever the budget falls.
         seed: random seed (split, shuffling, initialisation of the head).
         max_pools: use the first N pools only.
         show_progress: progress bars.
@@ -586,6 +598,7 @@ class StudentConfig:
     eval_fraction: float = 0.1
     eval_steps: int = 0
     early_stopping_patience: int = 2
+    keep: str = "best"
     learning_rate: float = 3e-5
     epochs: float = 1.0
     max_steps: int = -1
@@ -599,12 +612,18 @@ class StudentConfig:
     bf16: bool | None = None
     threads: int | None = None
     max_minutes: float | None = None
+    anneal_to_budget: bool = True
     seed: int = 0
     max_pools: int | None = None
     show_progress: bool = True
 
     def validate(self) -> None:
         _check_minutes(self)
+        if self.keep not in ("best", "last"):
+            raise InvalidInputError(f"keep must be 'best' or 'last', got {self.keep!r}")
+        if self.keep == "last" and self.early_stopping_patience:
+            raise InvalidInputError("keep='last' keeps the weights at the end of the schedule; early stopping would "
+                                    "end the run at a held-out plateau instead: set early_stopping_patience=0")
         if self.loss not in STUDENT_LOSSES:
             raise InvalidInputError(f"loss must be one of {', '.join(STUDENT_LOSSES)}, got {self.loss!r}")
         if not 0.0 <= self.label_weight <= 1.0:

@@ -37,6 +37,7 @@ from ._deps import need
 from .config import StudentConfig, build_config, config_dict
 from .formats import read_manifest
 from .losses import build_loss
+from .schedule import TrainingBudget, budget_trainer
 from .student_data import prepare_student_data
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class StudentReport:
         steps: optimiser steps run.
         stopped_early: early stopping ended the training.
         stopped_by_time: ``max_minutes`` ended the training.
+        kept: which weights were written: ``"best (step N)"`` (the held-out's best) or ``"last (step N)"``.
         heldout_before, heldout_after: held-out metrics before training and of the kept weights.
         train_loss: the trainer's mean training loss.
+        last_learning_rate: the learning rate of the last step (near 0 once the schedule has annealed).
         seconds: wall time.
     """
 
@@ -75,9 +78,11 @@ class StudentReport:
     steps: int = 0
     stopped_early: bool = False
     stopped_by_time: bool = False
+    kept: str = ""
     heldout_before: dict[str, float] = field(default_factory=dict)
     heldout_after: dict[str, float] = field(default_factory=dict)
     train_loss: float | None = None
+    last_learning_rate: float | None = None
     seconds: float = 0.0
 
 
@@ -205,6 +210,7 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
     """
     config = build_config(StudentConfig, config, kwargs)
     start = time.perf_counter()
+    budget = TrainingBudget(config.max_minutes) if config.max_minutes else None
     torch = need("torch")
     st = need("sentence_transformers", "sentence-transformers")
     need("datasets")
@@ -226,9 +232,13 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         report.heldout_before = _heldout_metrics(model, data.heldout, render, batch, config.max_grade)
         evaluate = bool(data.heldout)
         evaluator = _evaluator(data.heldout, render, batch, config.max_grade) if evaluate else None
-        per_eval = {"eval_strategy": "steps", "eval_steps": config.eval_steps, "save_strategy": "steps",
-                    "save_steps": config.eval_steps} if config.eval_steps else \
-            {"eval_strategy": "epoch", "save_strategy": "epoch"}
+        keep_best = config.keep == "best"
+        # checkpoints are only written for load_best_model_at_end; with keep="last" the held-out is only reported
+        per_eval = {"eval_strategy": "steps", "eval_steps": config.eval_steps} if config.eval_steps else \
+            {"eval_strategy": "epoch"}
+        per_eval["save_strategy"] = per_eval["eval_strategy"] if keep_best else "no"
+        if keep_best and config.eval_steps:
+            per_eval["save_steps"] = config.eval_steps
         checkpoints = Path(tempfile.mkdtemp(prefix="interank-student-ckpt-"))
         args = st.cross_encoder.CrossEncoderTrainingArguments(
             output_dir=str(checkpoints), num_train_epochs=config.epochs, max_steps=config.max_steps,
@@ -237,15 +247,17 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
             data_seed=config.seed, logging_steps=10, report_to="none", disable_tqdm=not config.show_progress,
             use_cpu=str(model.device).startswith("cpu"), save_total_limit=1, bf16=_bf16(config, model),
             **(per_eval if evaluate else {"eval_strategy": "no", "save_strategy": "no"}),
-            **({"load_best_model_at_end": True, "metric_for_best_model": f"eval_heldout_{evaluator.primary_metric}",
+            **({"load_best_model_at_end": keep_best, "metric_for_best_model": f"eval_heldout_{evaluator.primary_metric}",
                 "greater_is_better": True} if evaluator is not None else {}),
         )
         callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] \
             if evaluate and config.early_stopping_patience else []
-        budget = _time_budget(config.max_minutes) if config.max_minutes else None
+        trainer_class = st.cross_encoder.CrossEncoderTrainer
         if budget is not None:
-            callbacks.append(budget)
-        trainer = st.cross_encoder.CrossEncoderTrainer(
+            callbacks.append(budget.callback())
+            if config.anneal_to_budget:
+                trainer_class = budget_trainer(trainer_class, budget, config.warmup_ratio)
+        trainer = trainer_class(
             model=model, args=args, train_dataset=Dataset.from_list(data.train),
             loss=build_loss(config.loss, model, kd_alpha=config.kd_alpha, temperature=config.temperature,
                             adr_alpha=config.adr_alpha),
@@ -257,9 +269,12 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
             shutil.rmtree(checkpoints, ignore_errors=True)
         report.steps = int(trainer.state.global_step)
         report.train_loss = float(result.training_loss) if result.training_loss is not None else None
+        report.last_learning_rate = float(trainer.lr_scheduler.get_last_lr()[0]) if trainer.lr_scheduler else None
         planned = trainer.state.max_steps
         report.stopped_early = evaluate and report.steps < planned and not (budget and budget.hit)
         report.stopped_by_time = bool(budget and budget.hit)
+        report.kept = f"best (step {trainer.state.best_global_step})" \
+            if keep_best and evaluate and trainer.state.best_global_step else f"last (step {report.steps})"
         report.heldout_after = _heldout_metrics(model, data.heldout, render, batch, config.max_grade)
         report.seconds = time.perf_counter() - start
         save_student(model, out, config, kind, report)
@@ -268,32 +283,6 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
     logger.info("student %s: %d steps, %s loss, held-out %s -> %s, %.0f s", out, report.steps, config.loss,
                 report.heldout_before, report.heldout_after, report.seconds)
     return report
-
-
-def _time_budget(minutes: float) -> Any:
-    """A trainer callback that stops training once ``minutes`` have passed since it began (checked every step);
-    the stop evaluates and saves first, so the best weights are chosen as at any end."""
-    from transformers import TrainerCallback
-
-    class TimeBudget(TrainerCallback):
-        def __init__(self) -> None:
-            self.limit = 60 * minutes
-            self.start = time.perf_counter()
-            self.hit = False
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if time.perf_counter() - self.start > self.limit:
-                self.hit = True
-                control.should_training_stop = True
-                if args.eval_strategy != "no":
-                    control.should_evaluate = True
-                    control.should_save = True
-            return control
-
-    return TimeBudget()
 
 
 def _bf16(config: StudentConfig, model: Any) -> bool:

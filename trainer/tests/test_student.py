@@ -145,6 +145,55 @@ def test_early_stopping_on_the_heldout_split(scores, tiny_encoder, tmp_path):
     assert (tmp_path / "t" / "model.safetensors").is_file()
 
 
+def test_keep_last_writes_the_final_weights_and_keep_best_the_heldout_best(scores, tiny_encoder, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    common = dict(scores=scores, student=str(tiny_encoder), max_steps=12, batch_size=1, docs_per_query=4,
+                  eval_fraction=0.25, eval_steps=3, learning_rate=1e-3, show_progress=False)
+    last = train_student(out=tmp_path / "last", keep="last", early_stopping_patience=0, **common)
+    best = train_student(out=tmp_path / "best", keep="best", early_stopping_patience=0, **common)
+    assert last.kept == "last (step 12)" and best.kept.startswith("best (step ")
+    assert last.steps == best.steps == 12 and not list(tmp_path.glob("*/checkpoint-*"))
+    # the same seeded run twice: 'best' wrote the final weights exactly when its best evaluation was the last one
+    last_scores, best_scores = (torch.as_tensor(CrossEncoder(str(tmp_path / n)).predict(
+        PAIRS, activation_fn=torch.nn.Identity())) for n in ("last", "best"))
+    assert torch.allclose(last_scores, best_scores) == (best.kept == "best (step 12)")
+    assert last.heldout_after and best.heldout_after
+    with pytest.raises(InvalidInputError, match="early_stopping_patience=0"):
+        train_student(out=tmp_path / "x", keep="last", early_stopping_patience=2, **common)
+    with pytest.raises(InvalidInputError, match="keep must be"):
+        train_student(out=tmp_path / "x", keep="final", early_stopping_patience=0, **common)
+
+
+def test_a_budget_ends_the_run_annealed(scores, tiny_encoder, tmp_path):
+    # a 6-second budget over a 5,000-step plan (a few hundred steps fit): time ends the run; the annealed
+    # schedule follows the time spent, the step-planned one is cut early in its linear decay
+    common = dict(scores=scores, student=str(tiny_encoder), max_steps=5_000, batch_size=1, docs_per_query=4,
+                  eval_fraction=0.0, learning_rate=1e-3, warmup_ratio=0.0, max_minutes=0.1, show_progress=False)
+    annealed = train_student(out=tmp_path / "a", **common)
+    cut = train_student(out=tmp_path / "c", anneal_to_budget=False, **common)
+    assert annealed.stopped_by_time and cut.stopped_by_time and annealed.steps > 10
+    assert annealed.last_learning_rate < 0.1 * 1e-3  # decayed with the clock
+    assert cut.last_learning_rate > 0.5 * 1e-3  # the step plan had barely begun to decay
+
+
+def test_budget_lr_factor_follows_steps_or_time_whichever_is_further():
+    import time as _time
+
+    from interank_trainer.schedule import TrainingBudget, budget_lr_factor
+
+    budget = TrainingBudget(1.0)
+    factor = budget_lr_factor(budget, total_steps=100, warmup_ratio=0.1)
+    assert factor(0) == pytest.approx(0.0, abs=1e-3) and factor(10) == pytest.approx(1.0, abs=1e-3)
+    assert factor(55) == pytest.approx(0.5, abs=1e-3) and factor(100) == 0.0
+    budget.start = _time.perf_counter() - 45.0  # 3/4 of the minute spent: time leads the steps
+    assert factor(10) == pytest.approx(0.25 / 0.9, abs=1e-3)
+    budget.start = _time.perf_counter() - 61.0
+    assert factor(1) == 0.0 and budget.progress(1, 100) == 1.0
+    with pytest.raises(ValueError):
+        TrainingBudget(0)
+
+
 def test_causal_lm_student_with_a_one_label_head(scores, tiny_model, tmp_path):
     from sentence_transformers import CrossEncoder
 
@@ -172,10 +221,12 @@ def test_cli_teach_then_student(tiny_model, tiny_encoder, tmp_path, capsys):
     assert "pairs/s" in captured.err
     assert main(["-q", "student", "--scores", str(tmp_path / "sc"), "--student", str(tiny_encoder), "--out",
                  str(tmp_path / "st"), "--loss", "pld", "--max-steps", "2", "--eval-fraction", "0.25",
-                 "--label-weight", "0.3"]) == 0
+                 "--label-weight", "0.3", "--keep", "last", "--patience", "0", "--max-minutes", "5",
+                 "--no-anneal"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["steps"] == 2 and payload["loss"] == "pld"
-    assert ModelCard.read(tmp_path / "st").training["config"]["label_weight"] == 0.3
+    assert payload["steps"] == 2 and payload["loss"] == "pld" and payload["kept"] == "last (step 2)"
+    config = ModelCard.read(tmp_path / "st").training["config"]
+    assert config["label_weight"] == 0.3 and config["keep"] == "last" and config["anneal_to_budget"] is False
     assert main(["-q", "student", "--scores", str(tmp_path / "none"), "--student", str(tiny_encoder), "--out",
                  str(tmp_path / "x")]) == 2
     assert "teacher scores not found" in capsys.readouterr().err
