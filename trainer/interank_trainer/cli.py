@@ -251,7 +251,8 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=default["device"])
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop training after this many minutes (the learning rate decays to 0 by then)")
+                   help="budget of the whole call (loading, co-teacher, training); the learning rate decays to 0 by "
+                        "its end")
     p.add_argument("--no-anneal", dest="anneal_to_budget", action="store_false",
                    help="with --max-minutes: keep the step-planned schedule, cut where the budget falls")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",

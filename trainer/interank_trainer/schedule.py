@@ -39,9 +39,14 @@ class TrainingBudget:
     def __init__(self, minutes: float) -> None:
         if minutes <= 0:
             raise ValueError(f"a training budget must be > 0 minutes, got {minutes}")
-        self.limit = 60.0 * minutes
         self.start = time.perf_counter()
+        self.deadline = self.start + 60.0 * minutes
         self.hit = False
+
+    @property
+    def limit(self) -> float:
+        """Seconds from ``start`` to the deadline (at least a millisecond: a run always takes a step)."""
+        return max(self.deadline - self.start, 1e-3)
 
     def elapsed(self) -> float:
         """Seconds since the budget was made, or since training began once it has."""
@@ -60,12 +65,11 @@ class TrainingBudget:
 
         class _Budget(TrainerCallback):
             def on_train_begin(self, args, state, control, **kwargs):
-                # what ran before training (loading, a co-teacher's scoring) was spent from the budget
-                budget.limit = max(budget.limit - budget.elapsed(), 1e-3)
+                # progress counts from here; what ran before (loading, a co-teacher's scoring) is spent
                 budget.start = time.perf_counter()
 
             def on_step_end(self, args, state, control, **kwargs):
-                if budget.elapsed() > budget.limit:
+                if time.perf_counter() > budget.deadline:
                     budget.hit = True
                     control.should_training_stop = True
                     if args.eval_strategy != "no":

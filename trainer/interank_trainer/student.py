@@ -234,11 +234,10 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         evaluator = _evaluator(data.heldout, render, batch, config.max_grade) if evaluate else None
         keep_best = config.keep == "best"
         # checkpoints are only written for load_best_model_at_end; with keep="last" the held-out is only reported
-        per_eval = {"eval_strategy": "steps", "eval_steps": config.eval_steps} if config.eval_steps else \
-            {"eval_strategy": "epoch"}
-        per_eval["save_strategy"] = per_eval["eval_strategy"] if keep_best else "no"
-        if keep_best and config.eval_steps:
-            per_eval["save_steps"] = config.eval_steps
+        strategy = "steps" if config.eval_steps else "epoch"
+        per_eval = {"eval_strategy": strategy, "save_strategy": strategy if keep_best else "no"}
+        if config.eval_steps:
+            per_eval["eval_steps"] = per_eval["save_steps"] = config.eval_steps
         checkpoints = Path(tempfile.mkdtemp(prefix="interank-student-ckpt-"))
         args = st.cross_encoder.CrossEncoderTrainingArguments(
             output_dir=str(checkpoints), num_train_epochs=config.epochs, max_steps=config.max_steps,
