@@ -20,25 +20,32 @@ from .data import (
     load_run,
     write_run,
 )
+from .bm25 import BM25Index, bm25_run
 from .metrics import DEFAULT_MEASURES, evaluate_run, friendly_name, per_query
+from .qa import QAPair, load_qa_pairs, qa_retrieval_set
 from .runner import SupportsRerankBatch, evaluate_reranker, rerank_run
 
 __all__ = [
+    "BM25Index",
     "DATA_ENV_VAR",
     "DEFAULT_MEASURES",
+    "QAPair",
     "Qrels",
     "Run",
     "SupportsRerankBatch",
     "TrecDataset",
+    "bm25_run",
     "default_data_dir",
     "evaluate_reranker",
     "evaluate_run",
     "friendly_name",
     "load_corpus",
+    "load_qa_pairs",
     "load_qrels",
     "load_queries",
     "load_run",
     "per_query",
+    "qa_retrieval_set",
     "rerank_run",
     "write_run",
 ]

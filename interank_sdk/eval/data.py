@@ -282,12 +282,15 @@ class TrecDataset:
         corpus: ``{docid: {"title": str | None, "text": str}}``.
         qrels: ``{qid: {docid: grade}}``.
         path: the folder it was loaded from (``None`` when built in memory).
+        domains: ``{qid: domain}`` where queries come in groups (a QA file's
+            ``domain``; empty for TREC folders): metrics can be reported per domain.
     """
 
     queries: dict[str, str]
     corpus: dict[str, dict[str, Any]]
     qrels: Qrels
     path: Path | None = field(default=None, compare=False)
+    domains: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def load(cls, path: PathLike | None = None, *, corpus_ids: set[str] | None = None) -> "TrecDataset":

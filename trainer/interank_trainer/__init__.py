@@ -18,6 +18,12 @@ The recipe (InteRank, improved):
 
 Distillation into a fast cross-encoder (Rank-DistiLLM / DeAR):
 
+Adaptation to a user's domain, with a before/after report on held-out queries:
+
+* :func:`adapt`: teach + student from a base cross-encoder on a user's
+  documents, QA pairs and judgments, evaluated against the base, BM25, a
+  bi-encoder and the teacher on held-out queries (``interank-train adapt``).
+
 5. :func:`teach`: any ``Reranker`` scores candidate pools (judgments + a run,
    QA pairs, or a bare corpus with synthetic queries), resumable, on one
    process or on Ray;
@@ -54,6 +60,8 @@ from .rl import RLReport, rl  # noqa: E402
 from .synthesize import SynthesisReport, synthesize  # noqa: E402
 from .teach import TeachReport, teach  # noqa: E402
 from .student import StudentReport, train_student  # noqa: E402
+from .adapt_config import AdaptConfig  # noqa: E402
+from .adapt import AdaptReport, adapt  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -79,4 +87,7 @@ __all__ = [
     "prepare_judgments",
     "teach",
     "train_student",
+    "AdaptConfig",
+    "AdaptReport",
+    "adapt",
 ]

@@ -10,6 +10,8 @@ Subcommands::
     interank-train teach (--judgments TREC_FOLDER | --qa QA.jsonl | --corpus CORPUS.jsonl) --teacher MODEL --out DIR
                          [--ray [ADDRESS]]
     interank-train student --scores DIR [DIR ...] --student MODEL --out DIR [--loss ranknet-kd|adr-mse|pld|...]
+    interank-train adapt --base MODEL --teacher MODEL (--qa QA.jsonl | --corpus DOCS.jsonl | --judgments DIR) --out DIR
+                         [--budget-minutes 60] [--min-gain 0.05]   (exit 1 when the student is not recommended)
 
 The result (a report) is printed as JSON on stdout; logs, progress bars and
 the trainers' own prints go to stderr. Errors in the input exit with status 2
@@ -23,7 +25,7 @@ import contextlib
 import json
 import logging
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 
 from interank_sdk.errors import InteRankError
@@ -163,6 +165,81 @@ def cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from .adapt import adapt
+    from .adapt_config import AdaptConfig
+
+    values = config_from_args(AdaptConfig, args, ADAPT_SKIP)
+    values["sampling"] = SamplingConfig(depth=args.depth, top_k=args.top_k, deep_k=args.deep_k, seed=args.seed)
+    if args.base_url:
+        values["teacher_kwargs"] = {"base_url": args.base_url}
+    values["show_progress"] = not args.quiet
+    report = adapt(AdaptConfig(**values))
+    _print({"out": str(report.out), "student": str(report.student), "recommended": report.recommended,
+            "gain": report.gain, "verdict": report.verdict, "heldout": report.report.get("heldout"),
+            "warnings": report.report.get("warnings")})
+    if not report.recommended:
+        sys.stderr.write(f"interank-train adapt: {report.verdict}\n")
+        return 1
+    return 0
+
+
+#: AdaptConfig fields without a generated flag (set from other flags, or not command-line values)
+ADAPT_SKIP = ("sampling", "teacher_kwargs", "show_progress")
+
+
+def _attribute_help(cls: type) -> dict[str, str]:
+    """The ``Attributes:`` entries of a config dataclass's docstring, by field name (the flags' help)."""
+    helps: dict[str, str] = {}
+    current: list[str] = []
+    doc = (cls.__doc__ or "").split("Attributes:", 1)[-1]
+    for line in doc.splitlines():
+        stripped = line.strip()
+        head = stripped.split(":", 1)[0]
+        if stripped and ":" in stripped and all(part.strip().isidentifier() for part in head.split(",")) \
+                and line.startswith(" " * 8) and not line.startswith(" " * 12):
+            current = [h.strip() for h in head.split(",")]
+            for name in current:
+                helps[name] = stripped.split(":", 1)[1].strip()
+        elif stripped and current:
+            for name in current:
+                helps[name] += " " + stripped
+    return {k: v.replace("%", "%%") for k, v in helps.items()}
+
+
+def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` flag per field of the config dataclass ``cls`` (its type, default and documented help),
+    so the command line cannot drift from the config."""
+    helps = _attribute_help(cls)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        required = f.default is MISSING and f.default_factory is MISSING  # type: ignore[misc]
+        default = None if required else f.default
+        kind = str(f.type)
+        text = helps.get(f.name, "")
+        if kind == "bool":
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=text)
+            continue
+        convert: Any = str
+        if kind.startswith("int"):
+            convert = int
+        elif kind.startswith("float"):
+            convert = float
+        elif "float" in kind and "None" in kind:
+            convert = float
+        elif "int" in kind and "None" in kind:
+            convert = int
+        p.add_argument(flag, dest=f.name, type=convert, default=default, required=required,
+                       help=text + ("" if required else f" (default: {default})"))
+
+
+def config_from_args(cls: type, args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The config fields read back from the flags :func:`add_config_args` made."""
+    return {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in skip}
+
+
 def _add_teach_args(p: argparse.ArgumentParser) -> None:
     default = {f.name: f.default for f in fields(TeachConfig)}
     sampling = SamplingConfig()
@@ -208,7 +285,7 @@ def _add_teach_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-cpus", type=float, default=default["ray_cpus_per_worker"], help="CPUs per actor")
     p.add_argument("--ray-gpus", type=float, default=default["ray_gpus_per_worker"], help="GPUs per actor")
     p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop starting new chunks after this many minutes of scoring (rerun to resume)")
+                   help="the budget of the whole call: query writing and scoring stop when it ends (rerun to resume)")
 
 
 def _add_student_args(p: argparse.ArgumentParser) -> None:
@@ -402,6 +479,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("student", help="distil teacher scores into a cross-encoder student (sentence-transformers)")
     _add_student_args(p)
     p.set_defaults(func=cmd_student)
+
+    from .adapt_config import AdaptConfig
+
+    p = sub.add_parser("adapt", help="adapt a cross-encoder to your documents and QA pairs and report, on held-out "
+                                     "queries, whether it helped (exit 1 when it did not)")
+    add_config_args(p, AdaptConfig, ADAPT_SKIP)
+    sampling = AdaptConfig.__dataclass_fields__["sampling"].default_factory()  # type: ignore[misc]
+    p.add_argument("--depth", type=int, default=sampling.depth, help="first-stage ranks a training pool is drawn from")
+    p.add_argument("--top-k", type=int, default=sampling.top_k, help="ranks kept from the top (hard negatives)")
+    p.add_argument("--deep-k", type=int, default=sampling.deep_k, help="ranks sampled below --top-k")
+    p.add_argument("--base-url", default=None, help="teacher server URL (with --teacher-kwargs backend openai)")
+    p.set_defaults(func=cmd_adapt)
     return parser
 
 

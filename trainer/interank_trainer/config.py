@@ -438,8 +438,8 @@ class TeachConfig:
         ray_workers: actors in the pool, each holding one teacher.
         ray_cpus_per_worker, ray_gpus_per_worker: resources of one actor (GPU nodes:
             ``ray_gpus_per_worker=1`` with ``teacher_backend="vllm"``).
-        max_minutes: stop starting new chunks after this many minutes of scoring
-            (status ``"stopped"``; a rerun resumes); ``None``: no limit.
+        max_minutes: the budget of the whole call (loading the teacher, writing synthetic queries, scoring):
+            no new batch of queries or chunk of pools starts after it (status ``"stopped"``; a rerun resumes); ``None``: no limit.
         show_progress: progress bar over pairs.
     """
 

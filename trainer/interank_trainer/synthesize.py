@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from interank_sdk.errors import InvalidInputError
+from interank_sdk.eval.qa import QAPair, load_qa_pairs
 from interank_sdk.prompts import format_passage
 
 from . import __version__
@@ -57,16 +58,6 @@ _CONTENT_SETTINGS = (
     "min_label_confidence", "teacher_max_new_tokens", "teacher_prompt_version",
 )
 _MARKUP = re.compile(r"\$\\(?:begin|end)group\$")
-
-
-@dataclass
-class QAPair:
-    """One question/answer pair."""
-
-    id: str
-    question: str
-    answer: str
-    domain: str | None = None
 
 
 @dataclass
@@ -125,69 +116,6 @@ class SynthesisReport:
 
 
 # ------------------------------------------------------------------ inputs
-def load_qa_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[QAPair], dict[str, int]]:
-    """Read a QA JSONL file: ``{"question", "answer"}`` per line, optional ``id`` and ``domain``.
-
-    Returns:
-        the pairs and the count of skipped invalid rows by reason (always empty
-        unless ``skip_invalid``).
-
-    Ids must be unique in the file, or unique within each ``domain`` (files that
-    number the pairs of each site from 0, like BRIGHT's StackExchange pairs): then
-    every pair's id becomes ``"<domain>/<id>"``.
-
-    Raises:
-        InvalidInputError: missing file, invalid JSON, a missing or empty
-            ``question``/``answer`` (unless ``skip_invalid``), duplicate ids, no pairs.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InvalidInputError(f"QA file not found: {path}")
-    pairs: list[QAPair] = []
-    invalid: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            problem = None
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                problem = ("not_an_object", "expected a JSON object")
-            else:
-                for key in ("question", "answer"):
-                    if key not in row:
-                        problem = (f"missing_{key}", f"missing field {key!r}")
-                        break
-                    if not isinstance(row[key], str) or not row[key].strip():
-                        problem = (f"empty_{key}", f"{key!r} must be a non-empty string")
-                        break
-            if problem:
-                if not skip_invalid:
-                    raise InvalidInputError(
-                        f"{path}:{lineno}: {problem[1]} (fields: question, answer; optional id, domain); "
-                        "pass skip_invalid=True (--skip-invalid) to skip such rows"
-                    )
-                invalid[problem[0]] = invalid.get(problem[0], 0) + 1
-                continue
-            pair_id = str(row.get("id", lineno))
-            key = f"{row.get('domain')}/{pair_id}"
-            if key in seen:
-                raise InvalidInputError(f"{path}:{lineno}: duplicate id {pair_id!r} (first on line {seen[key]})")
-            seen[key] = lineno
-            pairs.append(QAPair(pair_id, row["question"].strip(), row["answer"].strip(), row.get("domain")))
-    if len({p.id for p in pairs}) < len(pairs):  # unique per domain only: qualify every id by its domain
-        pairs = [QAPair(f"{p.domain}/{p.id}", p.question, p.answer, p.domain) for p in pairs]
-    if invalid:
-        logger.warning("%s: skipped %d invalid rows: %s", path, sum(invalid.values()), invalid)
-    if not pairs:
-        raise InvalidInputError(f"{path}: no QA pairs")
-    return pairs, invalid
-
-
 def load_passages(path: str | Path) -> list[str]:
     """A user corpus: JSONL with ``text`` (optional ``title``), or a ``.txt`` file with one passage per line."""
     path = Path(path).expanduser()

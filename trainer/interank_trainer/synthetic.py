@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +54,11 @@ class SyntheticReport:
     generated: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     kept: int = 0
+    complete: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {"sampled": self.sampled, "generated": self.generated, "rejected": dict(self.rejected),
-                "kept": self.kept}
+                "kept": self.kept, "complete": self.complete}
 
 
 def load_fewshot(path: str | Path | None) -> tuple[tuple[str, str], ...]:
@@ -89,6 +91,7 @@ def synthetic_queries(
     examples: Sequence[tuple[str, str]] = FEWSHOT_EXAMPLES,
     batch_size: int = 8,
     show_progress: bool = True,
+    deadline: float | None = None,
 ) -> tuple[list[SyntheticQuery], SyntheticReport]:
     """Write, score and filter one query for each of ``n`` sampled passages (resumable through ``cache``).
 
@@ -103,6 +106,9 @@ def synthetic_queries(
         examples: few-shot examples ``(passage, query)``.
         batch_size: passages per generation call.
         show_progress: progress bar.
+        deadline: a ``time.perf_counter()`` value: no new batch is written after it;
+            the queries written so far are cached, none is returned and
+            ``report.complete`` is ``False`` (a rerun goes on writing).
 
     Returns:
         the kept queries (in sample order) and the counts.
@@ -118,6 +124,9 @@ def synthetic_queries(
             tqdm(total=len(sample), initial=len(sample) - len(todo), desc="write queries", unit="passage",
                  disable=not show_progress) as bar:
         for start in range(0, len(todo), batch_size):
+            if deadline is not None and time.perf_counter() > deadline:
+                report.complete = False
+                break
             chunk = todo[start:start + batch_size]
             prompts = [passage_querygen_prompt(corpus[d], tuple(examples)) for d in chunk]
             generations = teacher.backend.generate(prompts, max_new_tokens=max_new_tokens, stop=("\n",))
@@ -141,6 +150,11 @@ def synthetic_queries(
             for entry in entries:
                 done[entry["source"]] = entry
             bar.update(len(chunk))
+    if not report.complete:
+        report.generated = sum(1 for e in done.values() if e["query"])
+        logger.warning("synthetic queries: the time budget ended after %d of %d passages; rerun to go on",
+                       len(done), len(sample))
+        return [], report
     entries = [done[d] for d in sample]
     report.generated = sum(1 for e in entries if e["query"])
     for entry in entries:

@@ -59,6 +59,10 @@ _CONTENT_SETTINGS = (
 )
 
 
+class NoPoolError(InvalidInputError):
+    """The source gave no pool the teacher could score (every candidate left out; counts in the message)."""
+
+
 @dataclass
 class TeachReport:
     """What :func:`teach` did (also in ``manifest.json``).
@@ -181,8 +185,14 @@ def _local_runner(teacher: Any, chunks: Sequence[tuple[int, list[dict[str, Any]]
 
 
 # --------------------------------------------------------------------- pools
-def build_pools(config: TeachConfig, teacher: Any, out: Path) -> tuple[list[Pool], PoolProblems, dict[str, Any]]:
-    """The pools of ``config``'s source, in their fixed order, with the counts of what was left out."""
+def build_pools(config: TeachConfig, teacher: Any, out: Path, deadline: float | None = None
+                ) -> tuple[list[Pool], PoolProblems, dict[str, Any]]:
+    """The pools of ``config``'s source, in their fixed order, with the counts of what was left out.
+
+    With a corpus source and a ``deadline`` (``time.perf_counter()``) that ends the
+    query writing, no pool is returned (``synthetic["complete"]`` is ``False``): the
+    pools depend on every written query, so they are built once all are written.
+    """
     problems = PoolProblems()
     synthetic: dict[str, Any] = {}
     if config.source == "judgments":
@@ -206,8 +216,10 @@ def build_pools(config: TeachConfig, teacher: Any, out: Path) -> tuple[list[Pool
             teacher, corpus, n=config.synthetic_queries, keep_fraction=config.keep_fraction, cache=out / SYNTHETIC_FILE,
             seed=config.sampling.seed, max_new_tokens=config.query_max_new_tokens,
             examples=load_fewshot(config.fewshot), batch_size=config.teacher_batch_size,
-            show_progress=config.show_progress)
+            show_progress=config.show_progress, deadline=deadline)
         synthetic = report.as_dict()
+        if not report.complete:
+            return [], problems, synthetic
         if config.max_queries is not None:
             kept = kept[: config.max_queries]
         ids = sorted(corpus)
@@ -215,7 +227,7 @@ def build_pools(config: TeachConfig, teacher: Any, out: Path) -> tuple[list[Pool
         pools = corpus_pools([(q.pool_id, q.query, q.source) for q in kept], corpus, index, ids, config.sampling,
                              problems=problems)
     if not pools:
-        raise InvalidInputError(f"no usable pool from the {config.source} source (left out: {problems.counts})")
+        raise NoPoolError(f"no usable pool from the {config.source} source (left out: {problems.counts})")
     return pools, problems, synthetic
 
 
@@ -272,21 +284,27 @@ def teach(config: TeachConfig | None = None, /, **kwargs: Any) -> TeachReport:
     if config.ray is not None:
         teacher_spec(config)  # a Ray run rebuilds the teacher from its name: fail before any work
     threads = _set_threads(config.threads)
+    deadline = start + 60 * config.max_minutes if config.max_minutes is not None else None
     try:
         local_teacher = build_teacher(config) if config.ray is None or config.source == "corpus" else None
-        pools, problems, synthetic = build_pools(config, local_teacher, out)
+        pools, problems, synthetic = build_pools(config, local_teacher, out, deadline)
         report = TeachReport(out=out, source=config.source, pools_total=len(pools), synthetic=synthetic)
         report.teacher = (local_teacher.backend.describe() if local_teacher is not None
                           else {"model": _teacher_name(config), "runner": f"ray ({config.ray})"})
         report.teacher["strategy"] = config.teacher_strategy
-        _run(config, pools, problems, report, local_teacher, settings, start)
+        if synthetic and not synthetic.get("complete", True):
+            report.stopped = True
+            report.seconds = time.perf_counter() - start
+            logger.warning("teach stopped by max_minutes while writing queries; rerun the same command to resume")
+            return report
+        _run(config, pools, problems, report, local_teacher, settings, start, deadline)
     finally:
         _set_threads(threads)
     return report
 
 
 def _run(config: TeachConfig, pools: list[Pool], problems: PoolProblems, report: TeachReport, teacher: Any,
-         settings: dict[str, Any], start: float) -> None:
+         settings: dict[str, Any], start: float, deadline: float | None = None) -> None:
     out = report.out
     scores_path, progress_path, failures_path = out / SCORES_FILE, out / PROGRESS_FILE, out / FAILURES_FILE
     progress = read_progress(progress_path, "chunk")
@@ -351,7 +369,7 @@ def _run(config: TeachConfig, pools: list[Pool], problems: PoolProblems, report:
                 report.scoring_seconds = now - t0
                 bar.update(chunk_pairs[index])
                 bar.set_postfix(pairs_per_s=f"{report.pairs_per_second:.2f}")
-                if config.max_minutes is not None and report.scoring_seconds > 60 * config.max_minutes:
+                if deadline is not None and now > deadline:
                     report.stopped = True
                     break
         status = "stopped" if report.stopped else "complete"
@@ -388,5 +406,5 @@ def read_scores(folder: str | Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(file)]
 
 
-__all__ = ["SCORES_FILE", "FAILURES_FILE", "TeachReport", "teach", "score_chunk", "build_pools", "build_teacher",
+__all__ = ["SCORES_FILE", "FAILURES_FILE", "NoPoolError", "TeachReport", "teach", "score_chunk", "build_pools", "build_teacher",
            "teacher_spec", "read_scores"]

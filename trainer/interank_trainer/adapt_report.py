@@ -1,0 +1,112 @@
+"""What an adaptation run says about itself: ``adapt_report.json``, a markdown table and a plot."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REPORT_JSON = "adapt_report.json"
+REPORT_MD = "adapt_report.md"
+REPORT_PNG = "adapt_report.png"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a markdown table: one row per system, overall and per domain."""
+    lines = [f"# Adaptation report: {report['verdict']}", ""]
+    heldout = report.get("heldout", {})
+    systems = heldout.get("systems", {})
+    if systems:
+        domains = sorted({d for s in systems.values() for d in s.get("by_domain", {})})
+        lines.append(f"Held-out: {heldout['queries']} queries ({heldout['origin']}), first stage "
+                     f"{report['first_stage']} top {heldout['depth']}; nDCG@10 (MRR@10 overall).")
+        lines.append("")
+        lines.append("| system | nDCG@10 | MRR@10 | pairs/s | " + " | ".join(domains) + (" |" if domains else ""))
+        lines.append("|---|---|---|---|" + "---|" * len(domains))
+        for name, m in systems.items():
+            pps = m.get("pairs_per_second")
+            cells = [name, f"{m['nDCG@10']:.3f}", f"{m['MRR@10']:.3f}", f"{pps:.0f}" if pps else "-"]
+            cells += [f"{m.get('by_domain', {}).get(d, {}).get('nDCG@10', float('nan')):.3f}" for d in domains]
+            lines.append("| " + " | ".join(cells) + " |")
+    else:
+        lines.append("No held-out queries: the gain was not measured (pass eval_judgments / --eval-judgments).")
+    subset = heldout.get("teacher_subset")
+    if subset:
+        lines += ["", f"Teacher subset: first {subset['queries']} held-out queries, top {subset['depth']} reranked.", "",
+                  "| system | nDCG@10 | MRR@10 |", "|---|---|---|"]
+        for name, m in subset["systems"].items():
+            lines.append(f"| {name} | {m['nDCG@10']:.3f} | {m['MRR@10']:.3f} |")
+    elif heldout.get("teacher_note"):
+        lines += ["", heldout["teacher_note"]]
+    general = report.get("general")
+    if general:
+        lines += ["", f"General domain ({general['data']}, {general['queries']} queries, BM25 top {general['depth']}):", "",
+                  "| system | nDCG@10 | MRR@10 |", "|---|---|---|"]
+        for name, m in general["systems"].items():
+            lines.append(f"| {name} | {m['nDCG@10']:.3f} | {m['MRR@10']:.3f} |")
+    lines += [""] + [f"- warning: {w}" for w in report.get("warnings", [])]
+    lines.append(f"- budget {report['budget_minutes']} min: teaching {report['minutes']['teach']:.1f}, training "
+                 f"{report['minutes']['train']:.1f}, evaluation {report['minutes']['eval']:.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> bool:
+    """A bar chart of nDCG@10 per system (overall and per domain); ``False`` when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed: no plot (pip install 'interank-trainer[plot]')")
+        return False
+    systems = report.get("heldout", {}).get("systems", {})
+    general = (report.get("general") or {}).get("systems", {})
+    if not systems and not general:
+        return False
+    domains = sorted({d for s in systems.values() for d in s.get("by_domain", {})})
+    groups = ["all"] + domains
+    fig, axes = plt.subplots(1, 2 if general else 1, figsize=(14 if general else 10, 4.8), squeeze=False)
+    ax = axes[0][0]
+    width = 0.8 / max(1, len(systems))
+    for k, (name, m) in enumerate(systems.items()):
+        values = [m["nDCG@10"]] + [m.get("by_domain", {}).get(d, {}).get("nDCG@10", 0.0) for d in domains]
+        ax.bar([i + k * width for i in range(len(groups))], values, width, label=name)
+    ax.set_xticks([i + width * (len(systems) - 1) / 2 for i in range(len(groups))])
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    ax.set_ylabel("nDCG@10 (held-out)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"held-out: {report['heldout'].get('queries', 0)} queries ({report['verdict']})", fontsize=10)
+    if general:
+        b = axes[0][1]
+        names = list(general)
+        b.barh(names, [general[n]["nDCG@10"] for n in names], color="#55a868")
+        b.invert_yaxis()
+        b.set_xlabel(f"nDCG@10, {report['general']['data']} (general domain)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    """Write ``adapt_report.json``, ``.md`` and ``.png`` into ``out`` (each atomically)."""
+    write_json_atomic(out / REPORT_JSON, report)
+    tmp = out / (REPORT_MD + ".tmp")
+    tmp.write_text(markdown(report), encoding="utf-8")
+    tmp.replace(out / REPORT_MD)
+    png = out / (REPORT_PNG + ".tmp.png")
+    if plot(report, png):
+        png.replace(out / REPORT_PNG)
+
+
+__all__ = ["REPORT_JSON", "REPORT_MD", "REPORT_PNG", "write_report", "markdown", "plot", "write_json_atomic"]
