@@ -166,7 +166,7 @@ def teach_all(args: argparse.Namespace, minutes: float) -> tuple[list[Path], dic
 # --------------------------------------------------------------- evaluate
 def dl19_pools(args: argparse.Namespace):
     from interank_trainer import SamplingConfig
-    from interank_trainer.pools import PoolProblems, judgment_pools
+    from interank_trainer.data.pools import PoolProblems, judgment_pools
 
     sampling = SamplingConfig(depth=args.eval_depth, top_k=args.eval_depth, deep_k=0)
     return judgment_pools(DATA / "trec-dl19-passage", "run.bm25.top100.trec", sampling, require_positive=False,
@@ -228,7 +228,7 @@ def cross_encoder(folder: Path, pools):
 def teacher_on_dl19(args: argparse.Namespace, pools, sampling) -> tuple[dict[str, list[float]], float]:
     """The teacher's DL19 scores, through teach (cached: DL19 is only evaluated on, never trained on)."""
     from interank_trainer import teach
-    from interank_trainer.teach import read_scores
+    from interank_trainer.student.teach import read_scores
 
     out = args.cache / (f"EVAL-ONLY-dl19-q{args.eval_queries or 'all'}-d{args.eval_depth}-{Path(args.teacher).name}"
                         f"-{args.teacher_strategy}-{args.teacher_quantization}")
@@ -268,7 +268,7 @@ def display(model: str) -> str:
 def mixed_targets(args: argparse.Namespace, co_teacher: str, teacher: dict, co: dict) -> dict[str, list[float]]:
     """The teacher's and the co-teacher's scores mixed as the student's targets are (``pool_targets``)."""
     from interank_trainer import StudentConfig
-    from interank_trainer.student_data import pool_targets
+    from interank_trainer.student.student_data import pool_targets
 
     config = StudentConfig(scores="-", student="-", out="-", co_teacher=co_teacher,
                            co_teacher_weight=args.co_teacher_weight, unjudged_grade=None,

@@ -52,7 +52,7 @@ def heldout_task(pairs: list[dict], heldout: list[dict], k: int, query_words: in
     """For each held-out question: BM25 top-k answers of the whole collection, its own answer always among them."""
     import bm25s
 
-    from interank_trainer.synthesize import clean_text
+    from interank_trainer.data.passages import clean_text
 
     answers = [clean_text(p["answer"], passage_words) for p in pairs]
     index_of = {p["id"]: i for i, p in enumerate(pairs)}

@@ -53,15 +53,15 @@ __version__ = "0.1.0"
 from .config import (  # noqa: E402
     DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SamplingConfig, StudentConfig, SynthesizeConfig, TeachConfig,
 )
-from .distill import DistillReport, distill  # noqa: E402
-from .judgments import JudgmentsReport, prepare_judgments  # noqa: E402
-from .rank import RankReport, rank  # noqa: E402
-from .rl import RLReport, rl  # noqa: E402
-from .synthesize import SynthesisReport, synthesize  # noqa: E402
-from .teach import TeachReport, teach  # noqa: E402
-from .student import StudentReport, train_student  # noqa: E402
-from .adapt_config import AdaptConfig  # noqa: E402
-from .adapt import AdaptReport, adapt  # noqa: E402
+from .generative.distill import DistillReport, distill  # noqa: E402
+from .data.judgments import JudgmentsReport, prepare_judgments  # noqa: E402
+from .generative.rank import RankReport, rank  # noqa: E402
+from .generative.rl import RLReport, rl  # noqa: E402
+from .generative.synthesize import SynthesisReport, synthesize  # noqa: E402
+from .student.teach import TeachReport, teach  # noqa: E402
+from .student.trainer import StudentReport, train_student  # noqa: E402
+from .student.adapt_config import AdaptConfig  # noqa: E402
+from .student.adapt import AdaptReport, adapt  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -47,7 +47,7 @@ def _print(payload: dict[str, Any]) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    from .synthesize import synthesize
+    from .generative.synthesize import synthesize
 
     teacher_kwargs = {"base_url": args.base_url} if args.base_url else {}
     report = synthesize(SynthesizeConfig(
@@ -67,7 +67,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .judgments import prepare_judgments
+    from .data.judgments import prepare_judgments
 
     grade_map = JudgmentsConfig.__dataclass_fields__["grade_map"].default_factory()  # type: ignore[misc]
     if args.grade_map:
@@ -84,7 +84,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from .distill import distill
+    from .generative.distill import distill
 
     report = distill(DistillConfig(
         **_lora_training_kwargs(args), lr_scheduler=args.lr_scheduler, batch_size=args.batch_size,
@@ -95,7 +95,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_rl(args: argparse.Namespace) -> int:
-    from .rl import rl
+    from .generative.rl import rl
 
     report = rl(RLConfig(
         data=args.data, adapter=args.adapter, out=args.out, method=args.method,
@@ -110,7 +110,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from .rank import rank
+    from .generative.rank import rank
 
     report = rank(RankConfig(
         **_lora_training_kwargs(args), group_size=args.group_size, pointwise_weight=args.pointwise_weight,
@@ -121,7 +121,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
-    from .teach import teach
+    from .student.teach import teach
 
     teacher_kwargs = {"base_url": args.base_url} if args.base_url else {}
     report = teach(TeachConfig(
@@ -145,7 +145,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from .student import train_student
+    from .student.trainer import train_student
 
     report = train_student(StudentConfig(
         scores=args.scores, student=args.student, out=args.out, loss=args.loss, label_weight=args.label_weight,
@@ -166,8 +166,8 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from .adapt import adapt
-    from .adapt_config import AdaptConfig
+    from .student.adapt import adapt
+    from .student.adapt_config import AdaptConfig
 
     values = config_from_args(AdaptConfig, args, ADAPT_SKIP)
     values["sampling"] = SamplingConfig(depth=args.depth, top_k=args.top_k, deep_k=args.deep_k, seed=args.seed)
@@ -480,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_student_args(p)
     p.set_defaults(func=cmd_student)
 
-    from .adapt_config import AdaptConfig
+    from .student.adapt_config import AdaptConfig
 
     p = sub.add_parser("adapt", help="adapt a cross-encoder to your documents and QA pairs and report, on held-out "
                                      "queries, whether it helped (exit 1 when it did not)")

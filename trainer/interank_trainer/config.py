@@ -527,7 +527,7 @@ class StudentConfig:
             (Plackett-Luce distillation), or sentence-transformers' ``"ranknet"``,
             ``"listnet"``, ``"lambdaloss"``, ``"margin-mse"``, ``"bce"``.
         label_weight: how much the human grades count next to the teacher (0: the
-            teacher only, 1: the grades only); see :mod:`interank_trainer.student_data`.
+            teacher only, 1: the grades only); see :mod:`interank_trainer.student.student_data`.
         unjudged_grade: the grade of a pool passage nobody judged when grades are
             mixed in (``None``: such passages keep the teacher's target alone).
         max_grade: the top grade (TREC: 3), for the pointwise (``bce``) targets.
@@ -573,7 +573,7 @@ class StudentConfig:
         anneal_to_budget: with ``max_minutes``, the learning rate warms up and decays
             linearly to 0 over the run's progress, the larger of steps done / planned
             and time spent / budget, so a run the budget ends has annealed
-            (:mod:`interank_trainer.schedule`); ``False``: the step-planned linear
+            (:mod:`interank_trainer.student.schedule`); ``False``: the step-planned linear
             schedule, cut wherever the budget falls.
         seed: random seed (split, shuffling, initialisation of the head).
         max_pools: use the first N pools only.

@@ -18,8 +18,8 @@ from interank_sdk.errors import InvalidInputError
 
 from trainer_samples import QA
 from interank_trainer import adapt
-from interank_trainer.adapt_base import prepare_base
-from interank_trainer.adapt_data import RealQuery, load_inputs, split_queries
+from interank_trainer.student.adapt_base import prepare_base
+from interank_trainer.data.adapt_inputs import RealQuery, load_inputs, split_queries
 from interank_trainer.cli import main
 
 MORE = [

@@ -8,7 +8,7 @@ import pytest
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.strategies.reasoning import MARKER
 
-from interank_trainer.formats import (
+from interank_trainer.data.formats import (
     label_completion,
     label_forms,
     make_row,
@@ -17,8 +17,8 @@ from interank_trainer.formats import (
     reasoning_completion,
     split_reasoning,
 )
-from interank_trainer.querygen import parse_queries
-from interank_trainer.rewards import combined_reward, format_reward, grounding_score, label_reward
+from interank_trainer.data.querygen import parse_queries
+from interank_trainer.generative.rewards import combined_reward, format_reward, grounding_score, label_reward
 
 
 def test_reasoning_completion_is_what_the_strategy_reads():

@@ -11,7 +11,7 @@ from interank_sdk.errors import InvalidInputError
 
 from interank_trainer import prepare_judgments
 from interank_trainer.cli import main
-from interank_trainer.formats import MANIFEST_FILE, read_rows
+from interank_trainer.data.formats import MANIFEST_FILE, read_rows
 
 
 def _folder(tmp_path, qrels):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from interank_trainer.losses import PLDLoss, RankNetKDLoss, build_loss, pad_lists
+from interank_trainer.student.losses import PLDLoss, RankNetKDLoss, build_loss, pad_lists
 
 # one query, three documents: student scores s, teacher targets t
 S = [2.0, 0.0, 1.0]

@@ -16,9 +16,9 @@ from safetensors.torch import load_file
 
 from interank_trainer import RankConfig, prepare_judgments, rank
 from interank_trainer.cli import main
-from interank_trainer.layercache import LayerCache, num_layers
-from interank_trainer.models import load_student, lora_config
-from interank_trainer.rank import pair_loss, random_negatives, sample_group
+from interank_trainer.generative.layercache import LayerCache, num_layers
+from interank_trainer.generative.models import load_student, lora_config
+from interank_trainer.generative.rank import pair_loss, random_negatives, sample_group
 
 QUERIES = [("1", "plants light food"), ("2", "paris capital")]
 PASSAGES = [

@@ -14,9 +14,9 @@ from distill_samples import write_trec
 from interank_trainer import SamplingConfig, StudentConfig, teach, train_student
 from interank_trainer.cli import main
 from interank_trainer.config import STUDENT_LOSSES
-from interank_trainer.student import ACTIVATION, load_student, pair_renderer
-from interank_trainer.student_data import build_examples, pool_targets, read_pools, split_pools
-from interank_trainer.teach import SCORES_FILE
+from interank_trainer.student.trainer import ACTIVATION, load_student, pair_renderer
+from interank_trainer.student.student_data import build_examples, pool_targets, read_pools, split_pools
+from interank_trainer.student.teach import SCORES_FILE
 
 PAIRS = [("why do plants need light", "plants use light energy in photosynthesis to make food"),
          ("what is the capital of france", "paris is the capital of france"),
@@ -178,7 +178,7 @@ def test_a_budget_ends_the_run_annealed(scores, tiny_encoder, tmp_path):
 
 
 def test_budget_lr_factor_follows_steps_or_time_whichever_is_further():
-    from interank_trainer.schedule import TrainingBudget, budget_lr_factor
+    from interank_trainer.student.schedule import TrainingBudget, budget_lr_factor
 
     budget = TrainingBudget(1.0)
     factor = budget_lr_factor(budget, total_steps=100, warmup_ratio=0.1)
@@ -257,7 +257,7 @@ def test_bi_encoder_co_teacher_scores_the_pools_like_sentence_transformers(score
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from interank_trainer.student_data import co_teacher_scores
+    from interank_trainer.student.student_data import co_teacher_scores
 
     rows, _, _ = read_pools([scores])
     co_teacher_scores(rows, _config(co_teacher=str(minilm), device="cpu", show_progress=False))

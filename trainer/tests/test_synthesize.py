@@ -6,11 +6,11 @@ import json
 
 import pytest
 from interank_sdk.errors import InvalidInputError
+from interank_sdk.eval import load_qa_pairs
 
 from trainer_samples import QA
 from interank_trainer import SynthesizeConfig, synthesize
-from interank_trainer.formats import DATA_FILE, MANIFEST_FILE, PROGRESS_FILE
-from interank_trainer.synthesize import load_qa_pairs
+from interank_trainer.data.formats import DATA_FILE, MANIFEST_FILE, PROGRESS_FILE
 
 
 def _rows(folder):

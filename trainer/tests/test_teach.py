@@ -10,9 +10,9 @@ from interank_sdk.errors import InvalidInputError
 
 from distill_samples import QRELS, RUN, write_trec
 from interank_trainer import SamplingConfig, TeachConfig, teach
-from interank_trainer.formats import MANIFEST_FILE, PROGRESS_FILE
-from interank_trainer.pools import Pool, PoolDoc, PoolProblems, finalize_pool, sample_ranking
-from interank_trainer.teach import FAILURES_FILE, SCORES_FILE, SYNTHETIC_FILE, read_scores
+from interank_trainer.data.formats import MANIFEST_FILE, PROGRESS_FILE
+from interank_trainer.data.pools import Pool, PoolDoc, PoolProblems, finalize_pool, sample_ranking
+from interank_trainer.student.teach import FAILURES_FILE, SCORES_FILE, SYNTHETIC_FILE, read_scores
 
 SAMPLING = SamplingConfig(depth=8, top_k=3, deep_k=2, seed=1)
 

@@ -8,8 +8,8 @@ import pytest
 
 from distill_samples import write_trec
 from interank_trainer import SamplingConfig, teach
-from interank_trainer.formats import MANIFEST_FILE
-from interank_trainer.teach import SCORES_FILE, read_scores
+from interank_trainer.data.formats import MANIFEST_FILE
+from interank_trainer.student.teach import SCORES_FILE, read_scores
 
 ray = pytest.importorskip("ray", reason="pip install 'interank-trainer[ray]' (ray[data]) to test the Ray path")
 

@@ -10,7 +10,7 @@ from interank_sdk.errors import InvalidInputError
 from safetensors.torch import load_file
 
 from interank_trainer import DistillConfig, distill, prepare_judgments, rl, synthesize
-from interank_trainer.distill import build_sft_trainer
+from interank_trainer.generative.distill import build_sft_trainer
 
 DOCS = ["plants use light energy to make food", "paris is the capital of france", "cats eat fish"]
 
@@ -187,7 +187,7 @@ def test_smollm2_yesno_distill_learns_the_judgments(smollm2_dir, tmp_path):
         ("why is the sky blue", "Python is a programming language.", 0),
     ]
     data = tmp_path / "data.jsonl"
-    from interank_trainer.formats import make_row
+    from interank_trainer.data.formats import make_row
 
     data.write_text("".join(json.dumps(make_row(row_id=str(i), query=q, passage=p, label=y, source="test")) + "\n"
                             for i, (q, p, y) in enumerate(pairs)))

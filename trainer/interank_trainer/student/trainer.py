@@ -4,9 +4,9 @@ The student is a sequence-classification model with one logit: a BERT-like
 encoder (e.g. all-MiniLM-L6-v2, loaded as
 ``AutoModelForSequenceClassification(num_labels=1)``: the body kept, a fresh
 head), or a causal LM with a one-label head on its last token (DeAR). It is
-trained with a distillation loss (:mod:`interank_trainer.losses`, or
+trained with a distillation loss (:mod:`interank_trainer.student.losses`, or
 sentence-transformers' own) on targets from the teacher's scores, optionally
-mixed with human grades (:mod:`interank_trainer.student_data`), evaluated on
+mixed with human grades (:mod:`interank_trainer.student.student_data`), evaluated on
 held-out queries (nDCG@10 against the labels, and against the teacher) and
 stopped early when that stops improving; the best evaluation's weights are kept.
 
@@ -32,10 +32,10 @@ from typing import Any
 
 from interank_sdk.card import ModelCard
 
-from . import __version__
-from ._deps import need
-from .config import StudentConfig, build_config, config_dict
-from .formats import read_manifest
+from .. import __version__
+from .._deps import need
+from ..config import StudentConfig, build_config, config_dict
+from ..data.formats import read_manifest
 from .losses import build_loss
 from .schedule import TrainingBudget, budget_trainer
 from .student_data import prepare_student_data

@@ -15,7 +15,7 @@ Targets, one per passage of a pool, in one place (:func:`pool_targets`):
   that is ``None``), the target is ``(1 - w) x teacher + w x z-scored grade``;
   passages without a label keep the teacher's target. ``w = 0``: the teacher
   alone; ``w = 1``: the labels alone;
-* each loss gets the form it expects (:data:`interank_trainer.losses.LOSS_TARGETS`):
+* each loss gets the form it expects (:data:`interank_trainer.student.losses.LOSS_TARGETS`):
   ``logit`` (the target above: RankNet + KD, ADR-MSE, PLD, RankNet, ListNet,
   MarginMSE's margins), ``gain`` (per query min-max scaled to ``[0, max_grade]``:
   LambdaLoss's gains) or ``prob`` (pointwise BCE: ``(1 - w) sigmoid(teacher) +
@@ -38,7 +38,7 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from .config import StudentConfig
+from ..config import StudentConfig
 from .losses import LOSS_TARGETS
 from .teach import read_scores
 

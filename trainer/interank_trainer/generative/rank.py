@@ -27,7 +27,7 @@ loads it with its strategy.
 
 On a CPU, ``train_layers`` makes this affordable: LoRA goes on the top layers
 only, the frozen layers below run once per row
-(:class:`~interank_trainer.layercache.LayerCache`), and each step runs the top
+(:class:`~interank_trainer.generative.layercache.LayerCache`), and each step runs the top
 layers alone. ``random_negatives`` adds passages of other queries as label-0
 rows, next to the judged passages that are all on their query's topic.
 """
@@ -47,9 +47,9 @@ from interank_sdk._compat import quiet_peft
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 
-from ._deps import need
-from .config import RankConfig, build_config, config_dict
-from .formats import read_manifest, read_rows
+from .._deps import need
+from ..config import RankConfig, build_config, config_dict
+from ..data.formats import read_manifest, read_rows
 from .layercache import LayerCache, num_layers
 from .models import autocast_context, load_student, lora_config, save_adapter
 

@@ -21,7 +21,7 @@ from interank_sdk.errors import InvalidInputError, ModelLoadError, UnsupportedEr
 from interank_sdk.prompts import Prompt
 from interank_sdk.reranker import MODEL_CARD_FILE
 
-from . import __version__
+from .. import __version__
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from interank_sdk.errors import UnsupportedError
 
-from ._deps import need
+from .._deps import need
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`adapt` (``interank-train adapt``), in one budgeted, resumable run:
 
-1. reads the collection and the real queries (:mod:`~interank_trainer.adapt_data`;
+1. reads the collection and the real queries (:mod:`~interank_trainer.data.adapt_inputs`;
    bad rows raise naming file and line, or are counted with ``skip_invalid``)
    and splits the real queries into adapt / held-out, seeded, by query,
    stratified by domain; synthetic queries are only ever training data;
@@ -42,15 +42,15 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from . import __version__
+from .. import __version__
 from .adapt_base import Base, prepare_base
 from .adapt_config import AdaptConfig
-from .adapt_data import AdaptInputs, RealQuery, load_inputs, split_queries, write_training_set
+from ..data.adapt_inputs import AdaptInputs, RealQuery, load_inputs, split_queries, write_training_set
 from .adapt_eval import (
     EvalSet, biencoder_scorer, cached_scores, first_stage_scores, metrics_of, reranker_scorer, teacher_scorer,
 )
 from .adapt_report import REPORT_JSON, write_json_atomic, write_report
-from .config import build_config, config_dict
+from ..config import build_config, config_dict
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     """Adapt ``base`` to a user's collection and queries; measure it on held-out queries (see the module docstring).
 
     Args:
-        config: an :class:`~interank_trainer.adapt_config.AdaptConfig`, or its fields as keyword arguments.
+        config: an :class:`~interank_trainer.student.adapt_config.AdaptConfig`, or its fields as keyword arguments.
 
     Returns:
         an :class:`AdaptReport` (``recommended`` says whether to ship the student).
@@ -326,7 +326,7 @@ def _teach_one(name: str, config: AdaptConfig, inputs: AdaptInputs, adapt_q: lis
 def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, deadline: float
            ) -> tuple[Path, dict[str, Any]]:
     """Train the student from the base into ``work/student`` (a finished training is not redone)."""
-    from .student import train_student
+    from .trainer import train_student
 
     done = work / "student"
     record = work / "training.json"

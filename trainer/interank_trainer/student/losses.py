@@ -4,7 +4,7 @@ Both take what its listwise losses take (``inputs = (queries, documents per
 query)``, ``labels = one tensor of targets per query``), score every (query,
 document) pair with the student once, and compare the student's scores with
 the targets (the teacher's scores, per query, on a logit scale; see
-:mod:`interank_trainer.student_data`):
+:mod:`interank_trainer.student.student_data`):
 
 * :class:`RankNetKDLoss`, DeAR's ``L = (1 - a) RankNet + a T^2 KL(teacher || student)``:
   RankNet over every pair whose targets differ (``log(1 + exp(-(s_i - s_j)))``
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._deps import need
+from .._deps import need
 
 torch = need("torch")
 nn = torch.nn
@@ -159,7 +159,7 @@ class PLDLoss(_ListwiseLoss):
         return {"temperature": self.temperature, **super().get_config_dict()}
 
 
-#: the target form each loss is given (see :func:`interank_trainer.student_data.pool_targets`)
+#: the target form each loss is given (see :func:`interank_trainer.student.student_data.pool_targets`)
 LOSS_TARGETS = {
     "ranknet-kd": "logit", "pld": "logit", "adr-mse": "logit", "ranknet": "logit", "listnet": "logit",
     "lambdaloss": "gain", "margin-mse": "logit", "bce": "prob",

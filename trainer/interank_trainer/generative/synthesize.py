@@ -3,7 +3,7 @@
 For each QA pair (``{"question", "answer"}``):
 
 1. the teacher writes up to ``num_queries`` search queries (InteRank's
-   query-generation prompt, :mod:`interank_trainer.querygen`); the question
+   query-generation prompt, :mod:`interank_trainer.data.querygen`); the question
    itself can be a query too (``include_question``);
 2. each query gets candidate passages: the pair's own answer, BM25 hard
    negatives from the other pairs' answers (``bm25s``), random other answers,
@@ -30,24 +30,23 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from interank_sdk.errors import InvalidInputError
-from interank_sdk.eval.qa import QAPair, load_qa_pairs
-from interank_sdk.prompts import format_passage
+from interank_sdk.eval import QAPair, load_qa_pairs
 
-from . import __version__
-from .config import SynthesizeConfig, build_config, config_dict
-from .bm25 import BM25Index
-from .formats import (
+from .. import __version__
+from ..config import SynthesizeConfig, build_config, config_dict
+from ..data.bm25 import BM25Index
+from ..data.formats import (
     DATA_FILE, FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, label_histogram, make_row, prune_rows,
     read_manifest, read_progress, write_json,
 )
-from .querygen import parse_queries, querygen_prompt
+from ..data.passages import clean_text, load_passages
+from ..data.querygen import parse_queries, querygen_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ _CONTENT_SETTINGS = (
     "max_passage_words", "max_query_words", "max_generated_query_words", "query_max_new_tokens", "missing_marker",
     "min_label_confidence", "teacher_max_new_tokens", "teacher_prompt_version",
 )
-_MARKUP = re.compile(r"\$\\(?:begin|end)group\$")
 
 
 @dataclass
@@ -113,41 +111,6 @@ class SynthesisReport:
             "pairs_without_generated_queries": self.pairs_without_generated_queries,
             "invalid_qa": dict(self.invalid_qa), "labels": dict(self.labels), "seconds": round(self.seconds, 2),
         }
-
-
-# ------------------------------------------------------------------ inputs
-def load_passages(path: str | Path) -> list[str]:
-    """A user corpus: JSONL with ``text`` (optional ``title``), or a ``.txt`` file with one passage per line."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InvalidInputError(f"corpus file not found: {path}")
-    passages: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            if path.suffix != ".jsonl":
-                passages.append(line.strip())
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-                raise InvalidInputError(f"{path}:{lineno}: expected an object with a non-empty 'text'")
-            passages.append(format_passage(row["text"].strip(), row.get("title") or None))
-    if not passages:
-        raise InvalidInputError(f"{path}: no passages")
-    return passages
-
-
-def clean_text(text: str, max_words: int) -> str:
-    """Drop StackExchange ``$\\begingroup$`` markup and cut to ``max_words`` words (formatting kept)."""
-    text = _MARKUP.sub("", text).strip()
-    words = list(re.finditer(r"\S+", text))
-    if len(words) > max_words:
-        text = text[: words[max_words - 1].end()].rstrip() + " ..."
-    return text
 
 
 # ------------------------------------------------------------------ teacher
@@ -411,4 +374,4 @@ def _malformed(ranked: Any, missing_marker: bool, hit_budget: bool, config: Synt
     return None
 
 
-__all__ = ["QAPair", "SynthesisReport", "synthesize", "load_qa_pairs", "load_passages", "clean_text", "build_teacher"]
+__all__ = ["SynthesisReport", "synthesize", "build_teacher"]

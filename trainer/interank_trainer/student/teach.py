@@ -1,6 +1,6 @@
 """Teacher scores over candidate pools: the data a cross-encoder student is distilled from (resumable).
 
-:func:`teach` builds the pools of one source (:mod:`interank_trainer.pools`:
+:func:`teach` builds the pools of one source (:mod:`interank_trainer.data.pools`:
 judgments + a run, QA pairs, or a bare corpus with synthetic queries), cuts
 the fixed, ordered list of pools into chunks of ``pools_per_call`` and scores
 each chunk with one ``Reranker.score_batch`` call of the teacher (any
@@ -21,7 +21,7 @@ done; a rerun with the same settings skips the done chunks and drops the rows
 of a chunk that was interrupted half-way, so nothing is redone or duplicated.
 The pools, their order and the chunks depend only on the settings, so the
 scores do not depend on interruptions or on the runner: ``ray=...``
-(:mod:`interank_trainer.teach_ray`) sends the same chunks to Ray actors and
+(:mod:`interank_trainer.student.teach_ray`) sends the same chunks to Ray actors and
 writes the same rows.
 """
 
@@ -38,13 +38,13 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from . import __version__
-from .config import TeachConfig, build_config, config_dict
-from .formats import (
+from .. import __version__
+from ..config import TeachConfig, build_config, config_dict
+from ..data.formats import (
     FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, iter_jsonl, prune_rows, read_manifest,
     read_progress, write_json,
 )
-from .pools import Pool, PoolProblems, corpus_pools, judgment_pools, load_corpus_passages, qa_pools
+from ..data.pools import Pool, PoolProblems, corpus_pools, judgment_pools, load_corpus_passages, qa_pools
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +203,8 @@ def build_pools(config: TeachConfig, teacher: Any, out: Path, deadline: float | 
         pools = qa_pools(config.qa, config.sampling, max_words=config.max_passage_words,  # type: ignore[arg-type]
                          max_queries=config.max_queries, problems=problems)
     else:
-        from .bm25 import BM25Index
-        from .synthetic import load_fewshot, synthetic_queries
+        from ..data.bm25 import BM25Index
+        from ..data.synthetic import load_fewshot, synthetic_queries
 
         corpus = load_corpus_passages(config.corpus, config.max_passage_words)  # type: ignore[arg-type]
         empty = [d for d, text in corpus.items() if not text.strip()]

@@ -7,7 +7,7 @@ Three sources, one sampling scheme (:class:`~interank_trainer.config.SamplingCon
 * :func:`qa_pools`: question/answer pairs; the question is the query, its
   answer the positive, ``bm25s`` over the *other* answers the first stage;
 * :func:`corpus_pools`: synthetic queries written for corpus passages
-  (:mod:`interank_trainer.synthetic`); the source passage is the positive,
+  (:mod:`interank_trainer.data.synthetic`); the source passage is the positive,
   ``bm25s`` over the corpus the first stage.
 
 Every pool goes through :func:`finalize_pool`, which removes and counts empty
@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from interank_sdk.errors import InvalidInputError
+from interank_sdk.eval import load_qa_pairs
 from interank_sdk.prompts import format_passage
 
+from ..config import SamplingConfig
 from .bm25 import BM25Index
-from .config import SamplingConfig
-from .synthesize import clean_text, load_qa_pairs
+from .passages import clean_text
 
 logger = logging.getLogger(__name__)
 

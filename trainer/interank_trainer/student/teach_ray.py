@@ -2,12 +2,12 @@
 
 Teacher scoring is the recipe's bottleneck (Rank-DistiLLM scored thousands of
 queries x 100 passages with an LLM). With ``ray=...`` the chunks that
-:func:`~interank_trainer.teach.teach` would score one after the other become a
+:func:`~interank_trainer.student.teach.teach` would score one after the other become a
 Ray Dataset (one item per chunk), mapped with ``map_batches`` over a
 fixed-size pool of actors; each actor builds one teacher ``Reranker`` from the
 same settings (vLLM on GPU nodes, transformers on CPU nodes) and scores whole
 chunks with the same function as the single-process run
-(:func:`~interank_trainer.teach.score_chunk`). Results stream back in chunk
+(:func:`~interank_trainer.student.teach.score_chunk`). Results stream back in chunk
 order (``preserve_order``), and the driver writes, records and resumes exactly
 as in one process, so the output is the same rows.
 
@@ -31,8 +31,8 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ._deps import need
-from .config import TeachConfig
+from .._deps import need
+from ..config import TeachConfig
 
 logger = logging.getLogger(__name__)
 

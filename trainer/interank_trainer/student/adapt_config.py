@@ -7,7 +7,7 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from .config import PathLike, SamplingConfig
+from ..config import PathLike, SamplingConfig
 
 
 def _default_sampling() -> SamplingConfig:

@@ -31,9 +31,9 @@ from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 from interank_sdk.strategies.reasoning import MARKER
 
-from ._deps import need
-from .config import DistillConfig, build_config, config_dict
-from .formats import label_completion, label_forms, read_manifest, read_rows, reasoning_completion
+from .._deps import need
+from ..config import DistillConfig, build_config, config_dict
+from ..data.formats import label_completion, label_forms, read_manifest, read_rows, reasoning_completion
 from .models import load_student, lora_config, save_adapter, training_precision, trl_prompt_text
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def build_sft_trainer(config: DistillConfig) -> SFTRun:
 
     The trainer's dataset is tokenized by TRL; the completion mask makes the
     loss count only the completion tokens. Call ``run.trainer.train()``, then
-    :func:`interank_trainer.models.save_adapter`; :func:`distill` does both.
+    :func:`interank_trainer.generative.models.save_adapter`; :func:`distill` does both.
     """
     rows = read_rows(config.data)
     need("trl")

@@ -2,7 +2,7 @@
 
 Both start from a distilled ``reasoning`` adapter (its LoRA weights keep
 training; the base model stays frozen) and sample full outputs (explanation
-and label) for the training prompts, rewarded by :mod:`interank_trainer.rewards`:
+and label) for the training prompts, rewarded by :mod:`interank_trainer.generative.rewards`:
 label agreement with the teacher, a well-formed output, a grounded and concise
 explanation.
 
@@ -32,9 +32,9 @@ from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 from interank_sdk.reranker import model_card
 
-from ._deps import need
-from .config import RLConfig, build_config, config_dict
-from .formats import read_rows
+from .._deps import need
+from ..config import RLConfig, build_config, config_dict
+from ..data.formats import read_rows
 from .models import adapter_base, autocast_context, load_student, save_adapter, training_precision, trl_prompt_text
 from .rewards import combined_reward, format_reward, label_reward, make_grounding_reward
 

@@ -2,7 +2,7 @@
 
 1. ``n`` passages are sampled from the corpus (seeded);
 2. the teacher writes one search query per passage from a few-shot chat
-   (:func:`interank_trainer.querygen.passage_querygen_prompt`, greedy, first line);
+   (:func:`interank_trainer.data.querygen.passage_querygen_prompt`, greedy, first line);
    queries that are too short, too long or copy a few-shot example are rejected
    and counted;
 3. the teacher scores each (query, source passage) with its own strategy (for
