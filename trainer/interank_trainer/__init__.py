@@ -50,17 +50,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import (  # noqa: E402
-    DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SamplingConfig, StudentConfig, SynthesizeConfig, TeachConfig,
-)
-from .generative.distill import DistillReport, distill  # noqa: E402
+from .data.config import JudgmentsConfig, SamplingConfig  # noqa: E402
 from .data.judgments import JudgmentsReport, prepare_judgments  # noqa: E402
+from .generative.config import DistillConfig, RankConfig, RLConfig, SynthesizeConfig  # noqa: E402
+from .generative.distill import DistillReport, distill  # noqa: E402
 from .generative.rank import RankReport, rank  # noqa: E402
 from .generative.rl import RLReport, rl  # noqa: E402
 from .generative.synthesize import SynthesisReport, synthesize  # noqa: E402
+from .student.config import AdaptConfig, StudentConfig, TeachConfig  # noqa: E402
 from .student.teach import TeachReport, teach  # noqa: E402
 from .student.trainer import StudentReport, train_student  # noqa: E402
-from .student.adapt_config import AdaptConfig  # noqa: E402
 from .student.adapt import AdaptReport, adapt  # noqa: E402
 
 __all__ = [

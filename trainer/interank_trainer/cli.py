@@ -31,10 +31,9 @@ from typing import Any
 from interank_sdk.errors import InteRankError
 
 from . import __version__
-from .config import (
-    STUDENT_LOSSES, DistillConfig, JudgmentsConfig, RankConfig, RLConfig, SamplingConfig, StudentConfig,
-    SynthesizeConfig, TeachConfig,
-)
+from .data.config import JudgmentsConfig, SamplingConfig
+from .generative.config import DistillConfig, RankConfig, RLConfig, SynthesizeConfig
+from .student.config import STUDENT_LOSSES, AdaptConfig, StudentConfig, TeachConfig
 
 
 _RESULT_STREAM = sys.stdout
@@ -167,7 +166,6 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from .student.adapt import adapt
-    from .student.adapt_config import AdaptConfig
 
     values = config_from_args(AdaptConfig, args, ADAPT_SKIP)
     values["sampling"] = SamplingConfig(depth=args.depth, top_k=args.top_k, deep_k=args.deep_k, seed=args.seed)
@@ -479,8 +477,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("student", help="distil teacher scores into a cross-encoder student (sentence-transformers)")
     _add_student_args(p)
     p.set_defaults(func=cmd_student)
-
-    from .student.adapt_config import AdaptConfig
 
     p = sub.add_parser("adapt", help="adapt a cross-encoder to your documents and QA pairs and report, on held-out "
                                      "queries, whether it helped (exit 1 when it did not)")

@@ -13,7 +13,7 @@ from interank_sdk.errors import InvalidInputError
 from distill_samples import write_trec
 from interank_trainer import SamplingConfig, StudentConfig, teach, train_student
 from interank_trainer.cli import main
-from interank_trainer.config import STUDENT_LOSSES
+from interank_trainer.student.config import STUDENT_LOSSES
 from interank_trainer.student.trainer import ACTIVATION, load_student, pair_renderer
 from interank_trainer.student.student_data import build_examples, pool_targets, read_pools, split_pools
 from interank_trainer.student.teach import SCORES_FILE

@@ -24,7 +24,8 @@ from interank_sdk.eval.data import load_corpus, load_qrels, load_queries
 from interank_sdk.prompts import format_passage
 
 from .. import __version__
-from ..config import JudgmentsConfig, build_config, config_dict
+from ..config import build_config, config_dict
+from .config import JudgmentsConfig
 from .formats import DATA_FILE, FORMAT, MANIFEST_FILE, label_histogram, make_row, write_json
 
 logger = logging.getLogger(__name__)

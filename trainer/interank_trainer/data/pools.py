@@ -1,6 +1,6 @@
 """Candidate pools: one query, the passages a teacher will score for it, and what is known about them.
 
-Three sources, one sampling scheme (:class:`~interank_trainer.config.SamplingConfig`):
+Three sources, one sampling scheme (:class:`~interank_trainer.data.config.SamplingConfig`):
 
 * :func:`judgment_pools`: a TREC/BEIR folder and a first-stage run; the judged
   grades ride along (the human labels the student can mix with the teacher);
@@ -29,8 +29,8 @@ from interank_sdk.errors import InvalidInputError
 from interank_sdk.eval import load_qa_pairs
 from interank_sdk.prompts import format_passage
 
-from ..config import SamplingConfig
 from .bm25 import BM25Index
+from .config import SamplingConfig
 from .passages import clean_text
 
 logger = logging.getLogger(__name__)

@@ -32,8 +32,9 @@ from interank_sdk.prompts import get_template
 from interank_sdk.strategies.reasoning import MARKER
 
 from .._deps import need
-from ..config import DistillConfig, build_config, config_dict
+from ..config import build_config, config_dict
 from ..data.formats import label_completion, label_forms, read_manifest, read_rows, reasoning_completion
+from .config import DistillConfig
 from .models import load_student, lora_config, save_adapter, training_precision, trl_prompt_text
 
 logger = logging.getLogger(__name__)

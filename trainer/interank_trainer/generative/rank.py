@@ -48,8 +48,9 @@ from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 
 from .._deps import need
-from ..config import RankConfig, build_config, config_dict
+from ..config import build_config, config_dict
 from ..data.formats import read_manifest, read_rows
+from .config import RankConfig
 from .layercache import LayerCache, num_layers
 from .models import autocast_context, load_student, lora_config, save_adapter
 

@@ -33,8 +33,9 @@ from interank_sdk.prompts import get_template
 from interank_sdk.reranker import model_card
 
 from .._deps import need
-from ..config import RLConfig, build_config, config_dict
+from ..config import build_config, config_dict
 from ..data.formats import read_rows
+from .config import RLConfig
 from .models import adapter_base, autocast_context, load_student, save_adapter, training_precision, trl_prompt_text
 from .rewards import combined_reward, format_reward, label_reward, make_grounding_reward
 

@@ -39,7 +39,7 @@ from interank_sdk.errors import InvalidInputError
 from interank_sdk.eval import QAPair, load_qa_pairs
 
 from .. import __version__
-from ..config import SynthesizeConfig, build_config, config_dict
+from ..config import build_config, config_dict
 from ..data.bm25 import BM25Index
 from ..data.formats import (
     DATA_FILE, FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, label_histogram, make_row, prune_rows,
@@ -47,6 +47,7 @@ from ..data.formats import (
 )
 from ..data.passages import clean_text, load_passages
 from ..data.querygen import parse_queries, querygen_prompt
+from .config import SynthesizeConfig
 
 logger = logging.getLogger(__name__)
 

@@ -43,14 +43,14 @@ from typing import Any
 from interank_sdk.errors import InvalidInputError
 
 from .. import __version__
-from .adapt_base import Base, prepare_base
-from .adapt_config import AdaptConfig
+from ..config import build_config, config_dict
 from ..data.adapt_inputs import AdaptInputs, RealQuery, load_inputs, split_queries, write_training_set
+from .adapt_base import Base, prepare_base
 from .adapt_eval import (
     EvalSet, biencoder_scorer, cached_scores, first_stage_scores, metrics_of, reranker_scorer, teacher_scorer,
 )
 from .adapt_report import REPORT_JSON, write_json_atomic, write_report
-from ..config import build_config, config_dict
+from .config import AdaptConfig
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     """Adapt ``base`` to a user's collection and queries; measure it on held-out queries (see the module docstring).
 
     Args:
-        config: an :class:`~interank_trainer.student.adapt_config.AdaptConfig`, or its fields as keyword arguments.
+        config: an :class:`~interank_trainer.AdaptConfig`, or its fields as keyword arguments.
 
     Returns:
         an :class:`AdaptReport` (``recommended`` says whether to ship the student).

@@ -168,7 +168,7 @@ LOSS_TARGETS = {
 
 def build_loss(name: str, model: Any, *, kd_alpha: float = 0.1, temperature: float = 2.0, adr_alpha: float = 1.0,
                mini_batch_size: int | None = None) -> Any:
-    """The loss module ``name`` for ``model`` (one of :data:`interank_trainer.config.STUDENT_LOSSES`)."""
+    """The loss module ``name`` for ``model`` (one of :data:`interank_trainer.student.config.STUDENT_LOSSES`)."""
     from sentence_transformers.cross_encoder import losses as st
 
     if name == "ranknet-kd":

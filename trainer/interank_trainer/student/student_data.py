@@ -38,7 +38,7 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from ..config import StudentConfig
+from .config import StudentConfig
 from .losses import LOSS_TARGETS
 from .teach import read_scores
 
@@ -131,7 +131,7 @@ def pool_targets(row: dict[str, Any], config: StudentConfig) -> dict[str, list[f
     """The targets of one pool's passages: ``{"logit", "gain", "prob"}`` (see the module docstring).
 
     Example:
-        >>> from interank_trainer.config import StudentConfig
+        >>> from interank_trainer import StudentConfig
         >>> cfg = StudentConfig(scores="s", student="m", out="o", label_weight=0.5)
         >>> row = {"teacher_scores": [3.0, 1.0, 2.0], "grades": [0, 3, None], "positives": [False, True, False]}
         >>> [round(x, 3) for x in pool_targets(row, cfg)["logit"]]

@@ -39,12 +39,13 @@ from typing import Any
 from interank_sdk.errors import InvalidInputError
 
 from .. import __version__
-from ..config import TeachConfig, build_config, config_dict
+from ..config import build_config, config_dict
 from ..data.formats import (
     FORMAT, MANIFEST_FILE, PROGRESS_FILE, append_lines, file_digest, iter_jsonl, prune_rows, read_manifest,
     read_progress, write_json,
 )
 from ..data.pools import Pool, PoolProblems, corpus_pools, judgment_pools, load_corpus_passages, qa_pools
+from .config import TeachConfig
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ def teach(config: TeachConfig | None = None, /, **kwargs: Any) -> TeachReport:
     """Score candidate pools with a teacher ``Reranker`` and store them for student training (resumable).
 
     Args:
-        config: a :class:`~interank_trainer.config.TeachConfig`, or its fields as keyword arguments.
+        config: a :class:`~interank_trainer.student.config.TeachConfig`, or its fields as keyword arguments.
 
     Returns:
         a :class:`TeachReport` (also written to ``OUT/manifest.json``).

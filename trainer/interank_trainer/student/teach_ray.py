@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._deps import need
-from ..config import TeachConfig
+from .config import TeachConfig
 
 logger = logging.getLogger(__name__)
 

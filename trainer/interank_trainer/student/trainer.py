@@ -34,8 +34,9 @@ from interank_sdk.card import ModelCard
 
 from .. import __version__
 from .._deps import need
-from ..config import StudentConfig, build_config, config_dict
+from ..config import build_config, config_dict
 from ..data.formats import read_manifest
+from .config import StudentConfig
 from .losses import build_loss
 from .schedule import TrainingBudget, budget_trainer
 from .student_data import prepare_student_data
@@ -193,7 +194,7 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
     """Distil teacher scores into a cross-encoder student; write a folder ``CrossEncoder`` and ``Reranker`` load.
 
     Args:
-        config: a :class:`~interank_trainer.config.StudentConfig`, or its fields as keyword arguments.
+        config: a :class:`~interank_trainer.student.config.StudentConfig`, or its fields as keyword arguments.
 
     Returns:
         a :class:`StudentReport`.
