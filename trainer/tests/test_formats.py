@@ -8,17 +8,10 @@ import pytest
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.strategies.reasoning import MARKER
 
-from interank_trainer.data.formats import (
-    label_completion,
-    label_forms,
-    make_row,
-    parse_label,
-    read_rows,
-    reasoning_completion,
-    split_reasoning,
-)
+from interank_trainer.data.formats import label_completion, make_row, read_rows, reasoning_completion
 from interank_trainer.data.querygen import parse_queries
 from interank_trainer.generative.rewards import combined_reward, format_reward, grounding_score, label_reward
+from interank_trainer.generative.targets import label_forms, parse_label, split_reasoning
 
 
 def test_reasoning_completion_is_what_the_strategy_reads():

@@ -21,9 +21,15 @@ The completions are exactly what the scoring strategies of
   Label:`` and reads the label distribution at the very next token, so the
   student's target puts a *single label token* right after the marker (``" 2"``
   where the vocabulary has it as one token, else ``"2"``; see
-  :func:`label_forms`);
+  :func:`interank_trainer.generative.targets.label_forms`);
 * ``graded`` / ``yesno``: the single label token right after the prompt
   (``"0"``/``"1"``/``"2"``, or ``"yes"``/``"no"``).
+
+Every stage that writes a folder (synthesize, teach, judgment import) writes it
+the same resumable way: rows appended and made durable (:func:`append_lines`),
+the finished units recorded in ``progress.jsonl`` (:func:`read_progress`), the
+rows of an unfinished unit dropped on resume (:func:`prune_rows`), the manifest
+replaced atomically (:func:`write_json`).
 """
 
 from __future__ import annotations
@@ -32,12 +38,11 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interank_sdk.errors import InvalidInputError, LabelTokenError
+from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
 from interank_sdk.strategies.reasoning import END, MARKER
 
@@ -50,19 +55,12 @@ MANIFEST_FILE = "manifest.json"
 PROGRESS_FILE = "progress.jsonl"
 #: the InteRank labels: 0 irrelevant, 1 partially relevant, 2 relevant
 LABELS = (0, 1, 2)
-#: strategies a student can be trained for
-TRAINABLE_STRATEGIES = ("reasoning", "graded", "yesno")
 #: fields every row must have (``explanation`` may be ``None`` for judgment data)
 REQUIRED_FIELDS = ("query", "passage", "label")
 ROW_FIELDS = (
     "id", "pair_id", "source", "query", "passage", "candidate", "label", "label_probs",
     "explanation", "teacher_wrote_marker", "strategy", "prompt_version", "prompt", "completion",
 )
-
-_LABEL_RE = re.compile(re.escape(MARKER) + r"\s*([0-2])")
-_FORMAT_RE = re.compile(r"^\s*(?P<explanation>\S.*?)\s*" + re.escape(MARKER) + r"\s*(?P<label>[0-2])\s*"
-                        + re.escape(END) + r"\s*$", re.DOTALL)
-
 
 # ----------------------------------------------------------------- targets
 def reasoning_completion(explanation: str, label: int, label_text: str | None = None, assistant_prefix: str = "") -> str:
@@ -76,8 +74,8 @@ def reasoning_completion(explanation: str, label: int, label_text: str | None = 
         explanation: the explanation (stripped; must not be empty).
         label: 0, 1 or 2.
         label_text: how the label is written right after the marker (default
-            ``" <label>"``); :func:`label_forms` picks the form that is a single
-            token for a given tokenizer.
+            ``" <label>"``); :func:`~interank_trainer.generative.targets.label_forms` picks the form
+            that is a single token for a given tokenizer.
         assistant_prefix: the prompt template's assistant prefix.
 
     Example:
@@ -113,66 +111,6 @@ def label_completion(strategy: str, label: int, yes_threshold: int = 2, forms: M
     else:
         raise InvalidInputError(f"label_completion is for 'graded' or 'yesno', not {strategy!r}")
     return forms.get(key, key) if forms else key
-
-
-def label_forms(tokenizer: Any, context: str, labels: Sequence[str], *, prefer_space: bool) -> dict[str, str]:
-    """For each label, the surface form that is exactly one token right after ``context``.
-
-    The SDK reads a label as the next-token distribution at one position, so a
-    student must be trained to put a single label token there. Tokenizers
-    differ: Qwen2.5 and SmolLM2 split ``" 2"`` into ``" "`` + ``"2"``, so after
-    ``"Relevance Label:"`` the form is ``"2"``; a vocabulary with a ``" 2"``
-    token keeps the space.
-
-    Args:
-        tokenizer: a transformers tokenizer.
-        context: text the label follows (a rendered prompt, or an explanation
-            ending with the marker).
-        labels: the label strings (``"0"``, ``"1"``, ``"2"`` or ``"yes"``, ``"no"``).
-        prefer_space: try ``" " + label`` before ``label``.
-
-    Raises:
-        LabelTokenError: no form of a label is a single token after ``context``.
-    """
-    base = tokenizer(context, add_special_tokens=False).input_ids
-    out: dict[str, str] = {}
-    for label in labels:
-        candidates = [" " + label, label] if prefer_space else [label, " " + label]
-        for cand in candidates:
-            full = tokenizer(context + cand, add_special_tokens=False).input_ids
-            if len(full) == len(base) + 1 and full[: len(base)] == base and full[-1] != tokenizer.unk_token_id:
-                out[label] = cand
-                break
-        else:
-            raise LabelTokenError(
-                f"neither {label!r} nor {' ' + label!r} is a single token after {context[-40:]!r} for this tokenizer; "
-                "the SDK cannot read this label from the model"
-            )
-    return out
-
-
-# ----------------------------------------------------------------- parsing
-def parse_label(completion: str) -> int | None:
-    """The label a generated completion states after ``Relevance Label:`` (``None`` if unreadable).
-
-    Example:
-        >>> parse_label("It matches.\\nRelevance Label: 2 ##"), parse_label("no label here")
-        (2, None)
-    """
-    match = _LABEL_RE.search(completion)
-    return int(match.group(1)) if match else None
-
-
-def split_reasoning(completion: str) -> tuple[str, int] | None:
-    """``(explanation, label)`` of a well-formed reasoning output, else ``None``.
-
-    Well-formed: a non-empty explanation, then ``Relevance Label: <0|1|2> ##``
-    and nothing after it but whitespace.
-    """
-    match = _FORMAT_RE.match(completion)
-    if not match:
-        return None
-    return match.group("explanation").strip(), int(match.group("label"))
 
 
 def check_label(label: Any) -> int:
@@ -396,8 +334,7 @@ def label_histogram(labels: Iterable[int]) -> dict[str, int]:
 
 
 __all__ = [
-    "FORMAT", "DATA_FILE", "MANIFEST_FILE", "PROGRESS_FILE", "LABELS", "TRAINABLE_STRATEGIES",
-    "reasoning_completion", "label_completion", "label_forms", "parse_label", "split_reasoning",
+    "FORMAT", "DATA_FILE", "MANIFEST_FILE", "PROGRESS_FILE", "LABELS", "reasoning_completion", "label_completion",
     "check_label", "conversation", "make_row", "read_rows", "read_manifest", "write_json", "label_histogram",
     "file_digest", "append_lines", "read_progress", "prune_rows", "iter_jsonl",
 ]

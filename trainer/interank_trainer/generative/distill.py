@@ -33,9 +33,10 @@ from interank_sdk.strategies.reasoning import MARKER
 
 from .._deps import need
 from ..config import build_config, config_dict
-from ..data.formats import label_completion, label_forms, read_manifest, read_rows, reasoning_completion
+from ..data.formats import label_completion, read_manifest, read_rows, reasoning_completion
 from .config import DistillConfig
 from .models import load_student, lora_config, save_adapter, training_precision, trl_prompt_text
+from .targets import label_forms
 
 logger = logging.getLogger(__name__)
 

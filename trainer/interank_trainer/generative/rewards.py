@@ -23,7 +23,7 @@ from typing import Any
 
 from interank_sdk.strategies.reasoning import MARKER
 
-from ..data.formats import parse_label, split_reasoning
+from .targets import parse_label, split_reasoning
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
