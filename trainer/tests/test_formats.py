@@ -6,7 +6,7 @@ import json
 
 import pytest
 from interank_sdk.errors import InvalidInputError
-from interank_sdk.strategies.reasoning import MARKER
+from interank_sdk.training import REASONING_MARKER as MARKER
 
 from interank_trainer.data.formats import label_completion, make_row, read_rows, reasoning_completion
 from interank_trainer.data.querygen import parse_queries

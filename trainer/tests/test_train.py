@@ -76,6 +76,8 @@ def test_distilled_adapter_loads_in_reranker_with_its_strategy(tiny_adapter, tin
 
     assert card["strategy"] == "reasoning" and card["stage"] == "distill"
     assert card["prompt_version"] == get_template("reasoning").version
+    # written through ModelCard: what Reranker reads at the top, how it was trained under "training"
+    assert card["card_format"] == 1 and set(card["training"]["label_forms"]) == {"0", "1", "2"}
     config = json.loads((tiny_adapter / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(tiny_model) and config["r"] == 8
     assert set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj"}
@@ -116,7 +118,8 @@ def test_rwsft_two_steps(tiny_adapter, reasoning_data, tmp_path):
     before, after = _lora(tiny_adapter), _lora(out)
     assert any(not (before[k] == after[k]).all() for k in before)
     card = json.loads((out / "interank.json").read_text())
-    assert card["stage"] == "rl-rwsft" and card["rl"]["kept"] == report.kept
+    assert card["stage"] == "rl-rwsft" and card["training"]["rl"]["kept"] == report.kept
+    assert card["training"]["parent_adapter"] == str(tiny_adapter) and "label_forms" in card["training"]
     result = Reranker(str(out), dtype="float32", max_new_tokens=4).rerank("why do plants need light", DOCS)
     assert len(result) == 3
 

@@ -44,7 +44,7 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
-from interank_sdk.strategies.reasoning import END, MARKER
+from interank_sdk.training import REASONING_END, REASONING_MARKER
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def reasoning_completion(explanation: str, label: int, label_text: str | None = 
     check_label(label)
     text = f" {label}" if label_text is None else label_text
     sep = " " if assistant_prefix and not assistant_prefix[-1].isspace() else ""
-    return f"{sep}{explanation}\n{MARKER}{text} {END}"
+    return f"{sep}{explanation}\n{REASONING_MARKER}{text} {REASONING_END}"
 
 
 def label_completion(strategy: str, label: int, yes_threshold: int = 2, forms: Mapping[str, str] | None = None) -> str:

@@ -13,7 +13,8 @@ chosen strategy rendered by the student's chat template (exactly what
 QLoRA (4-bit NF4 base) on CUDA with InteRank's defaults (r=64, alpha=16,
 dropout 0.1 on q/k/v/o/gate, lr 2e-4, constant schedule, 1 epoch); plain LoRA
 on CPU. The adapter folder holds the adapter, the tokenizer and
-``interank.json`` (strategy, prompt version), so ``Reranker(out)`` loads it.
+``interank.json`` (:class:`~interank_sdk.card.ModelCard`: strategy, prompt version, and
+how it was trained under ``training``), so ``Reranker(out)`` loads it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interank_sdk._compat import quiet_peft
+from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
-from interank_sdk.strategies.reasoning import MARKER
+from interank_sdk.training import REASONING_MARKER, quiet_peft
 
 from .._deps import need
 from ..config import build_config, config_dict
@@ -93,7 +94,7 @@ def build_examples(
     template = get_template(strategy, prompt_version)
     tok = backend.tokenizer
     if strategy == "reasoning":
-        forms = label_forms(tok, "The document answers the question.\n" + MARKER, ["0", "1", "2"], prefer_space=True)
+        forms = label_forms(tok, "The document answers the question.\n" + REASONING_MARKER, ["0", "1", "2"], prefer_space=True)
     else:
         sample = backend.render(template.render("question", "document"))
         labels = ["0", "1", "2"] if strategy == "graded" else ["yes", "no"]
@@ -255,20 +256,22 @@ def distill(config: DistillConfig | None = None, /, **kwargs: Any) -> DistillRep
     finally:
         run.close()
     hist = {str(k): sum(e["label"] == k for e in run.examples) for k in (0, 1, 2)}
-    card = {
-        "strategy": run.strategy,
-        "prompt_version": run.prompt_version,
-        "base_model": str(config.student),
-        "stage": "distill",
-        "label_forms": run.label_forms,
-        "yes_threshold": config.yes_threshold if run.strategy == "yesno" else None,
-        "quantization": run.backend.quantization,
-        "examples": len(run.examples),
-        "labels": hist,
-        "train_loss": result.training_loss,
-        "config": config_dict(config),
-        "data": [read_manifest(p).get("source") for p in _as_list(config.data)],
-    }
+    card = ModelCard(
+        strategy=run.strategy,
+        prompt_version=run.prompt_version,
+        base_model=str(config.student),
+        stage="distill",
+        training={
+            "label_forms": run.label_forms,
+            "yes_threshold": config.yes_threshold if run.strategy == "yesno" else None,
+            "quantization": run.backend.quantization,
+            "examples": len(run.examples),
+            "labels": hist,
+            "train_loss": result.training_loss,
+            "config": config_dict(config),
+            "data": [read_manifest(p).get("source") for p in _as_list(config.data)],
+        },
+    )
     out = save_adapter(run.trainer.model, run.backend.tokenizer, config.out, card)
     report = DistillReport(
         out=out, strategy=run.strategy, prompt_version=run.prompt_version, rows=len(run.examples),

@@ -1,7 +1,7 @@
 """Loading a student for training, LoRA settings, and writing adapter folders.
 
 The student is loaded through the SDK's own transformers backend
-(:class:`interank_sdk.backends.hf.HFBackend`): the same loader (safetensors
+(:class:`interank_sdk.training.HFBackend`): the same loader (safetensors
 only, GGUF conversion, 4-bit NF4 via bitsandbytes), the same chat-template
 rendering and the same tokenization as ``Reranker`` at inference, so the
 training prompts are token for token the prompts the adapter is scored with.
@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from interank_sdk._compat import quiet_peft
-from interank_sdk._deps import require
+from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError, ModelLoadError, UnsupportedError
 from interank_sdk.prompts import Prompt
-from interank_sdk.reranker import MODEL_CARD_FILE
+from interank_sdk.training import HFBackend, cpu_supports_bf16, leading_bos_id, quiet_peft, resolve_device
 
 from .. import __version__
+from .._deps import need
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,13 @@ def load_student(model: str | Path, *, device: str = "auto", dtype: Any = "auto"
     """Load a base model for LoRA training through the SDK's transformers backend.
 
     Returns:
-        the :class:`~interank_sdk.backends.hf.HFBackend` (its ``model`` is the
+        the :class:`~interank_sdk.training.HFBackend` (its ``model`` is the
         base model, ready for peft; its ``tokenizer``, ``render`` and ``encode``
         are the inference ones).
 
     Raises:
         InvalidInputError: ``model`` is a LoRA adapter folder (train from its base model).
     """
-    from interank_sdk.backends.hf import HFBackend, cpu_supports_bf16, resolve_device
-
     if (Path(str(model)).expanduser() / "adapter_config.json").is_file():
         raise InvalidInputError(
             f"{model} is a LoRA adapter folder; distill trains a new adapter on a base model "
@@ -73,7 +71,7 @@ def load_student(model: str | Path, *, device: str = "auto", dtype: Any = "auto"
         logger.info("training on CPU with fp32 weights%s", " and bf16 autocast" if cpu_supports_bf16() else "")
     backend = HFBackend(model, device=dev, dtype=dtype, quantization=quant, merge_adapter=True)
     if quant:
-        peft = require("peft", "lora")
+        peft = need("peft")
         with quiet_peft():
             backend.model = peft.prepare_model_for_kbit_training(backend.model, use_gradient_checkpointing=True)
     return backend
@@ -99,7 +97,7 @@ def lora_config(model: Any, *, r: int, alpha: int, dropout: float, target_module
 
     ``layers``: indices of the decoder layers to adapt (``None``: all).
     """
-    peft = require("peft", "lora")
+    peft = need("peft")
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [m for m in target_modules if m in present]
     missing = sorted(set(target_modules) - set(targets))
@@ -119,11 +117,10 @@ def trl_prompt_text(backend: Any, prompt: Prompt) -> str:
 
     TRL tokenizes a text prompt with ``tokenizer(text)`` (special tokens on);
     the SDK encodes the rendered text without them and adds BOS only where the
-    tokenizer would and the text lacks it (:func:`interank_sdk.backends.tokens.encode_rendered`).
-    Dropping a leading BOS string that the tokenizer adds anyway makes both the same sequence.
+    tokenizer would and the text lacks it (the SDK's ``encode_rendered``; :func:`interank_sdk.training.leading_bos_id`
+    says whether the tokenizer adds one). Dropping a leading BOS string that the tokenizer adds anyway makes both
+    the same sequence.
     """
-    from interank_sdk.backends.tokens import leading_bos_id
-
     text = backend.render(prompt)
     tok = backend.tokenizer
     if tok.bos_token and text.startswith(tok.bos_token) and leading_bos_id(tok) is not None:
@@ -131,20 +128,20 @@ def trl_prompt_text(backend: Any, prompt: Prompt) -> str:
     return text
 
 
-def save_adapter(model: Any, tokenizer: Any, out: str | Path, card: Mapping[str, Any]) -> Path:
-    """Write the LoRA adapter, the tokenizer and ``interank.json`` into ``out``.
+def save_adapter(model: Any, tokenizer: Any, out: str | Path, card: ModelCard) -> Path:
+    """Write the LoRA adapter, the tokenizer and ``interank.json`` (``card``, through :class:`ModelCard`) into ``out``.
 
     ``interank.json`` records the strategy and prompt version, so
     ``Reranker(out)`` (strategy ``"auto"``) scores with the prompt the adapter
-    was trained on.
+    was trained on; how it was trained goes under ``training``. The card is
+    stamped with this trainer's version unless it names one.
     """
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
-    payload = {"trainer_version": __version__, **card}
-    (out / MODEL_CARD_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    logger.info("wrote adapter %s (strategy %s, prompt %s)", out, card.get("strategy"), card.get("prompt_version"))
+    replace(card, trainer_version=card.trainer_version or __version__).write(out)
+    logger.info("wrote adapter %s (strategy %s, prompt %s)", out, card.strategy, card.prompt_version)
     return out
 
 
@@ -154,9 +151,7 @@ def training_precision(backend: Any) -> dict[str, bool]:
     CUDA: the model's own half dtype. CPU: bf16 autocast where the CPU runs
     bf16 natively (AMX/AVX512-BF16), else full fp32.
     """
-    torch = require("torch", "hf")
-    from interank_sdk.backends.hf import cpu_supports_bf16
-
+    torch = need("torch")
     if str(backend.device).startswith("cuda"):
         return {"bf16": backend.dtype == torch.bfloat16, "fp16": backend.dtype == torch.float16}
     return {"bf16": backend.dtype == torch.bfloat16 or cpu_supports_bf16(), "fp16": False}
@@ -164,7 +159,7 @@ def training_precision(backend: Any) -> dict[str, bool]:
 
 def autocast_context(backend: Any):
     """The autocast context matching :func:`training_precision` (for hand-written training loops)."""
-    torch = require("torch", "hf")
+    torch = need("torch")
     flags = training_precision(backend)
     half = torch.bfloat16 if flags["bf16"] else torch.float16 if flags["fp16"] else None
     device_type = "cuda" if str(backend.device).startswith("cuda") else "cpu"

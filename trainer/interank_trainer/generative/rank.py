@@ -43,9 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interank_sdk._compat import quiet_peft
+from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
+from interank_sdk.training import quiet_peft
 
 from .._deps import need
 from ..config import build_config, config_dict
@@ -256,21 +257,23 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
             "for every passage (too few steps or too high a learning rate for this data); check it before use",
             report.spread[0], report.spread[-1])
     model.eval()
-    card = {
-        "strategy": config.strategy,
-        "prompt_version": template.version,
-        "base_model": str(config.student),
-        "stage": "rank",
-        "yes_threshold": config.yes_threshold if config.strategy == "yesno" else None,
-        "quantization": backend.quantization,
-        "rows": report.rows,
-        "queries": report.queries,
-        "loss": report.loss,
-        "spread": report.spread,
-        "config": config_dict(config),
-        "data": [read_manifest(p).get("source") for p in ([config.data] if isinstance(config.data, (str, Path))
-                                                          else config.data)],
-    }
+    card = ModelCard(
+        strategy=config.strategy,
+        prompt_version=template.version,
+        base_model=str(config.student),
+        stage="rank",
+        training={
+            "yes_threshold": config.yes_threshold if config.strategy == "yesno" else None,
+            "quantization": backend.quantization,
+            "rows": report.rows,
+            "queries": report.queries,
+            "loss": report.loss,
+            "spread": report.spread,
+            "config": config_dict(config),
+            "data": [read_manifest(p).get("source") for p in ([config.data] if isinstance(config.data, (str, Path))
+                                                              else config.data)],
+        },
+    )
     save_adapter(model, backend.tokenizer, report.out, card)
     report.seconds = time.perf_counter() - start
     logger.info("rank: %d steps, %d pairs, %.0f s -> %s", report.steps, report.pairs, report.seconds, report.out)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from interank_sdk.strategies.reasoning import MARKER
+from interank_sdk.training import REASONING_MARKER
 
 from .targets import parse_label, split_reasoning
 
@@ -76,7 +76,7 @@ def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
 
 def explanation_of(completion: str) -> str:
     """The explanation part of a reasoning output: the text before the marker (all of it when absent)."""
-    at = completion.find(MARKER)
+    at = completion.find(REASONING_MARKER)
     return (completion if at < 0 else completion[:at]).strip()
 
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interank_sdk._compat import quiet_peft
+from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
-from interank_sdk.reranker import model_card
+from interank_sdk.training import quiet_peft
 
 from .._deps import need
 from ..config import build_config, config_dict
@@ -86,15 +86,15 @@ def rl(config: RLConfig | None = None, /, **kwargs: Any) -> RLReport:
     peft = need("peft")
     start = time.perf_counter()
     adapter = Path(config.adapter).expanduser()
-    card = model_card(adapter)
+    card = ModelCard.read(adapter) or ModelCard()
     base = adapter_base(adapter)
-    strategy = card.get("strategy", "reasoning")
+    strategy = card.strategy or "reasoning"
     if strategy != "reasoning":
         raise InvalidInputError(
             f"{adapter} was trained for the {strategy!r} strategy; RL rewards explanations and needs a "
             "'reasoning' adapter (distill with strategy='reasoning')"
         )
-    template = get_template("reasoning", card.get("prompt_version"))
+    template = get_template("reasoning", card.prompt_version)
     rows = read_rows(config.data)
     rng = random.Random(config.seed)
     if config.shuffle:
@@ -118,15 +118,19 @@ def rl(config: RLConfig | None = None, /, **kwargs: Any) -> RLReport:
         model = _grpo(model, backend, examples, steps, config, report)
     else:
         _rwsft(model, backend, examples, steps, config, report)
-    new_card = {
-        **{k: v for k, v in card.items() if k not in ("trainer_version", "config", "train_loss")},
-        "strategy": "reasoning",
-        "prompt_version": template.version,
-        "stage": f"rl-{config.method}",
-        "parent_adapter": str(adapter),
-        "rl": {"steps": report.steps, "mean_reward": report.mean_reward, "kept": report.kept,
-               "loss": report.loss, "config": config_dict(config)},
-    }
+    # how the parent was trained is kept (an older adapter wrote it at the top level: ``extra``), except what
+    # described its own optimisation (its config and loss)
+    inherited = {k: v for k, v in {**card.extra, **card.training}.items() if k not in ("config", "train_loss")}
+    new_card = ModelCard(
+        strategy="reasoning",
+        prompt_version=template.version,
+        strategy_options=dict(card.strategy_options),
+        base_model=card.base_model,
+        stage=f"rl-{config.method}",
+        training={**inherited, "parent_adapter": str(adapter),
+                  "rl": {"steps": report.steps, "mean_reward": report.mean_reward, "kept": report.kept,
+                         "loss": report.loss, "config": config_dict(config)}},
+    )
     save_adapter(model, backend.tokenizer, report.out, new_card)
     report.seconds = time.perf_counter() - start
     return report

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from interank_sdk.errors import LabelTokenError
-from interank_sdk.strategies.reasoning import END, MARKER
+from interank_sdk.training import REASONING_END, REASONING_MARKER
 
 #: strategies a generative student can be trained for
 TRAINABLE_STRATEGIES = ("reasoning", "graded", "yesno")
 
-_LABEL_RE = re.compile(re.escape(MARKER) + r"\s*([0-2])")
-_FORMAT_RE = re.compile(r"^\s*(?P<explanation>\S.*?)\s*" + re.escape(MARKER) + r"\s*(?P<label>[0-2])\s*"
-                        + re.escape(END) + r"\s*$", re.DOTALL)
+_LABEL_RE = re.compile(re.escape(REASONING_MARKER) + r"\s*([0-2])")
+_FORMAT_RE = re.compile(r"^\s*(?P<explanation>\S.*?)\s*" + re.escape(REASONING_MARKER) + r"\s*(?P<label>[0-2])\s*"
+                        + re.escape(REASONING_END) + r"\s*$", re.DOTALL)
 
 
 def label_forms(tokenizer: Any, context: str, labels: Sequence[str], *, prefer_space: bool) -> dict[str, str]:

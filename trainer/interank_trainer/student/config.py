@@ -187,7 +187,7 @@ class StudentConfig:
             Ignored for encoders.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         bf16: bf16 autocast over fp32 weights (``None``: where the device runs bf16
-            natively, as :func:`interank_sdk.sources.resolve_dtype` decides).
+            natively, as :func:`interank_sdk.training.resolve_dtype` decides).
         threads: torch threads (``None``: default).
         max_minutes: the budget of the whole call: loading, the co-teacher's scoring,
             then training in what they left, which stops at it (the weights ``keep``

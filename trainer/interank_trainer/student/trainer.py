@@ -290,7 +290,7 @@ def _bf16(config: StudentConfig, model: Any) -> bool:
     if config.bf16 is not None:
         return config.bf16
     import torch
-    from interank_sdk.sources import resolve_dtype
+    from interank_sdk.training import resolve_dtype
 
     device = str(model.device)
     return resolve_dtype("auto", "cuda" if device.startswith("cuda") else "cpu") == torch.bfloat16
