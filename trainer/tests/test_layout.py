@@ -76,3 +76,15 @@ def test_every_module_has_a_docstring():
 
 def test_the_public_api_is_importable_from_the_top_level():
     assert all(getattr(interank_trainer, name, None) is not None for name in interank_trainer.__all__)
+
+
+def test_missing_dependencies_go_through_need():
+    """``_deps.need`` is the one place that turns an ImportError into an install hint."""
+    def catches_import_error(handler: ast.ExceptHandler) -> bool:
+        names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError") for n in names)
+
+    bad = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in _modules() if path.name != "_deps.py"
+           for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+           if isinstance(node, ast.ExceptHandler) and node.type is not None and catches_import_error(node)]
+    assert not bad, "use interank_trainer._deps.need instead of catching ImportError:\n" + "\n".join(bad)

@@ -7,6 +7,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from interank_sdk.errors import MissingDependencyError
+
+from .._deps import need
+
 logger = logging.getLogger(__name__)
 
 REPORT_JSON = "adapt_report.json"
@@ -62,12 +66,11 @@ def markdown(report: dict[str, Any]) -> str:
 def plot(report: dict[str, Any], path: Path) -> bool:
     """A bar chart of nDCG@10 per system (overall and per domain); ``False`` when matplotlib is missing."""
     try:
-        import matplotlib
-
+        matplotlib = need("matplotlib", extra="plot")
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logger.warning("matplotlib is not installed: no plot (pip install 'interank-trainer[plot]')")
+        plt = need("matplotlib.pyplot", "matplotlib", extra="plot")
+    except MissingDependencyError as exc:
+        logger.warning("no plot: %s", exc)
         return False
     systems = report.get("heldout", {}).get("systems", {})
     general = (report.get("general") or {}).get("systems", {})

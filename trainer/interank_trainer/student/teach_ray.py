@@ -69,7 +69,7 @@ def ray_runner(spec: dict[str, Any], chunks: Sequence[tuple[int, list[dict[str, 
     value is an address for ``ray.init`` (``"auto"``, ``"ray://head:10001"``).
     An already initialised Ray session is used as it is.
     """
-    ray = need("ray", "ray[data]")
+    ray = need("ray", "ray[data]", extra="ray")
     if not chunks:
         return
     started = False
