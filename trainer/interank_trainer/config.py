@@ -75,6 +75,14 @@ def check_quantization(config: Any) -> None:
         raise InvalidInputError(f"quantization must be 'auto', '4bit' or None, got {config.quantization!r}")
 
 
+def check_threads(config: Any) -> None:
+    """``config.threads`` is ``None``, ``"auto"`` (the SDK's ``Reranker(threads="auto")`` policy) or an integer >= 1."""
+    threads = config.threads
+    if threads is not None and threads != "auto" and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InvalidInputError(f"threads must be >= 1, 'auto' or None, got {threads!r}")
+
+
 def check_positive(config: Any, *names: str) -> None:
     """Each named field of ``config`` is an integer >= 1 (not a bool)."""
     for name in names:
@@ -92,6 +100,6 @@ def check_non_negative(config: Any, *names: str) -> None:
 
 
 __all__ = [
-    "PathLike", "build_config", "config_dict", "check_minutes", "check_quantization", "check_positive",
-    "check_non_negative",
+    "PathLike", "build_config", "config_dict", "check_minutes", "check_quantization", "check_threads",
+    "check_positive", "check_non_negative",
 ]

@@ -8,7 +8,8 @@ For each QA pair (``{"question", "answer"}``):
 2. each query gets candidate passages: the pair's own answer, BM25 hard
    negatives from the other pairs' answers (``bm25s``), random other answers,
    and optionally BM25 picks from a user corpus;
-3. the teacher judges every (query, passage) with an explanation and a 0/1/2
+3. the teacher (:class:`~interank_trainer.teacher.TeacherSpec`, ``reasoning`` strategy)
+   judges every (query, passage) with an explanation and a 0/1/2
    label through the SDK's own :class:`interank_sdk.Reranker`
    (``rerank_batch(..., explain=True)``, the ``reasoning`` strategy: label read
    as a distribution after ``Relevance Label:``); any backend that can generate
@@ -47,6 +48,7 @@ from ..data.formats import (
 )
 from ..data.passages import clean_text, load_passages
 from ..data.querygen import parse_queries, querygen_prompt
+from ..teacher import TeacherSpec
 from .config import SynthesizeConfig
 
 logger = logging.getLogger(__name__)
@@ -114,30 +116,6 @@ class SynthesisReport:
         }
 
 
-# ------------------------------------------------------------------ teacher
-def build_teacher(config: SynthesizeConfig):
-    """The teacher :class:`~interank_sdk.Reranker` (``reasoning`` strategy) for ``config``."""
-    from interank_sdk import Reranker
-
-    if isinstance(config.teacher, Reranker):
-        return config.teacher
-    if not isinstance(config.teacher, (str, Path)):
-        raise InvalidInputError(f"teacher must be a model name/path or a Reranker, got {type(config.teacher).__name__}")
-    return Reranker(
-        config.teacher,
-        strategy="reasoning",
-        prompt_version=config.teacher_prompt_version,
-        backend=config.teacher_backend,
-        device=config.teacher_device,
-        dtype=config.teacher_dtype,
-        quantization=config.teacher_quantization,
-        batch_size=config.teacher_batch_size,
-        max_length=config.teacher_max_length,
-        max_new_tokens=config.teacher_max_new_tokens,
-        **config.teacher_kwargs,
-    )
-
-
 # ----------------------------------------------------------------- progress
 def _settings(config: SynthesizeConfig, teacher_name: str) -> dict[str, Any]:
     settings = {k: getattr(config, k) for k in _CONTENT_SETTINGS}
@@ -174,7 +152,7 @@ def synthesize(config: SynthesizeConfig | None = None, /, **kwargs: Any) -> Synt
         pairs = pairs[: config.max_pairs]
     out = Path(config.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    teacher = build_teacher(config)
+    teacher = TeacherSpec.of(config, strategy="reasoning").build()
     settings = _settings(config, str(teacher.model_name))
     manifest = read_manifest(out)
     if manifest:
@@ -375,4 +353,4 @@ def _malformed(ranked: Any, missing_marker: bool, hit_budget: bool, config: Synt
     return None
 
 
-__all__ = ["SynthesisReport", "synthesize", "build_teacher"]
+__all__ = ["SynthesisReport", "synthesize"]

@@ -45,6 +45,7 @@ from interank_sdk.errors import InvalidInputError
 from .. import __version__
 from ..config import build_config, config_dict
 from ..data.adapt_inputs import AdaptInputs, RealQuery, load_inputs, split_queries, write_training_set
+from ..teacher import TeacherSpec
 from .adapt_base import Base, prepare_base
 from .adapt_eval import (
     EvalSet, biencoder_scorer, cached_scores, first_stage_scores, metrics_of, reranker_scorer, teacher_scorer,
@@ -135,7 +136,7 @@ def _settings(config: AdaptConfig) -> dict[str, Any]:
     """What must not change between a run and its resumption (budgets may)."""
     return {
         "inputs": {k: _digest(getattr(config, k)) for k in ("corpus", "qa", "judgments", "eval_judgments")},
-        "base": str(config.base), "teacher": str(getattr(config.teacher, "model_name", config.teacher)),
+        "base": str(config.base), "teacher": TeacherSpec(config.teacher).name,
         "teacher_strategy": config.teacher_strategy, "teacher_quantization": config.teacher_quantization,
         "first_stage": config.first_stage, "heldout_fraction": config.heldout_fraction, "seed": config.seed,
         "synthetic_queries": config.synthetic, "keep_fraction": config.keep_fraction,
@@ -235,7 +236,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     report.update({
         "trainer_version": __version__, "out": str(out), "student": str(out / "student"),
         "base": {"model": base.spec, "kind": base.kind, "fresh_head": base.fresh_head},
-        "teacher": {"model": str(getattr(config.teacher, "model_name", config.teacher)),
+        "teacher": {"model": TeacherSpec(config.teacher).name,
                     "strategy": config.teacher_strategy, "quantization": config.teacher_quantization},
         "co_teacher": training.get("co_teacher"), "first_stage": config.first_stage,
         "budget_minutes": config.budget_minutes, "minutes": {k: round(v, 2) for k, v in minutes.items()},
@@ -254,14 +255,13 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
 
 
 def _build_teacher(config: AdaptConfig) -> Any:
-    from interank_sdk import Reranker
-
-    if isinstance(config.teacher, Reranker):
-        return config.teacher
-    options = {"strategy": config.teacher_strategy, "quantization": config.teacher_quantization,
-               "batch_size": config.teacher_batch_size, "max_length": config.teacher_max_length,
-               "device": config.device, "show_progress": False, **config.teacher_kwargs}
-    return Reranker(str(config.teacher), **{k: v for k, v in options.items() if v is not None})
+    """The teacher ``Reranker`` on ``config.device`` (``threads="auto"`` goes to it too)."""
+    threads = {"threads": "auto"} if config.threads == "auto" else {}
+    options = {k: v for k, v in config.teacher_kwargs.items() if v is not None}
+    return TeacherSpec(config.teacher, strategy=config.teacher_strategy, device=config.device,
+                       quantization=config.teacher_quantization, batch_size=config.teacher_batch_size,
+                       max_length=config.teacher_max_length,
+                       options={"show_progress": False, **threads, **options}).build()
 
 
 def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], first: FirstStage, teacher: Any,

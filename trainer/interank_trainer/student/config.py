@@ -8,7 +8,7 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
-from ..config import PathLike, check_minutes, check_non_negative, check_positive
+from ..config import PathLike, check_minutes, check_non_negative, check_positive, check_threads
 from ..data.config import SamplingConfig
 
 
@@ -53,7 +53,10 @@ class TeachConfig:
         query_max_new_tokens: token budget of one generated query.
         pools_per_call: pools scored per teacher call (the unit of work, of
             resuming and of a Ray task; the output does not depend on the runner).
-        threads: torch threads of the teacher (``None``: torch's default).
+        threads: torch threads of the teacher (``None``: torch's default), or ``"auto"``: the teacher
+            ``Reranker`` is built with ``threads="auto"`` and picks them before each call, every core while
+            the machine is otherwise idle, fewer while other processes keep cores busy (a ready ``Reranker``
+            keeps its own setting).
         ray: ``None`` (one process), ``"local"`` (start a Ray cluster on this
             machine) or a cluster address (``"auto"``, ``"ray://head:10001"``).
         ray_workers: actors in the pool, each holding one teacher.
@@ -88,7 +91,7 @@ class TeachConfig:
     fewshot: PathLike | None = None
     query_max_new_tokens: int = 32
     pools_per_call: int = 1
-    threads: int | None = None
+    threads: int | str | None = None
     ray: str | None = None
     ray_workers: int = 2
     ray_cpus_per_worker: float = 1.0
@@ -120,8 +123,7 @@ class TeachConfig:
             raise InvalidInputError(f"max_queries must be >= 1 or None, got {self.max_queries}")
         if not 0.0 < self.keep_fraction <= 1.0:
             raise InvalidInputError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
-        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise InvalidInputError(f"threads must be >= 1 or None, got {self.threads}")
+        check_threads(self)
         if self.ray is not None and not str(self.ray).strip():
             raise InvalidInputError("ray must be None, 'local' or a cluster address")
         if self.ray_cpus_per_worker <= 0 or self.ray_gpus_per_worker < 0:
@@ -188,7 +190,8 @@ class StudentConfig:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         bf16: bf16 autocast over fp32 weights (``None``: where the device runs bf16
             natively, as :func:`interank_sdk.training.resolve_dtype` decides).
-        threads: torch threads (``None``: default).
+        threads: torch threads of the training (``None``: default), or ``"auto"``: training keeps torch's
+            default and the co-teacher's ``Reranker`` is built with ``threads="auto"`` (see :class:`TeachConfig`).
         max_minutes: the budget of the whole call: loading, the co-teacher's scoring,
             then training in what they left, which stops at it (the weights ``keep``
             names are written as usual); ``None``: no limit.
@@ -232,7 +235,7 @@ class StudentConfig:
         "query": "query: {query}", "document": "document: {passage}", "title_separator": "\n"})
     device: str = "auto"
     bf16: bool | None = None
-    threads: int | None = None
+    threads: int | str | None = None
     max_minutes: float | None = None
     anneal_to_budget: bool = True
     seed: int = 0
@@ -277,8 +280,7 @@ class StudentConfig:
                                     f"optionally 'title_separator'; got {self.pair_format}")
         if self.max_pools is not None and (isinstance(self.max_pools, bool) or self.max_pools < 1):
             raise InvalidInputError(f"max_pools must be >= 1 or None, got {self.max_pools}")
-        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise InvalidInputError(f"threads must be >= 1 or None, got {self.threads}")
+        check_threads(self)
 
 
 
@@ -343,7 +345,9 @@ class AdaptConfig:
             beside the others (``None``: the base, when it is such an encoder).
         skip_invalid: count and skip invalid input rows instead of raising.
         seed: the split's, the pools' and the student's seed.
-        device, threads: where the models run.
+        device: where the models run.
+        threads: torch threads of the training (as :class:`StudentConfig`); ``"auto"`` also goes to the
+            teacher's ``Reranker``.
         show_progress: progress bars.
     """
 
@@ -387,7 +391,7 @@ class AdaptConfig:
     skip_invalid: bool = False
     seed: int = 0
     device: str = "auto"
-    threads: int | None = None
+    threads: int | str | None = None
     show_progress: bool = True
 
     def validate(self) -> None:
@@ -410,6 +414,7 @@ class AdaptConfig:
             raise InvalidInputError("co_teacher_weight 0 mixes nothing in: pass co_teacher='none' instead")
         if self.synthetic_queries is not None and self.synthetic_queries < 0:
             raise InvalidInputError(f"synthetic_queries must be >= 0, got {self.synthetic_queries!r}")
+        check_threads(self)
 
     @property
     def synthetic(self) -> int:

@@ -38,6 +38,7 @@ from typing import Any
 
 from interank_sdk.errors import InvalidInputError
 
+from ..teacher import TeacherSpec
 from .config import StudentConfig
 from .losses import LOSS_TARGETS
 from .teach import read_scores
@@ -248,10 +249,9 @@ def co_teacher_scores(rows: list[dict[str, Any]], config: StudentConfig) -> floa
     """
     import time
 
-    from interank_sdk import Reranker
-
-    reranker = Reranker(config.co_teacher, strategy=config.co_teacher_strategy, device=config.device,
-                        show_progress=config.show_progress)
+    threads = {"threads": "auto"} if config.threads == "auto" else {}
+    reranker = TeacherSpec(config.co_teacher, strategy=config.co_teacher_strategy, device=config.device,
+                           options={"show_progress": config.show_progress, **threads}).build()
     pairs = [(row["query"], d) for row in rows for d in row["docs"]]
     start = time.perf_counter()
     scores = [float(s) for s in reranker.predict(pairs, raw=True)]

@@ -45,6 +45,7 @@ from ..data.formats import (
     read_progress, write_json,
 )
 from ..data.pools import Pool, PoolProblems, corpus_pools, judgment_pools, load_corpus_passages, qa_pools
+from ..teacher import TeacherSpec
 from .config import TeachConfig
 
 logger = logging.getLogger(__name__)
@@ -120,29 +121,10 @@ class TeachReport:
 
 
 # ----------------------------------------------------------------- teacher
-def teacher_spec(config: TeachConfig) -> dict[str, Any]:
-    """The keyword arguments that build the teacher ``Reranker`` (what a Ray worker receives)."""
-    if not isinstance(config.teacher, (str, Path)):
-        raise InvalidInputError("the teacher must be a model name or path to be rebuilt in another process")
-    return {
-        "model": str(config.teacher), "strategy": config.teacher_strategy, "backend": config.teacher_backend,
-        "device": config.teacher_device, "dtype": config.teacher_dtype, "quantization": config.teacher_quantization,
-        "batch_size": config.teacher_batch_size, "max_length": config.teacher_max_length, **config.teacher_kwargs,
-    }
-
-
-def build_teacher(config: TeachConfig):
-    """The teacher :class:`~interank_sdk.Reranker` of ``config`` (or the one it holds)."""
-    from interank_sdk import Reranker
-
-    if isinstance(config.teacher, Reranker):
-        return config.teacher
-    spec = teacher_spec(config)
-    return Reranker(spec.pop("model"), **spec)
-
-
-def _teacher_name(config: TeachConfig) -> str:
-    return str(getattr(config.teacher, "model_name", config.teacher))
+def teacher_of(config: TeachConfig) -> TeacherSpec:
+    """The teacher of ``config``; ``threads="auto"`` goes to its ``Reranker`` (the SDK's policy picks the threads
+    before each call, fewer while other processes keep cores busy)."""
+    return TeacherSpec.of(config, **({"threads": "auto"} if config.threads == "auto" else {}))
 
 
 # ------------------------------------------------------------------ scoring
@@ -235,7 +217,7 @@ def build_pools(config: TeachConfig, teacher: Any, out: Path, deadline: float | 
 def _settings(config: TeachConfig) -> dict[str, Any]:
     settings = {k: getattr(config, k) for k in _CONTENT_SETTINGS}
     settings["run"] = str(config.run) if config.source == "judgments" else None
-    settings["teacher"] = _teacher_name(config)
+    settings["teacher"] = teacher_of(config).name
     settings["source"] = config.source
     settings["sampling"] = config_dict(config.sampling)
     path = Path(getattr(config, config.source)).expanduser()
@@ -282,16 +264,17 @@ def teach(config: TeachConfig | None = None, /, **kwargs: Any) -> TeachReport:
         if changed:
             raise InvalidInputError(f"{out} was scored with other settings ({', '.join(changed)}); resume with the "
                                     "same settings or write to a new --out folder")
+    spec = teacher_of(config)
     if config.ray is not None:
-        teacher_spec(config)  # a Ray run rebuilds the teacher from its name: fail before any work
+        spec.kwargs()  # a Ray run rebuilds the teacher from its name: fail before any work
     threads = _set_threads(config.threads)
     deadline = start + 60 * config.max_minutes if config.max_minutes is not None else None
     try:
-        local_teacher = build_teacher(config) if config.ray is None or config.source == "corpus" else None
+        local_teacher = spec.build() if config.ray is None or config.source == "corpus" else None
         pools, problems, synthetic = build_pools(config, local_teacher, out, deadline)
         report = TeachReport(out=out, source=config.source, pools_total=len(pools), synthetic=synthetic)
         report.teacher = (local_teacher.backend.describe() if local_teacher is not None
-                          else {"model": _teacher_name(config), "runner": f"ray ({config.ray})"})
+                          else {"model": spec.name, "runner": f"ray ({config.ray})"})
         report.teacher["strategy"] = config.teacher_strategy
         if synthetic and not synthetic.get("complete", True):
             report.stopped = True
@@ -346,7 +329,7 @@ def _run(config: TeachConfig, pools: list[Pool], problems: PoolProblems, report:
     if config.ray is not None:
         from .teach_ray import ray_runner
 
-        runner = ray_runner(teacher_spec(config), todo, config)
+        runner = ray_runner(teacher_of(config).kwargs(), todo, config)
     else:
         runner = _local_runner(teacher, todo)
     status = "interrupted"
@@ -387,9 +370,10 @@ def _run(config: TeachConfig, pools: list[Pool], problems: PoolProblems, report:
                 report.pairs, out)
 
 
-def _set_threads(threads: int | None) -> int | None:
-    """Set torch's intra-op threads; returns the previous count (``None`` when nothing changed)."""
-    if threads is None:
+def _set_threads(threads: int | str | None) -> int | None:
+    """Set torch's intra-op threads; returns the previous count (``None`` when nothing changed: ``None``, or
+    ``"auto"``, which the teacher ``Reranker`` applies itself)."""
+    if threads is None or threads == "auto":
         return None
     import torch
 
@@ -407,5 +391,5 @@ def read_scores(folder: str | Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(file)]
 
 
-__all__ = ["SCORES_FILE", "FAILURES_FILE", "NoPoolError", "TeachReport", "teach", "score_chunk", "build_pools", "build_teacher",
-           "teacher_spec", "read_scores"]
+__all__ = ["SCORES_FILE", "FAILURES_FILE", "NoPoolError", "TeachReport", "teach", "score_chunk", "build_pools", "teacher_of",
+           "read_scores"]

@@ -85,7 +85,9 @@ def ray_runner(spec: dict[str, Any], chunks: Sequence[tuple[int, list[dict[str, 
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         items = [{"chunk": index, "payload": json.dumps(rows, ensure_ascii=False)} for index, rows in chunks]
-        threads = config.threads if config.threads is not None else max(1, int(config.ray_cpus_per_worker))
+        # an actor's torch threads: the config's, else its CPUs; "auto" is in the spec (the Reranker applies it)
+        threads = None if config.threads == "auto" else \
+            config.threads if config.threads is not None else max(1, int(config.ray_cpus_per_worker))
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             TeacherActor, fn_constructor_kwargs={"spec": spec, "threads": threads}, batch_size=1,
             batch_format="numpy", concurrency=config.ray_workers, num_cpus=config.ray_cpus_per_worker,

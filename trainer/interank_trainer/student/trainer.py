@@ -219,7 +219,7 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
     from transformers import EarlyStoppingCallback
 
     previous_threads = torch.get_num_threads()
-    if config.threads is not None:
+    if isinstance(config.threads, int):  # "auto" goes to the co-teacher's Reranker; training keeps torch's default
         torch.set_num_threads(config.threads)
     try:
         model, kind = load_student(config)
