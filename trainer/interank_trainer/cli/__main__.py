@@ -1,0 +1,5 @@
+"""``python -m interank_trainer.cli`` runs the ``interank-train`` CLI."""
+
+from . import main
+
+raise SystemExit(main())
