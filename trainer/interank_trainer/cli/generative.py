@@ -169,7 +169,8 @@ def add_parsers(sub: Any) -> None:
                    help="BM25 negatives per query from other answers")
     p.add_argument("--random-negatives", type=int, default=default["random_negatives"],
                    help="random other answers per query")
-    p.add_argument("--corpus", default=default["corpus"], help="extra passages (JSONL with 'text', or .txt one per line)")
+    p.add_argument("--corpus", default=default["corpus"],
+                   help="extra passages (JSONL with 'text', or .txt one per line)")
     p.add_argument("--corpus-negatives", type=int, default=default["corpus_negatives"],
                    help="BM25 passages per query from --corpus")
     p.add_argument("--max-pairs", type=int, default=default["max_pairs"], help="process only the first N pairs")

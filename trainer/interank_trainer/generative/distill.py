@@ -94,7 +94,8 @@ def build_examples(
     template = get_template(strategy, prompt_version)
     tok = backend.tokenizer
     if strategy == "reasoning":
-        forms = label_forms(tok, "The document answers the question.\n" + REASONING_MARKER, ["0", "1", "2"], prefer_space=True)
+        forms = label_forms(tok, "The document answers the question.\n" + REASONING_MARKER, ["0", "1", "2"],
+                            prefer_space=True)
     else:
         sample = backend.render(template.render("question", "document"))
         labels = ["0", "1", "2"] if strategy == "graded" else ["yes", "no"]

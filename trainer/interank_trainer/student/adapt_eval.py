@@ -7,7 +7,10 @@ top ``teacher_eval_depth`` of the first ``teacher_eval_queries`` queries; the
 report compares every system on that subset too (same queries, same depth).
 
 Scores are cached per system in ``work/eval/<name>.json``, so a rerun after an
-interruption does not score a system twice.
+interruption does not score a system twice. :class:`FirstStage` (BM25 or a
+bi-encoder over the collection) gives the candidates, of the evaluated queries
+and of the training pools alike; :func:`evaluate_systems` writes the report's
+evaluation part and its verdict.
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ from typing import Any
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.eval import evaluate_run, per_query
 
+from ..data.adapt_inputs import AdaptInputs, RealQuery
+from .adapt_base import Base
+from .config import AdaptConfig
+
 logger = logging.getLogger(__name__)
 
 MEASURES = ("nDCG@10", "RR@10")
+#: a general-domain drop of the student below the base larger than this is a warning in the report
+FORGETTING_WARNING = 0.02
 
 
 @dataclass
@@ -161,5 +170,152 @@ def biencoder_scorer(model: str, device: str = "cpu") -> Callable[[EvalSet], dic
     return score
 
 
-__all__ = ["EvalSet", "metrics_of", "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer",
-           "biencoder_scorer"]
+# ------------------------------------------------------------- first stage
+class FirstStage:
+    """The first stage over the collection: ``bm25`` or a sentence-transformers encoder (cosine)."""
+
+    def __init__(self, spec: str, passages: dict[str, str], device: str = "cpu") -> None:
+        self.spec = spec
+        self.ids = list(passages)
+        if spec == "bm25":
+            from interank_sdk.eval import BM25Index
+
+            self.bm25 = BM25Index([passages[d] for d in self.ids])
+            self.encoder = None
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            self.encoder = SentenceTransformer(spec, device=None if device == "auto" else device)
+            self.doc_emb = self.encoder.encode([passages[d] for d in self.ids], batch_size=32,
+                                               normalize_embeddings=True, show_progress_bar=False)
+
+    def run(self, queries: dict[str, str], depth: int) -> dict[str, list[tuple[str, float]]]:
+        """``{qid: [(doc id, score), ...]}`` best first, at most ``depth`` each."""
+        if self.encoder is None:
+            return {q: [(self.ids[i], s) for i, s in self.bm25.search_scored(text, depth)]
+                    for q, text in queries.items()}
+        import numpy as np
+
+        qids = list(queries)
+        emb = self.encoder.encode([queries[q] for q in qids], batch_size=32, normalize_embeddings=True,
+                                  show_progress_bar=False)
+        sims = emb @ self.doc_emb.T
+        out = {}
+        for k, q in enumerate(qids):
+            top = np.argsort(-sims[k], kind="stable")[:depth]
+            out[q] = [(self.ids[i], float(sims[k][i])) for i in top]
+        return out
+
+
+# ---------------------------------------------------------------- the report
+def eval_set(queries: list[RealQuery], first: FirstStage, depth: int, passages: dict[str, str]) -> EvalSet:
+    """The first stage's candidates of ``queries`` (those it finds anything for), with their judgments."""
+    run = first.run({q.qid: q.text for q in queries}, depth)
+    kept = [q for q in queries if run.get(q.qid)]
+    return EvalSet({q.qid: q.text for q in kept}, {q.qid: [d for d, _ in run[q.qid]] for q in kept},
+                   {q.qid: [s for _, s in run[q.qid]] for q in kept}, {q.qid: dict(q.relevant) for q in kept},
+                   {q.qid: q.domain for q in kept if q.domain}, passages)
+
+
+def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, student: Path, teacher: Any,
+                     first: FirstStage, eval_q: list[RealQuery], held_q: list[RealQuery], passages: dict[str, str],
+                     work: Path) -> dict[str, Any]:
+    """Every system on the held-out (and eval-only) queries, the teacher on a subset, the general-domain set when
+    given; the gain of the student over the base and the verdict (the report's evaluation part)."""
+    cache = work / "eval"
+    device = "cpu" if config.device == "auto" else config.device
+    warnings: list[str] = []
+    report: dict[str, Any] = {"heldout": {}, "warnings": warnings}
+    gain = None
+    if eval_q:
+        data = eval_set(eval_q, first, config.eval_depth, passages)
+        origin = "held-out real queries" if held_q else "eval_judgments"
+        if held_q and inputs.eval_queries:
+            origin = "held-out real queries + eval_judgments"
+        systems: dict[str, dict[str, Any]] = {}
+        scored: dict[str, dict[str, list[float]]] = {}
+        scored[f"first stage ({config.first_stage})"] = first_stage_scores(data)
+        scorers = []
+        if base.reranker == "classifier":
+            scorers.append(("base", reranker_scorer(base.model, device=device)))
+        elif base.reranker == "embedding":
+            scorers.append(("base (bi-encoder)", biencoder_scorer(base.spec, device)))
+        scorers.append(("student", reranker_scorer(str(student), device=device)))
+        biencoder = config.biencoder or (base.spec if base.reranker == "embedding" else None)
+        if biencoder and not (base.reranker == "embedding" and biencoder == base.spec):
+            scorers.append(("bi-encoder", biencoder_scorer(biencoder, device)))
+        speeds = {}
+        for name, scorer in scorers:
+            scored[name], speeds[name] = cached_scores(cache, name.split(" ")[0], data, scorer)
+        for name, scores in scored.items():
+            systems[name] = {**metrics_of(data, scores), **({"pairs_per_second": round(speeds[name], 1)}
+                                                              if name in speeds else {})}
+        base_name = next((n for n in systems if n.startswith("base")), None)
+        reference = base_name or f"first stage ({config.first_stage})"
+        gain = round(systems["student"]["nDCG@10"] - systems[reference]["nDCG@10"], 4)
+        report["heldout"] = {"queries": len(data.queries), "origin": origin, "depth": config.eval_depth,
+                             "pairs": data.pairs, "systems": systems, "gain_over": reference}
+        if base_name is None:
+            warnings.append("the base is a bare encoder (no head ranks with it): the gain is measured over the first stage")
+        if config.teacher_eval_queries:
+            sub = data.subset(config.teacher_eval_queries, config.teacher_eval_depth)
+            t_scores, t_pps = cached_scores(cache, "teacher", sub, teacher_scorer(teacher))
+            sub_systems = {"teacher": {**metrics_of(sub, t_scores), "pairs_per_second": round(t_pps, 2)}}
+            for name, scores in scored.items():
+                cut = {q: scores[q][: len(sub.candidates[q])] for q in sub.candidates}
+                if name.startswith("first stage"):
+                    cut = first_stage_scores(sub)
+                sub_systems[name] = metrics_of(sub, cut)
+            report["heldout"]["teacher_subset"] = {"queries": len(sub.queries), "depth": config.teacher_eval_depth,
+                                                   "systems": sub_systems}
+        else:
+            report["heldout"]["teacher_note"] = "the teacher was not evaluated (teacher_eval_queries=0)"
+    else:
+        report["heldout"] = {"queries": 0, "note": "no real queries: the gain was not measured; pass eval_judgments "
+                                                   "(--eval-judgments) to measure it"}
+    if config.general_eval is not None:
+        report["general"] = evaluate_general(config, base, student, device, cache)
+        g = report["general"]["systems"]
+        if "base" in g and g["base"]["nDCG@10"] - g["student"]["nDCG@10"] > FORGETTING_WARNING:
+            warnings.append(f"general domain: the student scores {g['student']['nDCG@10']:.3f} nDCG@10 against the "
+                            f"base's {g['base']['nDCG@10']:.3f} (a drop of more than {FORGETTING_WARNING})")
+    recommended = gain is not None and gain > 0 and gain >= config.min_gain
+    report["gain"], report["recommended"] = gain, recommended
+    report["use"] = "student" if recommended else "base"
+    if gain is None:
+        report["verdict"] = "not measured: no held-out queries (the student is written, not recommended)"
+    elif recommended:
+        report["verdict"] = f"use the student: +{gain:.3f} nDCG@10 over the {report['heldout']['gain_over']} on held-out"
+    else:
+        report["verdict"] = (f"keep the base: the student's held-out gain {gain:+.3f} nDCG@10 does not reach "
+                             f"min_gain {config.min_gain}")
+    return report
+
+
+def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str, cache: Path) -> dict[str, Any]:
+    """BM25, the base and the student on a general-domain TREC set (what adaptation cost out of domain)."""
+    from interank_sdk.eval import TrecDataset, load_run
+    from interank_sdk.prompts import format_passage
+
+    folder = Path(config.general_eval).expanduser()
+    run = load_run(folder / config.general_run, depth=config.eval_depth)
+    data = TrecDataset.load(folder, corpus_ids={d for docs in run.values() for d, _ in docs})
+    qids = [q for q in run if q in data.qrels][: config.general_max_queries]
+    passages = {d: format_passage(p["text"], p.get("title")) for d, p in data.corpus.items()}
+    ev = EvalSet({q: data.queries[q] for q in qids}, {q: [d for d, _ in run[q] if d in passages] for q in qids},
+                 {q: [s for d, s in run[q] if d in passages] for q in qids}, {q: data.qrels[q] for q in qids}, {},
+                 passages)
+    systems = {"BM25": metrics_of(ev, first_stage_scores(ev))}
+    if base.reranker == "classifier":
+        scores, _ = cached_scores(cache, "general-base", ev, reranker_scorer(base.model, device=device))
+        systems["base"] = metrics_of(ev, scores)
+    elif base.reranker == "embedding":
+        scores, _ = cached_scores(cache, "general-base", ev, biencoder_scorer(base.spec, device))
+        systems["base"] = metrics_of(ev, scores)
+    scores, _ = cached_scores(cache, "general-student", ev, reranker_scorer(str(student), device=device))
+    systems["student"] = metrics_of(ev, scores)
+    return {"data": folder.name, "queries": len(qids), "depth": config.eval_depth, "systems": systems}
+
+
+__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of",
+           "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer", "biencoder_scorer"]
