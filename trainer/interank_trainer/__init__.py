@@ -18,12 +18,6 @@ The recipe (InteRank, improved):
 
 Distillation into a fast cross-encoder (Rank-DistiLLM / DeAR):
 
-Adaptation to a user's domain, with a before/after report on held-out queries:
-
-* :func:`adapt`: teach + student from a base cross-encoder on a user's
-  documents, QA pairs and judgments, evaluated against the base, BM25, a
-  bi-encoder and the teacher on held-out queries (``interank-train adapt``).
-
 5. :func:`teach`: any ``Reranker`` scores candidate pools (judgments + a run,
    QA pairs, or a bare corpus with synthetic queries), resumable, on one
    process or on Ray;
@@ -32,10 +26,21 @@ Adaptation to a user's domain, with a before/after report on held-out queries:
    sentence-transformers' ``CrossEncoderTrainer`` and a distillation loss
    (RankNet + KD, ADR-MSE, PLD, ...); the folder loads in ``CrossEncoder`` and ``Reranker``.
 
+Adaptation to a user's domain, with a before/after report on held-out queries:
+
+* :func:`adapt`: teach + student from a base cross-encoder on a user's
+  documents, QA pairs and judgments, evaluated against the base, BM25, a
+  bi-encoder and the teacher on held-out queries (``interank-train adapt``).
+
 Each function takes a typed config (:class:`SynthesizeConfig`,
 :class:`DistillConfig`, :class:`RLConfig`, :class:`JudgmentsConfig`, :class:`RankConfig`,
-:class:`TeachConfig`, :class:`StudentConfig`) or the
+:class:`TeachConfig`, :class:`StudentConfig`, :class:`AdaptConfig`) or the
 same fields as keyword arguments; the ``interank-train`` CLI mirrors them.
+
+The package: :mod:`interank_trainer.data` (what both recipes read and write),
+:mod:`interank_trainer.generative` (1-4), :mod:`interank_trainer.student` (5, 6 and
+adapt), each with its own ``config.py``; :mod:`interank_trainer.teacher` (the teacher
+both build) and :mod:`interank_trainer.cli`.
 
 Example:
     >>> import interank_trainer as it
