@@ -5,7 +5,7 @@ served model name) with ``teacher_*`` settings, or hands over a ready
 :class:`interank_sdk.Reranker`. :class:`TeacherSpec` holds either;
 :meth:`TeacherSpec.build` gives the ``Reranker`` (a ready one as it is) and
 :meth:`TeacherSpec.kwargs` the keyword arguments that rebuild it in another
-process (what a Ray worker receives). The co-teacher of a student is built the
+process (what a Ray worker receives; :meth:`TeacherSpec.from_kwargs` there). The co-teacher of a student is built the
 same way.
 
 Example:
@@ -71,6 +71,14 @@ class TeacherSpec:
             else:
                 options[key] = value
         return cls(**values, options=options)
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> TeacherSpec:
+        """The spec back from :meth:`kwargs` (in the process that rebuilds the teacher)."""
+        options = dict(kwargs)
+        model = options.pop("model")
+        named = {name: options.pop(name) for name in _NAMED if name in options}
+        return cls(model, **named, options=options)
 
     @property
     def name(self) -> str:

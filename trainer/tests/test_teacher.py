@@ -46,3 +46,9 @@ def test_threads_auto_goes_to_the_teacher_reranker_and_ints_do_not():
     for bad in (0, "all", True, 1.5):
         with pytest.raises(InvalidInputError, match="threads"):
             TeachConfig(out="o", teacher="model", qa="qa.jsonl", threads=bad).validate()
+
+
+def test_the_spec_round_trips_through_its_kwargs():
+    spec = TeacherSpec("m", strategy="qlm", batch_size=4, options={"threads": "auto", "revision": "main"})
+    again = TeacherSpec.from_kwargs(spec.kwargs())
+    assert again == spec and again.kwargs() == spec.kwargs()

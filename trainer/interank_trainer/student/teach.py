@@ -391,5 +391,5 @@ def read_scores(folder: str | Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(file)]
 
 
-__all__ = ["SCORES_FILE", "FAILURES_FILE", "NoPoolError", "TeachReport", "teach", "score_chunk", "build_pools", "teacher_of",
-           "read_scores"]
+__all__ = ["SCORES_FILE", "FAILURES_FILE", "NoPoolError", "TeachReport", "teach", "score_chunk", "build_pools",
+           "teacher_of", "read_scores"]

@@ -45,10 +45,9 @@ class TeacherActor:
             import torch
 
             torch.set_num_threads(threads)
-        from interank_sdk import Reranker
+        from ..teacher import TeacherSpec
 
-        spec = dict(spec)
-        self.teacher = Reranker(spec.pop("model"), **spec)
+        self.teacher = TeacherSpec.from_kwargs(spec).build()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         from .teach import score_chunk
