@@ -284,8 +284,10 @@ def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], f
         plans.append(("corpus", synthetic * (2 + config.keep_fraction * per_pool)))
     total = sum(p for _, p in plans) or 1
     folders, teaching = [], {}
+    # the co-teacher fill after the LLM teacher gets the last tenth of the budget's teaching time
+    reserve = 0.1 * 60 * config.budget_minutes if adapt_q and co_teacher is not None else 0.0
     for name, planned in plans:
-        remaining = until - time.perf_counter()
+        remaining = until - reserve - time.perf_counter()
         share = remaining * planned / total if name == plans[0][0] and len(plans) > 1 else remaining
         if share <= 0:
             teaching[name] = {"skipped": "the teaching budget was spent"}

@@ -11,8 +11,9 @@ from .config import PathLike, SamplingConfig
 
 
 def _default_sampling() -> SamplingConfig:
-    # pools of 10: the positive(s), BM25's top 6 and 3 deeper ranks of its top 30 (hard and deep negatives)
-    return SamplingConfig(depth=30, top_k=6, deep_k=3)
+    # pools of 10: the positive(s), BM25's top 6 and 3 deeper ranks of its top 30 (hard and deep negatives);
+    # a known answer the first stage missed joins its pool (else the hardest queries would be dropped)
+    return SamplingConfig(depth=30, top_k=6, deep_k=3, include_judged=True)
 
 
 @dataclass

@@ -170,7 +170,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from .adapt_config import AdaptConfig
 
     values = config_from_args(AdaptConfig, args, ADAPT_SKIP)
-    values["sampling"] = SamplingConfig(depth=args.depth, top_k=args.top_k, deep_k=args.deep_k, seed=args.seed)
+    values["sampling"] = SamplingConfig(depth=args.depth, top_k=args.top_k, deep_k=args.deep_k, seed=args.seed,
+                                        include_judged=True)
     if args.base_url:
         values["teacher_kwargs"] = {"base_url": args.base_url}
     values["show_progress"] = not args.quiet
