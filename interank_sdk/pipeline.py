@@ -46,6 +46,7 @@ class Prepared:
     docs: list[Document]
     truncated: list[bool]
     num_windows: list[int]
+    query_truncated: bool = False
 
 
 def prepare(query: Any, documents: Any) -> Prepared:
@@ -74,18 +75,49 @@ class Pipeline:
     long_documents: str = "truncate"
     window_overlap: int = 64
     fusion_weight: float = 0.0
+    query_max_tokens: int | None = None
+
+    def query_limit(self, strategy: Strategy) -> int | None:
+        """The most tokens a query keeps: ``query_max_tokens``, else half of what the strategy's prompt leaves
+        in ``max_length`` (``None`` when the runtime fits inputs itself)."""
+        if self.query_max_tokens is not None:
+            return self.query_max_tokens
+        overhead = strategy.reserved_tokens(self.backend, "")
+        if overhead is None or self.max_length is None:
+            return None
+        return max(1, (self.max_length - overhead) // 2)
+
+    def fit_query(self, prep: Prepared, strategy: Strategy) -> int | None:
+        """Cut a query longer than :meth:`query_limit` to its first tokens (marked on ``prep``) when it would leave
+        the documents less than their share; returns the tokens the strategy reserves around the passage
+        (``None``: the runtime fits documents itself). A query that leaves the documents their share is never cut.
+        """
+        reserved = strategy.reserved_tokens(self.backend, prep.query)
+        if reserved is None or self.max_length is None:
+            return reserved
+        limit = self.query_limit(strategy)
+        overhead = strategy.reserved_tokens(self.backend, "")
+        if limit is not None and overhead is not None and reserved - overhead > limit:
+            n_query = self.backend.count_tokens([prep.query])[0]
+            if n_query > limit:
+                cut = self.backend.split_windows(prep.query, limit, 0)[0]
+                logger.info("a query of %d tokens was cut to its first %d (query_max_tokens) to leave the documents "
+                            "their share of max_length=%d", n_query, limit, self.max_length)
+                prep.query, prep.query_truncated = cut, True
+                reserved = strategy.reserved_tokens(self.backend, prep.query)
+        return reserved
 
     def passages(self, prep: Prepared, strategy: Strategy, doc_positions: Sequence[int]) -> dict[int, list[str]]:
         """Each document as one or more passages that fit the budget (marks truncation on ``prep``)."""
         docs = [prep.docs[i] for i in doc_positions]
-        reserved = strategy.reserved_tokens(self.backend, prep.query)
+        reserved = self.fit_query(prep, strategy)
         if reserved is None or self.max_length is None:  # the runtime fits documents itself
             return {pos: [strategy.format_passage(d.text, d.title)] for pos, d in zip(doc_positions, docs)}
         budget = self.max_length - reserved
         if budget < MIN_PASSAGE_TOKENS:
             raise InvalidInputError(
-                f"the query leaves {budget} tokens for the document within max_length={self.max_length}; "
-                f"shorten the query or raise max_length"
+                f"the prompt leaves {budget} tokens for the document within max_length={self.max_length} even with "
+                f"the query cut to {self.query_limit(strategy)} tokens; lower query_max_tokens or raise max_length"
             )
         count = self.backend.count_tokens
         frame_tokens = count([strategy.format_passage("", d.title) if d.title else "" for d in docs])
@@ -189,6 +221,7 @@ def ranked_document(prep: Prepared, di: int, judged: tuple[Judgment, int], strat
         label_probs=judgment.label_probs or None,
         explanation=judgment.explanation,
         truncated=prep.truncated[di],
+        query_truncated=prep.query_truncated,
         num_windows=prep.num_windows[di],
         best_window=window,
     )
@@ -202,6 +235,7 @@ def finish(prepared: list[Prepared], ranked: list[list[RankedDocument]], account
         stats = accounting.get(qi, RerankStats())
         stats.forward_passes = passes if qi == 0 else 0
         stats.truncated_documents = sum(prep.truncated)
+        stats.truncated_queries = int(prep.query_truncated)
         stats.windowed_documents = sum(n > 1 for n in prep.num_windows)
         results.append(RerankResult(docs[:top_k] if top_k is not None else docs, stats))
     return results

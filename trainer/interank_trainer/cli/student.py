@@ -100,7 +100,7 @@ def _add_sampling_args(p: argparse.ArgumentParser, sampling: SamplingConfig, dep
     p.add_argument("--top-k", type=int, default=sampling.top_k, help="ranks kept from the top (hard negatives)")
     p.add_argument("--deep-k", type=int, default=sampling.deep_k,
                    help="ranks sampled from below --top-k, one per band of depth (deep sampling)")
-    p.add_argument("--include-judged", action="store_true", default=sampling.include_judged,
+    p.add_argument("--include-judged", action=argparse.BooleanOptionalAction, default=sampling.include_judged,
                    help="add judged passages the first stage missed")
 
 

@@ -180,14 +180,16 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
 
     t0 = time.perf_counter()
     teacher = _build_teacher(config)
-    folders, teaching = _teach(config, inputs, adapt_q, first, teacher, work, start + (deadline - start) * config.teach_share)
+    co_teacher = _co_teacher(config, base)
+    folders, teaching = _teach(config, inputs, adapt_q, first, teacher, work,
+                               start + (deadline - start) * config.teach_share, co_teacher)
     minutes["teach"] = (time.perf_counter() - t0) / 60
     if not folders:
         raise InvalidInputError("nothing to train on: no adapt query and no synthetic query was scored by the teacher "
                                 f"(teaching: {teaching}); give more budget_minutes or real queries")
 
     t0 = time.perf_counter()
-    trained, training = _train(config, base, folders, work, deadline)
+    trained, training = _train(config, base, folders, work, deadline, co_teacher)
     minutes["train"] = (time.perf_counter() - t0) / 60
 
     t0 = time.perf_counter()
@@ -225,9 +227,10 @@ def _build_teacher(config: AdaptConfig) -> Any:
 
 
 def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], first: FirstStage, teacher: Any,
-           work: Path, until: float) -> tuple[list[Path], dict[str, Any]]:
-    """Teacher scores of the adapt queries' pools and of synthetic corpus queries, within ``until``."""
-    from .teach import NoPoolError
+           work: Path, until: float, co_teacher: str | None) -> tuple[list[Path], dict[str, Any]]:
+    """Teacher scores of the adapt queries' pools and of synthetic corpus queries, within ``until``; then the
+    adapt queries the teacher did not reach are scored by the co-teacher (``fill``), so every real query trains."""
+    from .teach import NoPoolError, read_scores
 
     common = dict(teacher=teacher, teacher_strategy=config.teacher_strategy,
                   teacher_quantization=config.teacher_quantization, sampling=config.sampling,
@@ -241,8 +244,10 @@ def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], f
         plans.append(("corpus", synthetic * (2 + config.keep_fraction * per_pool)))
     total = sum(p for _, p in plans) or 1
     folders, teaching = [], {}
+    # the co-teacher fill after the LLM teacher gets the last tenth of the budget's teaching time
+    reserve = 0.1 * 60 * config.budget_minutes if adapt_q and co_teacher is not None else 0.0
     for name, planned in plans:
-        remaining = until - time.perf_counter()
+        remaining = until - reserve - time.perf_counter()
         share = remaining * planned / total if name == plans[0][0] and len(plans) > 1 else remaining
         if share <= 0:
             teaching[name] = {"skipped": "the teaching budget was spent"}
@@ -257,16 +262,35 @@ def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], f
         teaching[name] = report.as_dict()
         if report.pools_done:
             folders.append(out)
+    if adapt_q and co_teacher is not None:
+        scored = {r["pool_id"] for r in read_scores(work / "scores-queries")} \
+            if (work / "scores-queries" / "scores.jsonl").is_file() else set()
+        rest = [q for q in adapt_q if q.qid not in scored]
+        if rest:
+            minutes = max(until - time.perf_counter(), 0.05 * 60 * config.budget_minutes) / 60
+            key = hashlib.sha256("\n".join(q.qid for q in rest).encode()).hexdigest()[:10]
+            out = work / f"scores-fill-{key}"
+            fill = dict(common, teacher=co_teacher, teacher_strategy="auto", teacher_quantization=None,
+                        teacher_batch_size=64)
+            try:
+                report = _teach_one("queries", config, inputs, rest, first, work, out, fill, 0, minutes * 60,
+                                    set_name=f"train-set-fill-{key}")
+                teaching["fill"] = {"teacher": co_teacher, "queries": len(rest), **report.as_dict()}
+                if report.pools_done:
+                    folders.append(out)
+            except NoPoolError as exc:
+                teaching["fill"] = {"no_pool": str(exc)}
     return folders, teaching
 
 
 def _teach_one(name: str, config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], first: FirstStage,
-               work: Path, out: Path, common: dict[str, Any], synthetic: int, share: float) -> Any:
+               work: Path, out: Path, common: dict[str, Any], synthetic: int, share: float,
+               set_name: str = "train-set") -> Any:
     from .teach import teach
 
     if name == "queries":
         run = first.run({q.qid: q.text for q in adapt_q}, config.sampling.depth)
-        data = write_training_set(work / "train-set", inputs, adapt_q, run, RUN_NAME)
+        data = write_training_set(work / set_name, inputs, adapt_q, run, RUN_NAME)
         report = teach(out=out, judgments=data, run=RUN_NAME, min_positive_grade=1, **common,
                        max_minutes=share / 60)
     else:
@@ -283,8 +307,20 @@ def _teach_one(name: str, config: AdaptConfig, inputs: AdaptInputs, adapt_q: lis
     return report
 
 
-def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, deadline: float
-           ) -> tuple[Path, dict[str, Any]]:
+def _co_teacher(config: AdaptConfig, base: Base) -> str | None:
+    """The co-teacher model: the base when it ranks on its own (``"base"``), none, or the model named."""
+    if config.co_teacher == "none":
+        return None
+    if config.co_teacher == "base":
+        if base.reranker is None:
+            logger.info("adapt: the base %s does not rank on its own (a bare encoder): no co-teacher", base.spec)
+            return None
+        return base.model
+    return config.co_teacher
+
+
+def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, deadline: float,
+           co_teacher: str | None) -> tuple[Path, dict[str, Any]]:
     """Train the student from the base into ``work/student`` (a finished training is not redone)."""
     from .trainer import train_student
 
@@ -297,13 +333,6 @@ def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, dea
     if minutes <= 0.05:
         raise InvalidInputError(f"the budget ({config.budget_minutes} min) was spent before training could start; "
                                 "give more budget_minutes (teaching used its share)")
-    co_teacher = None
-    if config.co_teacher == "base":
-        co_teacher = base.spec if base.reranker is not None else None
-        if co_teacher is None:
-            logger.info("adapt: the base %s does not rank on its own (a bare encoder): no co-teacher", base.spec)
-    elif config.co_teacher != "none":
-        co_teacher = config.co_teacher
     lr = config.learning_rate or (1e-4 if base.fresh_head else 3e-5)
     partial = work / "student.partial"
     shutil.rmtree(partial, ignore_errors=True)

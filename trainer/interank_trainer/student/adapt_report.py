@@ -45,22 +45,23 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("No held-out queries: the gain was not measured (pass eval_judgments / --eval-judgments).")
     subset = heldout.get("teacher_subset")
     if subset:
-        lines += ["", f"Teacher subset: first {subset['queries']} held-out queries, top {subset['depth']} reranked.", "",
-                  "| system | nDCG@10 | MRR@10 |", "|---|---|---|"]
-        for name, m in subset["systems"].items():
-            lines.append(f"| {name} | {m['nDCG@10']:.3f} | {m['MRR@10']:.3f} |")
+        lines += _small_table(f"Teacher subset: first {subset['queries']} held-out queries, top {subset['depth']} "
+                              "reranked.", subset["systems"])
     elif heldout.get("teacher_note"):
         lines += ["", heldout["teacher_note"]]
     general = report.get("general")
     if general:
-        lines += ["", f"General domain ({general['data']}, {general['queries']} queries, BM25 top {general['depth']}):", "",
-                  "| system | nDCG@10 | MRR@10 |", "|---|---|---|"]
-        for name, m in general["systems"].items():
-            lines.append(f"| {name} | {m['nDCG@10']:.3f} | {m['MRR@10']:.3f} |")
+        lines += _small_table(f"General domain ({general['data']}, {general['queries']} queries, BM25 top "
+                              f"{general['depth']}):", general["systems"])
     lines += [""] + [f"- warning: {w}" for w in report.get("warnings", [])]
     lines.append(f"- budget {report['budget_minutes']} min: teaching {report['minutes']['teach']:.1f}, training "
                  f"{report['minutes']['train']:.1f}, evaluation {report['minutes']['eval']:.1f}")
     return "\n".join(lines) + "\n"
+
+
+def _small_table(title: str, systems: dict[str, Any]) -> list[str]:
+    rows = [f"| {name} | {m['nDCG@10']:.3f} | {m['MRR@10']:.3f} |" for name, m in systems.items()]
+    return ["", title, "", "| system | nDCG@10 | MRR@10 |", "|---|---|---|", *rows]
 
 
 def plot(report: dict[str, Any], path: Path) -> bool:

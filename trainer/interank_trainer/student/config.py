@@ -285,8 +285,9 @@ class StudentConfig:
 
 
 def _default_sampling() -> SamplingConfig:
-    # pools of 10: the positive(s), BM25's top 6 and 3 deeper ranks of its top 30 (hard and deep negatives)
-    return SamplingConfig(depth=30, top_k=6, deep_k=3)
+    # pools of 10: the positive(s), BM25's top 6 and 3 deeper ranks of its top 30 (hard and deep negatives);
+    # a known answer the first stage missed joins its pool (else the hardest queries would be dropped)
+    return SamplingConfig(depth=30, top_k=6, deep_k=3, include_judged=True)
 
 
 @dataclass
@@ -314,11 +315,16 @@ class AdaptConfig:
         general_run: the run file of ``general_eval``.
         general_max_queries: evaluate the first N of its judged queries (``None``: all).
         teacher_strategy: how the teacher's scores are read (``qlm``: query likelihood).
-        teacher_quantization: the teacher's quantization (e.g. ``"int8"`` on CPU).
+        teacher_quantization: the teacher's quantization (e.g. ``"int8"`` on CPUs with int8
+            dot-product instructions).
+        teacher_batch_size: the teacher's batch size.
+        teacher_max_length: the teacher's token budget of one prompt (a longer query is cut to half of it).
         teacher_kwargs: more :class:`~interank_sdk.Reranker` options for the teacher.
         co_teacher: ``"base"`` (default: the base model scores the pools and is mixed
             into the teacher's targets, as a bi-encoder when the base is a
             sentence-transformers encoder), ``"none"``, or any model ``Reranker`` loads.
+            The adapt queries the teacher did not reach within its budget are
+            scored by the co-teacher alone, so every real query is trained on.
         co_teacher_weight: the co-teacher's share of the targets.
         first_stage: ``"bm25"`` or a sentence-transformers encoder (folder or hub id):
             the candidates of training pools and of every evaluated system.
@@ -364,7 +370,7 @@ class AdaptConfig:
     teacher_strategy: str = "qlm"
     teacher_quantization: str | None = None
     teacher_batch_size: int = 16
-    teacher_max_length: int = 512
+    teacher_max_length: int = 256
     teacher_kwargs: dict[str, Any] = field(default_factory=dict)
     co_teacher: str = "base"
     co_teacher_weight: float = 0.5
@@ -376,7 +382,7 @@ class AdaptConfig:
     synthetic_queries: int | None = None
     keep_fraction: float = 0.5
     sampling: SamplingConfig = field(default_factory=_default_sampling)
-    max_passage_words: int = 200
+    max_passage_words: int = 150
     loss: str = "ranknet-kd"
     label_weight: float = 0.3
     learning_rate: float | None = None
