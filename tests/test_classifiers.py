@@ -322,7 +322,7 @@ def test_everything_else_works_with_a_cross_encoder(bert_ce):
     assert [r.index for r in fused] == list(range(len(DOCS)))  # all weight on the first stage
 
 
-def test_long_documents_are_windowed_or_truncated_and_the_query_is_never_cut(bert_ce):
+def test_long_documents_are_windowed_or_truncated_and_a_long_query_is_cut_and_flagged(bert_ce):
     long_doc = " ".join(["photosynthesis makes sugar from light ."] * 40)
     cut = Reranker(str(bert_ce), dtype="float32", max_length=64).rerank(QUERY, [long_doc, DOCS[1]])
     assert next(r for r in cut if r.index == 0).truncated
@@ -330,8 +330,9 @@ def test_long_documents_are_windowed_or_truncated_and_the_query_is_never_cut(ber
         QUERY, [long_doc, DOCS[1]])
     first = next(r for r in windowed if r.index == 0)
     assert first.num_windows > 1 and not first.truncated
-    with pytest.raises(InvalidInputError, match="query"):
-        Reranker(str(bert_ce), dtype="float32", max_length=40).rerank(" ".join(["plants"] * 60), DOCS)
+    long_query = Reranker(str(bert_ce), dtype="float32", max_length=40).rerank(" ".join(["plants"] * 60), DOCS)
+    assert len(long_query) == len(DOCS) and all(r.query_truncated for r in long_query)
+    assert long_query.stats.truncated_queries == 1
 
 
 def test_max_length_never_passes_the_model_limit(bert_ce):

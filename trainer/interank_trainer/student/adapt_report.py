@@ -89,7 +89,9 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     ax.set_xticklabels(groups, rotation=30, ha="right")
     ax.set_ylabel("nDCG@10 (held-out)")
     ax.legend(fontsize=8)
-    ax.set_title(f"held-out: {report['heldout'].get('queries', 0)} queries ({report['verdict']})", fontsize=10)
+    gain = report.get("gain")
+    outcome = f"use the {report.get('use')}" + (f", student gain {gain:+.3f} nDCG@10" if gain is not None else "")
+    ax.set_title(f"held-out: {report['heldout'].get('queries', 0)} queries ({outcome})", fontsize=10)
     if general:
         b = axes[0][1]
         names = list(general)
