@@ -139,9 +139,24 @@ def test_malformed_json_is_422(server):
     assert "json" in r.text.lower()
 
 
-def test_query_over_the_token_budget_is_422(server):
+def test_a_long_query_is_cut_to_its_share_and_answered(server, reranker):
+    """A query longer than its share of max_length keeps its first tokens and is scored (as Cohere truncates),
+    with the SDK's scores for the same call."""
     url, _ = server
-    r = _post(url, {"query": " ".join(["cats"] * 600), "documents": DOCS})
+    long_query = " ".join(["cats"] * 600)
+    r = _post(url, {"query": long_query, "documents": DOCS})
+    assert r.status_code == 200, r.text
+    expected = reranker.rerank(long_query, DOCS)
+    assert all(x.query_truncated for x in expected)
+    got = {item["index"]: item["relevance_score"] for item in r.json()["results"]}
+    assert got == pytest.approx({x.index: x.score for x in expected}, abs=1e-5)
+
+
+def test_a_query_that_leaves_no_room_is_422(tiny_model):
+    """With a query_max_tokens that leaves the documents no room, the request is refused with the reason."""
+    strict = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_length=96, query_max_tokens=90)
+    with BackgroundServer(create_app(strict, max_documents=8, max_body_bytes=8192)) as url:
+        r = _post(url, {"query": " ".join(["cats"] * 600), "documents": DOCS})
     assert r.status_code == 422
     assert "max_length" in r.json()["detail"]
 
@@ -190,21 +205,25 @@ def test_concurrent_requests_share_one_batch(server, reranker):
                                    atol=1e-5)
 
 
-def test_a_bad_request_does_not_fail_its_batch_mates(server):
-    url, app = server
-    failed = app.state.batcher.stats.failed_batches
+def test_a_bad_request_does_not_fail_its_batch_mates(tiny_model):
+    # a query_max_tokens that leaves a long query's documents no room: that request fails inside the batch
+    strict = Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=16, max_padding=None,
+                      max_length=96, query_max_tokens=90)
+    app = create_app(strict, max_documents=8, max_document_chars=300, max_body_bytes=8192, batch_wait_ms=300.0)
+    with BackgroundServer(app) as url:
+        failed = app.state.batcher.stats.failed_batches
 
-    async def together():
-        async with httpx.AsyncClient(timeout=60) as client:
-            return await asyncio.gather(
-                client.post(f"{url}/v1/rerank", json={"query": QUERY, "documents": DOCS}),
-                client.post(f"{url}/v1/rerank", json={"query": " ".join(["cats"] * 600), "documents": DOCS}),
-            )
+        async def together():
+            async with httpx.AsyncClient(timeout=60) as client:
+                return await asyncio.gather(
+                    client.post(f"{url}/v1/rerank", json={"query": QUERY, "documents": DOCS}),
+                    client.post(f"{url}/v1/rerank", json={"query": " ".join(["cats"] * 600), "documents": DOCS}),
+                )
 
-    good, bad = asyncio.run(together())
-    assert good.status_code == 200 and len(good.json()["results"]) == len(DOCS)
-    assert bad.status_code == 422
-    assert app.state.batcher.stats.failed_batches == failed + 1
+        good, bad = asyncio.run(together())
+        assert good.status_code == 200 and len(good.json()["results"]) == len(DOCS)
+        assert bad.status_code == 422
+        assert app.state.batcher.stats.failed_batches == failed + 1
 
 
 def _free_port() -> int:
