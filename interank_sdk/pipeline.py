@@ -80,9 +80,12 @@ class Pipeline:
     def query_limit(self, strategy: Strategy) -> int | None:
         """The most tokens a query keeps: ``query_max_tokens``, else half of what the strategy's prompt leaves
         in ``max_length`` (``None`` when the runtime fits inputs itself)."""
+        return self._limit(strategy.reserved_tokens(self.backend, ""))
+
+    def _limit(self, overhead: int | None) -> int | None:
+        """:meth:`query_limit` from the prompt's own tokens (``overhead``, the reservation of an empty query)."""
         if self.query_max_tokens is not None:
             return self.query_max_tokens
-        overhead = strategy.reserved_tokens(self.backend, "")
         if overhead is None or self.max_length is None:
             return None
         return max(1, (self.max_length - overhead) // 2)
@@ -95,8 +98,8 @@ class Pipeline:
         reserved = strategy.reserved_tokens(self.backend, prep.query)
         if reserved is None or self.max_length is None:
             return reserved
-        limit = self.query_limit(strategy)
-        overhead = strategy.reserved_tokens(self.backend, "")
+        overhead = strategy.reserved_tokens(self.backend, "")  # the prompt around an empty query: tokenized once
+        limit = self._limit(overhead)
         if limit is not None and overhead is not None and reserved - overhead > limit:
             n_query = self.backend.count_tokens([prep.query])[0]
             if n_query > limit:
