@@ -286,10 +286,11 @@ def train(args, folders, loss: str, label_weight: float, minutes: float, out: Pa
     co = dict(co_teacher=co_teacher, co_teacher_weight=args.co_teacher_weight) if co_teacher else {}
     report = train_student(scores=folders, student=args.student, out=out, loss=loss, label_weight=label_weight,
                            teacher_transform=teacher_transform(args), **co,
-                           epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
-                           batch_size=args.batch_size, docs_per_query=args.docs_per_query, eval_steps=args.eval_steps,
-                           early_stopping_patience=args.patience, keep=args.keep, max_minutes=minutes,
-                           seed=args.seed)
+                           docs_per_query=args.docs_per_query, early_stopping_patience=args.patience,
+                           keep=args.keep, max_minutes=minutes,
+                           args={"num_train_epochs": args.epochs, "max_steps": args.max_steps, "learning_rate": args.lr,
+                                 "per_device_train_batch_size": args.batch_size, "eval_steps": args.eval_steps,
+                                 "seed": args.seed})
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}
 
 
@@ -324,7 +325,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main() -> int:
-    from interank_sdk.sources import resolve_dtype
+    from interank_sdk.training import resolve_dtype
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args()

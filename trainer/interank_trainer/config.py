@@ -36,7 +36,10 @@ def build_config(cls: type[C], config: C | None, kwargs: dict[str, Any]) -> C:
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise InvalidInputError(f"unknown {cls.__name__} field(s): {unknown}; known: {sorted(known)}")
+            moved = getattr(cls, "MOVED_FIELDS", {})
+            hints = "; ".join(f"{name}: {moved[name]}" for name in unknown if name in moved)
+            raise InvalidInputError(f"unknown {cls.__name__} field(s): {unknown}; known: {sorted(known)}"
+                                    + (f" ({hints})" if hints else ""))
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]  # type: ignore[arg-type]
         missing = [name for name in required if name not in kwargs]
         if missing:
@@ -55,6 +58,8 @@ def config_dict(config: Any) -> dict[str, Any]:
             value = str(value)
         elif is_dataclass(value) and not isinstance(value, type):
             value = config_dict(value)
+        elif hasattr(value, "to_dict") and hasattr(value, "output_dir"):  # transformers' TrainingArguments
+            value = {k: v for k, v in value.to_dict().items() if k not in ("output_dir", "logging_dir")}
         elif isinstance(value, (list, tuple)):
             value = [str(v) if isinstance(v, Path) else v for v in value]
         elif not isinstance(value, (str, int, float, bool, dict, type(None))):

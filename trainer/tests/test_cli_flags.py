@@ -83,7 +83,30 @@ def test_student_flags_for_weight_decay_and_pair_format():
     pair_format = {"query": "Q: {query}", "document": "D: {passage}"}
     config = COMMANDS["student"].build(parser.parse_args(
         ["student", *argv, "--weight-decay", "0.05", "--pair-format", json.dumps(pair_format)]))
-    assert config.weight_decay == 0.05 and config.pair_format == pair_format
+    assert config.args == {"weight_decay": 0.05} and config.pair_format == pair_format
     config.validate()
     with pytest.raises(SystemExit):
         parser.parse_args(["student", *argv, "--pair-format", "[1, 2]"])
+
+
+def test_student_training_flags_fill_cross_encoder_training_arguments():
+    """Each training flag names a real CrossEncoderTrainingArguments field, has the student default, and lands in
+    ``StudentConfig.args``; --training-args carries the others; the trainer builds the arguments from them."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+    from interank_trainer.cli.student import TRAINING_FLAGS
+    from interank_trainer.student.config import STUDENT_TRAINING_DEFAULTS
+
+    known = {f.name for f in fields(CrossEncoderTrainingArguments)}
+    assert set(TRAINING_FLAGS.values()) <= known and set(STUDENT_TRAINING_DEFAULTS) <= known
+    argv, _ = MINIMAL["student"]
+    parser, _ = _subparser("student")
+    config = COMMANDS["student"].build(parser.parse_args(
+        ["student", *argv, "--lr", "1e-4", "--epochs", "2", "--batch-size", "4", "--seed", "7", "--bf16", "off",
+         "--training-args", '{"lr_scheduler_type": "cosine", "gradient_accumulation_steps": 2}']))
+    assert config.args == {"learning_rate": 1e-4, "num_train_epochs": 2.0, "per_device_train_batch_size": 4,
+                           "seed": 7, "bf16": False, "lr_scheduler_type": "cosine", "gradient_accumulation_steps": 2}
+    assert config.seed == 7 and config.batch_size == 4 and config.setting("weight_decay") == 0.01
+    with pytest.raises(SystemExit):  # the same field twice
+        COMMANDS["student"].build(parser.parse_args(["student", *argv, "--lr", "1e-4", "--training-args",
+                                                     '{"learning_rate": 1e-3}']))

@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..data.config import SamplingConfig
-from ..student.config import STUDENT_LOSSES, AdaptConfig, StudentConfig, TeachConfig
+from ..student.config import STUDENT_LOSSES, STUDENT_TRAINING_DEFAULTS, AdaptConfig, StudentConfig, TeachConfig
 from .common import (
     QUIET, Command, add_config_args, config_from_args, defaults, parse_json_object, parse_threads, print_result,
     teacher_kwargs,
@@ -22,8 +22,14 @@ from .common import (
 #: TeachConfig fields without a flag of their own
 TEACH_SKIP = {"sampling": "built from --depth, --top-k, --deep-k, --include-judged and --seed (SamplingConfig)",
               "teacher_kwargs": "set from --base-url", "show_progress": QUIET}
+#: the training-argument flags of ``student``: flag -> CrossEncoderTrainingArguments field (``StudentConfig.args``)
+TRAINING_FLAGS = {"--lr": "learning_rate", "--epochs": "num_train_epochs", "--max-steps": "max_steps",
+                  "--batch-size": "per_device_train_batch_size", "--warmup-ratio": "warmup_ratio",
+                  "--weight-decay": "weight_decay", "--eval-steps": "eval_steps", "--seed": "seed"}
 #: StudentConfig fields without a flag of their own
-STUDENT_SKIP = {"show_progress": QUIET}
+STUDENT_SKIP = {"show_progress": QUIET,
+                "args": "built from " + ", ".join(TRAINING_FLAGS) + ", --bf16 and --training-args (a JSON object of "
+                        "any other CrossEncoderTrainingArguments fields)"}
 #: AdaptConfig fields without a generated flag (set from other flags, or not command-line values)
 ADAPT_SKIP = {"sampling": "built from --depth, --top-k, --deep-k, --include-judged and --seed (SamplingConfig)",
               "teacher_kwargs": "set from --base-url", "show_progress": QUIET}
@@ -44,8 +50,16 @@ def student_config(args: argparse.Namespace) -> StudentConfig:
     values = config_from_args(StudentConfig, args, STUDENT_SKIP)
     values["unjudged_grade"] = None if args.unjudged_grade.lower() == "none" else float(args.unjudged_grade)
     values["teacher_transform"] = values["teacher_transform"].replace("-", "_")
-    values["bf16"] = {"auto": None, "on": True, "off": False}[args.bf16]
-    return StudentConfig(**values, show_progress=not args.quiet)
+    training = dict(args.training_args or {})
+    given = {name: getattr(args, "train_" + name) for name in TRAINING_FLAGS.values()
+             if getattr(args, "train_" + name) is not None}
+    bf16 = {"auto": None, "on": True, "off": False}[args.bf16]
+    if bf16 is not None:
+        given["bf16"] = bf16
+    clash = sorted(set(given) & set(training))
+    if clash:
+        raise SystemExit(f"interank-train student: {clash} given both as flags and in --training-args")
+    return StudentConfig(**values, args={**training, **given}, show_progress=not args.quiet)
 
 
 def adapt_config(args: argparse.Namespace) -> AdaptConfig:
@@ -181,18 +195,22 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--docs-per-query", type=int, default=default["docs_per_query"])
     p.add_argument("--eval-fraction", type=float, default=default["eval_fraction"],
                    help="share of queries held out for evaluation and early stopping (0: none)")
-    p.add_argument("--eval-steps", type=int, default=default["eval_steps"], help="0: evaluate each epoch")
     p.add_argument("--patience", dest="early_stopping_patience", type=int, default=default["early_stopping_patience"],
                    help="evaluations without a gain before stopping (0: never)")
     p.add_argument("--keep", choices=["best", "last"], default=default["keep"],
                    help="write the held-out's best weights, or the last ones (with --patience 0)")
-    p.add_argument("--lr", dest="learning_rate", type=float, default=default["learning_rate"])
-    p.add_argument("--epochs", type=float, default=default["epochs"])
-    p.add_argument("--max-steps", type=int, default=default["max_steps"], help="> 0 overrides --epochs")
-    p.add_argument("--batch-size", type=int, default=default["batch_size"],
-                   help="queries per step (pairs for bce / margin-mse)")
-    p.add_argument("--warmup-ratio", type=float, default=default["warmup_ratio"])
-    p.add_argument("--weight-decay", type=float, default=default["weight_decay"], help="AdamW weight decay")
+    helps = {"--max-steps": "> 0 overrides --epochs", "--batch-size": "queries per step (pairs for bce / margin-mse)",
+             "--weight-decay": "AdamW weight decay", "--eval-steps": "0: evaluate each epoch",
+             "--seed": "the run's seed: held-out split, lists, head, training"}
+    for flag, name in TRAINING_FLAGS.items():
+        value = STUDENT_TRAINING_DEFAULTS[name]
+        kind = int if name in ("max_steps", "per_device_train_batch_size", "eval_steps", "seed") else float
+        p.add_argument(flag, dest="train_" + name, type=kind, default=None,
+                       help=f"training argument {name}" + (f": {helps[flag]}" if flag in helps else "")
+                            + f" (default: {value})")
+    p.add_argument("--training-args", type=parse_json_object, default=None,
+                   help="other CrossEncoderTrainingArguments fields as a JSON object, e.g. "
+                        "'{\"lr_scheduler_type\": \"cosine\", \"gradient_accumulation_steps\": 4}'")
     p.add_argument("--max-length", type=int, default=default["max_length"], help="tokens of one (query, passage)")
     p.add_argument("--pair-format", type=parse_json_object, default=default["pair_format"],
                    help="causal-LM students: how the pair is written, as JSON: {\"query\": \"query: {query}\", "
@@ -209,7 +227,6 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
                    help="with --max-minutes: keep the step-planned schedule, cut where the budget falls")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
                    help="bf16 autocast (auto: where the device runs bf16 natively)")
-    p.add_argument("--seed", type=int, default=default["seed"])
 
 
 def add_parsers(sub: Any) -> None:

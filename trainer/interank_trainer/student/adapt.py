@@ -340,9 +340,10 @@ def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, dea
         scores=folders, student=base.model, out=partial, loss=config.loss, label_weight=config.label_weight,
         teacher_transform="log_zscore" if config.teacher_strategy == "qlm" else "zscore",
         co_teacher=co_teacher, co_teacher_weight=config.co_teacher_weight, max_grade=1, unjudged_grade=0.0,
-        eval_fraction=0.1, eval_steps=100, early_stopping_patience=0, keep="last", learning_rate=lr,
-        epochs=config.epochs, batch_size=config.batch_size, docs_per_query=config.docs_per_query,
-        max_length=config.max_length, device=config.device, threads=config.threads, seed=config.seed,
+        eval_fraction=0.1, early_stopping_patience=0, keep="last", docs_per_query=config.docs_per_query,
+        args={"learning_rate": lr, "num_train_epochs": config.epochs, "per_device_train_batch_size": config.batch_size,
+              "eval_steps": 100, "seed": config.seed},
+        max_length=config.max_length, device=config.device, threads=config.threads,
         max_minutes=minutes, show_progress=config.show_progress)
     if report.steps == 0:
         shutil.rmtree(partial, ignore_errors=True)

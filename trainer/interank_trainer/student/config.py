@@ -4,7 +4,7 @@ and :func:`~interank_trainer.adapt` (``interank-train adapt``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from interank_sdk.errors import InvalidInputError
 
@@ -170,7 +170,6 @@ class StudentConfig:
         docs_per_query: candidates per query in one listwise example (a pool with
             more is cut into several lists; the positives are spread over them).
         eval_fraction: share of queries held out for evaluation (0: none, no early stopping).
-        eval_steps: evaluate every N optimiser steps (0: at the end of each epoch).
         early_stopping_patience: stop after this many evaluations without a gain (0: never).
         keep: which weights are written: ``"best"``, the held-out's best evaluation
             (as early stopping picks it), or ``"last"``, the weights at the end of the
@@ -178,8 +177,17 @@ class StudentConfig:
             ``early_stopping_patience=0``). On the distillation example the held-out
             (55 pools, mostly teacher-written queries) picked a step that scored 0.524
             nDCG@10 on DL19 where the annealed last weights scored 0.590.
-        learning_rate, epochs, max_steps, batch_size, warmup_ratio, weight_decay: optimisation
-            (``batch_size`` counts queries for listwise losses, pairs for ``bce``/``margin-mse``).
+        args: the optimisation, as sentence-transformers' ``CrossEncoderTrainingArguments``
+            (an instance, or a dict of its fields: ``learning_rate``, ``num_train_epochs``,
+            ``max_steps``, ``per_device_train_batch_size`` (queries for listwise losses,
+            pairs for ``bce``/``margin-mse``), ``warmup_ratio``, ``weight_decay``,
+            ``eval_steps`` (0 or absent: evaluate at the end of each epoch), ``seed``
+            (also the held-out split's, the lists' and the head's), ``bf16`` (absent:
+            where the device runs bf16 natively, as :func:`interank_sdk.training.resolve_dtype`
+            decides), ``lr_scheduler_type``, ``gradient_accumulation_steps``...). A dict's
+            missing fields take :data:`STUDENT_TRAINING_DEFAULTS`. The trainer sets the
+            fields in :data:`TRAINER_OWNED_ARGS` itself (checkpoints, evaluation and
+            saving follow ``keep`` and ``early_stopping_patience``).
         max_length: token budget of one (query, passage) pair.
         pair_format: causal-LM students: how the query (``{query}``) and the passage
             (``{passage}``: the title, ``title_separator``, then the text; the pools
@@ -188,8 +196,6 @@ class StudentConfig:
             recorded in ``interank.json`` so ``Reranker`` writes them the same way.
             Ignored for encoders.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        bf16: bf16 autocast over fp32 weights (``None``: where the device runs bf16
-            natively, as :func:`interank_sdk.training.resolve_dtype` decides).
         threads: torch threads of the training (``None``: default), or ``"auto"``: training keeps torch's
             default and the co-teacher's ``Reranker`` is built with ``threads="auto"`` (see :class:`TeachConfig`).
         max_minutes: the budget of the whole call: loading, the co-teacher's scoring,
@@ -200,7 +206,6 @@ class StudentConfig:
             and time spent / budget, so a run the budget ends has annealed
             (:mod:`interank_trainer.student.schedule`); ``False``: the step-planned linear
             schedule, cut wherever the budget falls.
-        seed: random seed (split, shuffling, initialisation of the head).
         max_pools: use the first N pools only.
         show_progress: progress bars.
     """
@@ -221,24 +226,16 @@ class StudentConfig:
     adr_alpha: float = 1.0
     docs_per_query: int = 16
     eval_fraction: float = 0.1
-    eval_steps: int = 0
     early_stopping_patience: int = 2
     keep: str = "best"
-    learning_rate: float = 3e-5
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 2
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    args: Any = field(default_factory=dict)
     max_length: int = 256
     pair_format: dict[str, str] = field(default_factory=lambda: {
         "query": "query: {query}", "document": "document: {passage}", "title_separator": "\n"})
     device: str = "auto"
-    bf16: bool | None = None
     threads: int | str | None = None
     max_minutes: float | None = None
     anneal_to_budget: bool = True
-    seed: int = 0
     max_pools: int | None = None
     show_progress: bool = True
 
@@ -268,12 +265,11 @@ class StudentConfig:
                                         "'zscore' or 'log_zscore', not 'raw'")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise InvalidInputError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        check_positive(self, "max_grade", "batch_size", "max_length")
-        check_non_negative(self, "eval_steps", "early_stopping_patience")
+        check_positive(self, "max_grade", "max_length")
+        check_non_negative(self, "early_stopping_patience")
+        self._check_args()
         if isinstance(self.docs_per_query, bool) or not isinstance(self.docs_per_query, int) or self.docs_per_query < 2:
             raise InvalidInputError(f"docs_per_query must be an integer >= 2, got {self.docs_per_query!r}")
-        if self.learning_rate <= 0 or self.epochs <= 0 or not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
-            raise InvalidInputError("learning_rate and epochs must be > 0, warmup_ratio in [0, 1), weight_decay >= 0")
         if not {"query", "document"} <= set(self.pair_format) <= {"query", "document", "title_separator"} \
                 or "{query}" not in self.pair_format["query"] or "{passage}" not in self.pair_format["document"]:
             raise InvalidInputError("pair_format needs 'query' (with {query}) and 'document' (with {passage}), "
@@ -282,6 +278,80 @@ class StudentConfig:
             raise InvalidInputError(f"max_pools must be >= 1 or None, got {self.max_pools}")
         check_threads(self)
 
+    #: fields of earlier versions that are now training arguments (the unknown-field error points here)
+    MOVED_FIELDS: ClassVar[dict[str, str]] = {
+        name: f"pass args={{'{new}': ...}} (CrossEncoderTrainingArguments)" for name, new in (
+            ("learning_rate", "learning_rate"), ("epochs", "num_train_epochs"), ("max_steps", "max_steps"),
+            ("batch_size", "per_device_train_batch_size"), ("warmup_ratio", "warmup_ratio"),
+            ("weight_decay", "weight_decay"), ("eval_steps", "eval_steps"), ("seed", "seed"), ("bf16", "bf16"))}
+
+    def _check_args(self) -> None:
+        if isinstance(self.args, dict):
+            owned = sorted(set(self.args) & set(TRAINER_OWNED_ARGS))
+            if owned:
+                raise InvalidInputError(f"args sets {owned}: the trainer sets these itself (checkpoints and "
+                                        "evaluation follow keep and early_stopping_patience)")
+            bad = sorted(k for k in self.args if not isinstance(k, str) or not k.isidentifier())
+            if bad:
+                raise InvalidInputError(f"args keys must be CrossEncoderTrainingArguments field names, got {bad}")
+        elif not hasattr(self.args, "to_dict") or not hasattr(self.args, "learning_rate"):
+            raise InvalidInputError("args must be a CrossEncoderTrainingArguments or a dict of its fields, "
+                                    f"got {type(self.args).__name__}")
+        numbers = {k: self.setting(k) for k in ("learning_rate", "num_train_epochs", "per_device_train_batch_size",
+                                                "warmup_ratio", "weight_decay", "seed", "eval_steps")}
+        if not (_number(numbers["learning_rate"]) and numbers["learning_rate"] > 0
+                and _number(numbers["num_train_epochs"]) and numbers["num_train_epochs"] > 0):
+            raise InvalidInputError("args: learning_rate and num_train_epochs must be > 0, "
+                                    f"got {numbers['learning_rate']!r}, {numbers['num_train_epochs']!r}")
+        batch = numbers["per_device_train_batch_size"]
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidInputError(f"args: per_device_train_batch_size must be a positive integer, got {batch!r}")
+        warmup = numbers["warmup_ratio"]
+        if warmup is not None and not (_number(warmup) and 0 <= warmup < 1):
+            raise InvalidInputError(f"args: warmup_ratio must be in [0, 1), got {warmup!r}")
+        if not (_number(numbers["weight_decay"]) and numbers["weight_decay"] >= 0):
+            raise InvalidInputError(f"args: weight_decay must be >= 0, got {numbers['weight_decay']!r}")
+        if isinstance(numbers["seed"], bool) or not isinstance(numbers["seed"], int):
+            raise InvalidInputError(f"args: seed must be an integer, got {numbers['seed']!r}")
+        steps = numbers["eval_steps"]
+        if steps is not None and not (_number(steps) and steps >= 0):
+            raise InvalidInputError(f"args: eval_steps must be >= 0 or None, got {steps!r}")
+
+    def setting(self, name: str) -> Any:
+        """One training argument as the student trains with it: ``args``' value, else the student default
+        (:data:`STUDENT_TRAINING_DEFAULTS`; ``None`` for ``bf16``/``eval_steps`` when unset: automatic)."""
+        if isinstance(self.args, dict):
+            return self.args.get(name, STUDENT_TRAINING_DEFAULTS.get(name))
+        if name == "warmup_ratio":  # an instance carries it in warmup_steps (a float < 1 is a ratio)
+            steps = self.args.warmup_steps
+            return steps if isinstance(steps, float) and steps < 1 else None
+        return getattr(self.args, name)
+
+    @property
+    def seed(self) -> int:
+        """The run's seed (``args``' ``seed``): the split, the lists, the head and the training."""
+        return int(self.setting("seed"))
+
+    @property
+    def batch_size(self) -> int:
+        """``args``' ``per_device_train_batch_size``."""
+        return int(self.setting("per_device_train_batch_size"))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: what a student trains with where ``StudentConfig.args`` says nothing (CrossEncoderTrainingArguments' names)
+STUDENT_TRAINING_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 3e-5, "num_train_epochs": 1.0, "max_steps": -1, "per_device_train_batch_size": 2,
+    "warmup_ratio": 0.1, "weight_decay": 0.01, "seed": 0, "eval_steps": None, "bf16": None, "logging_steps": 10,
+}
+
+#: CrossEncoderTrainingArguments fields :func:`~interank_trainer.train_student` sets itself
+TRAINER_OWNED_ARGS = ("output_dir", "eval_strategy", "save_strategy", "save_steps", "save_total_limit",
+                      "load_best_model_at_end", "metric_for_best_model", "greater_is_better", "report_to",
+                      "disable_tqdm", "use_cpu")
 
 
 def _default_sampling() -> SamplingConfig:
@@ -430,4 +500,5 @@ class AdaptConfig:
         return 200 if self.corpus is not None else 0
 
 
-__all__ = ["STUDENT_LOSSES", "TeachConfig", "StudentConfig", "AdaptConfig"]
+__all__ = ["STUDENT_LOSSES", "STUDENT_TRAINING_DEFAULTS", "TRAINER_OWNED_ARGS", "TeachConfig", "StudentConfig",
+           "AdaptConfig"]

@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from interank_sdk.card import ModelCard
+from interank_sdk.errors import InvalidInputError
 
 from .. import __version__
 from .._deps import need
 from ..config import build_config, config_dict
 from ..data.formats import read_manifest
-from .config import StudentConfig
+from .config import STUDENT_TRAINING_DEFAULTS, StudentConfig
 from .losses import build_loss
 from .schedule import TrainingBudget, budget_trainer
 from .student_data import prepare_student_data
@@ -234,29 +235,15 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         evaluate = bool(data.heldout)
         evaluator = _evaluator(data.heldout, render, batch, config.max_grade) if evaluate else None
         keep_best = config.keep == "best"
-        # checkpoints are only written for load_best_model_at_end; with keep="last" the held-out is only reported
-        strategy = "steps" if config.eval_steps else "epoch"
-        per_eval = {"eval_strategy": strategy, "save_strategy": strategy if keep_best else "no"}
-        if config.eval_steps:
-            per_eval["eval_steps"] = per_eval["save_steps"] = config.eval_steps
         checkpoints = Path(tempfile.mkdtemp(prefix="interank-student-ckpt-"))
-        args = st.cross_encoder.CrossEncoderTrainingArguments(
-            output_dir=str(checkpoints), num_train_epochs=config.epochs, max_steps=config.max_steps,
-            per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
-            **_warmup(config.warmup_ratio), weight_decay=config.weight_decay, seed=config.seed,
-            data_seed=config.seed, logging_steps=10, report_to="none", disable_tqdm=not config.show_progress,
-            use_cpu=str(model.device).startswith("cpu"), save_total_limit=1, bf16=_bf16(config, model),
-            **(per_eval if evaluate else {"eval_strategy": "no", "save_strategy": "no"}),
-            **({"load_best_model_at_end": keep_best, "metric_for_best_model": f"eval_heldout_{evaluator.primary_metric}",
-                "greater_is_better": True} if evaluator is not None else {}),
-        )
+        args = training_arguments(config, model, checkpoints, evaluator)
         callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] \
             if evaluate and config.early_stopping_patience else []
         trainer_class = st.cross_encoder.CrossEncoderTrainer
         if budget is not None:
             callbacks.append(budget.callback())
             if config.anneal_to_budget:
-                trainer_class = budget_trainer(trainer_class, budget, config.warmup_ratio)
+                trainer_class = budget_trainer(trainer_class, budget, config.setting("warmup_ratio") or 0.0)
         trainer = trainer_class(
             model=model, args=args, train_dataset=Dataset.from_list(data.train),
             loss=build_loss(config.loss, model, kd_alpha=config.kd_alpha, temperature=config.temperature,
@@ -285,10 +272,48 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
     return report
 
 
-def _bf16(config: StudentConfig, model: Any) -> bool:
-    """bf16 autocast: as asked, else where the device runs bf16 natively (AMX / AVX512-BF16 CPUs, recent GPUs)."""
-    if config.bf16 is not None:
-        return config.bf16
+def training_arguments(config: StudentConfig, model: Any, output_dir: Path, evaluator: Any | None) -> Any:
+    """sentence-transformers' ``CrossEncoderTrainingArguments`` the student trains with: ``config.args`` (a dict
+    over :data:`~interank_trainer.student.config.STUDENT_TRAINING_DEFAULTS`, or an instance as given), plus what
+    the trainer owns: checkpoints in ``output_dir``, evaluation and saving as ``keep`` and the held-out ask."""
+    import dataclasses
+
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+    keep_best = config.keep == "best"
+    steps = config.setting("eval_steps")
+    # checkpoints are only written for load_best_model_at_end; with keep="last" the held-out is only reported
+    strategy = "steps" if steps else "epoch"
+    owned: dict[str, Any] = {"output_dir": str(output_dir), "report_to": "none", "save_total_limit": 1,
+                             "disable_tqdm": not config.show_progress, "use_cpu": str(model.device).startswith("cpu"),
+                             "eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
+    if evaluator is not None:
+        owned.update(eval_strategy=strategy, save_strategy=strategy if keep_best else "no",
+                     load_best_model_at_end=keep_best, greater_is_better=True,
+                     metric_for_best_model=f"eval_heldout_{evaluator.primary_metric}")
+        if steps:
+            owned.update(eval_steps=steps, save_steps=steps)
+    if not isinstance(config.args, dict):
+        return dataclasses.replace(config.args, **owned)
+    values = {**STUDENT_TRAINING_DEFAULTS, **config.args}
+    values.setdefault("data_seed", values["seed"])
+    if values.get("bf16") is None:
+        values["bf16"] = _native_bf16(model)
+    if not values.get("eval_steps"):
+        values.pop("eval_steps")
+    known = {f.name for f in dataclasses.fields(CrossEncoderTrainingArguments) if f.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidInputError(f"args: {unknown} are not CrossEncoderTrainingArguments fields")
+    values.update(_warmup(values.pop("warmup_ratio")))
+    try:
+        return CrossEncoderTrainingArguments(**{**values, **owned})
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"args: sentence-transformers refused the training arguments: {exc}") from exc
+
+
+def _native_bf16(model: Any) -> bool:
+    """bf16 autocast where the device runs bf16 natively (AMX / AVX512-BF16 CPUs, recent GPUs)."""
     import torch
     from interank_sdk.training import resolve_dtype
 
@@ -296,10 +321,12 @@ def _bf16(config: StudentConfig, model: Any) -> bool:
     return resolve_dtype("auto", "cuda" if device.startswith("cuda") else "cpu") == torch.bfloat16
 
 
-def _warmup(ratio: float) -> dict[str, float]:
+def _warmup(ratio: float | None) -> dict[str, float]:
     """The warmup share as the training arguments take it (transformers 5: a float ``warmup_steps``)."""
     import transformers
 
+    if ratio is None:
+        return {}
     major = int(transformers.__version__.split(".")[0])
     return {"warmup_steps": ratio} if major >= 5 else {"warmup_ratio": ratio}
 
