@@ -12,7 +12,12 @@ are the SDK's own objects, re-exported as they are:
 * :func:`leading_bos_id`: whether the tokenizer adds a BOS token itself;
 * :data:`REASONING_MARKER`, :data:`REASONING_END`: what the ``reasoning``
   strategy reads its label after (``"Relevance Label:"``) and ends on;
-* :func:`quiet_peft`: peft calls without transformers' deprecation warning.
+* :func:`quiet_peft`: peft calls without transformers' deprecation warning;
+* :func:`label_logprobs_from_logits`, :func:`expected_label`, :func:`log_odds`,
+  :data:`YESNO_LABELS`, :data:`GRADED_LABELS`: how a label strategy reads its
+  score from a causal LM's logits (the label tokens' variants summed, the
+  graded expectation, the yes/no log-odds), on tensors, so a scorer is
+  trained on the number ``Reranker`` reads; :func:`sigmoid`, how a logit becomes a score.
 
 Example:
     >>> from interank_sdk.training import inspect
@@ -27,11 +32,20 @@ from pathlib import Path
 
 from ._compat import quiet_peft
 from .backends.hf import HFBackend
+from .backends.hf.causal import label_logprobs_from_logits
 from .backends.tokens import leading_bos_id
 from .detect import ModelProfile, inspect_model
-from .sources import cpu_supports_bf16, resolve_device, resolve_dtype, resolve_source
+from .backends.hf.device import cpu_supports_bf16, resolve_device, resolve_dtype
+from .sources import resolve_source
 from .strategies.reasoning import END as REASONING_END
+from .strategies.base import sigmoid
+from .strategies.labels import GradedStrategy, YesNoStrategy, expected_label, log_odds
 from .strategies.reasoning import MARKER as REASONING_MARKER
+
+#: the ``yesno`` strategy's labels and their values
+YESNO_LABELS: tuple[tuple[str, ...], tuple[float, ...]] = (YesNoStrategy.labels, YesNoStrategy.values)
+#: the ``graded`` strategy's labels and their values
+GRADED_LABELS: tuple[tuple[str, ...], tuple[float, ...]] = (GradedStrategy.labels, GradedStrategy.values)
 
 
 def inspect(model: str | Path, *, local_files_only: bool = False) -> ModelProfile:
@@ -44,6 +58,7 @@ def inspect(model: str | Path, *, local_files_only: bool = False) -> ModelProfil
 
 
 __all__ = [
-    "HFBackend", "ModelProfile", "REASONING_END", "REASONING_MARKER", "cpu_supports_bf16", "inspect",
-    "leading_bos_id", "quiet_peft", "resolve_device", "resolve_dtype",
+    "GRADED_LABELS", "HFBackend", "ModelProfile", "REASONING_END", "REASONING_MARKER", "YESNO_LABELS",
+    "cpu_supports_bf16", "expected_label", "inspect", "label_logprobs_from_logits", "leading_bos_id", "log_odds",
+    "quiet_peft", "resolve_device", "resolve_dtype", "sigmoid",
 ]

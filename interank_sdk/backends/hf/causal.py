@@ -27,6 +27,15 @@ from .runtime import HFRuntime, _torch
 logger = logging.getLogger(__name__)
 
 
+def label_logprobs_from_logits(logits: Any, ids_per_label: Sequence[Sequence[int]]) -> Any:
+    """``(batch, n_labels)`` log-probabilities of each label at one position: ``log_softmax`` over the vocabulary,
+    each label's surface variants (``ids_per_label[j]``) summed in probability. Differentiable: the trainer
+    computes its label scores with it (``interank_sdk.training``) as inference does."""
+    torch = _torch()
+    logp = torch.log_softmax(logits, dim=-1)
+    return torch.stack([torch.logsumexp(logp[:, list(ids)], dim=-1) for ids in ids_per_label], dim=-1)
+
+
 class HFBackend(HFRuntime):
     """A causal language model (``AutoModelForCausalLM``) in process.
 
@@ -144,15 +153,12 @@ class HFBackend(HFRuntime):
                                           "scoring"))
 
     def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str], *, variants: bool = True) -> np.ndarray:
-        torch = _torch()
         if not prompts:
             return np.zeros((0, len(labels)), dtype=np.float64)
         ids_per_label = [self.label_token_ids(label, variants=variants) for label in labels]
 
         def fn(logits: Any) -> list[np.ndarray]:
-            logp = torch.log_softmax(logits, dim=-1)
-            cols = [torch.logsumexp(logp[:, ids], dim=-1) for ids in ids_per_label]
-            return list(torch.stack(cols, dim=-1).double().cpu().numpy())
+            return list(label_logprobs_from_logits(logits, ids_per_label).double().cpu().numpy())
 
         return self._last_position(prompts, fn)
 

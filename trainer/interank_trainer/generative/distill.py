@@ -30,7 +30,7 @@ from typing import Any
 from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
-from interank_sdk.training import REASONING_MARKER, quiet_peft
+from interank_sdk.training import GRADED_LABELS, REASONING_MARKER, YESNO_LABELS, quiet_peft
 
 from .._deps import need
 from ..config import build_config, config_dict
@@ -94,11 +94,11 @@ def build_examples(
     template = get_template(strategy, prompt_version)
     tok = backend.tokenizer
     if strategy == "reasoning":
-        forms = label_forms(tok, "The document answers the question.\n" + REASONING_MARKER, ["0", "1", "2"],
+        forms = label_forms(tok, "The document answers the question.\n" + REASONING_MARKER, list(GRADED_LABELS[0]),
                             prefer_space=True)
     else:
         sample = backend.render(template.render("question", "document"))
-        labels = ["0", "1", "2"] if strategy == "graded" else ["yes", "no"]
+        labels = list((GRADED_LABELS if strategy == "graded" else YESNO_LABELS)[0])
         forms = label_forms(tok, sample, labels, prefer_space=False)
     examples: list[dict[str, Any]] = []
     dropped: dict[str, int] = {}

@@ -46,7 +46,9 @@ from typing import Any
 from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.prompts import get_template
-from interank_sdk.training import quiet_peft
+from interank_sdk.training import (
+    GRADED_LABELS, YESNO_LABELS, expected_label, label_logprobs_from_logits, log_odds, quiet_peft,
+)
 
 from .._deps import need
 from ..config import build_config, config_dict
@@ -187,7 +189,7 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
     report.rows = len(kept)
     report.queries = len(groups)
 
-    labels = ["yes", "no"] if config.strategy == "yesno" else ["0", "1", "2"]
+    labels, values = YESNO_LABELS if config.strategy == "yesno" else GRADED_LABELS  # as the strategy reads them
     label_ids = [backend.label_token_ids(label) for label in labels]
     torch.manual_seed(config.seed)
     layers = num_layers(backend.model)
@@ -225,15 +227,14 @@ def rank(config: RankConfig | None = None, /, **kwargs: Any) -> RankReport:
             else:
                 input_ids, mask, positions = backend.batch_tensors([g["ids"] for g in group])
                 out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1)
-        logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        label_logp = torch.stack([torch.logsumexp(logp[:, ids], dim=-1) for ids in label_ids], dim=-1)
+        # the SDK's own readout: label variants summed, then the yes/no log-odds or the graded expectation
+        label_logp = label_logprobs_from_logits(out.logits[:, -1, :].float(), label_ids)
         if config.strategy == "yesno":
-            scores = label_logp[:, 0] - label_logp[:, 1]
+            scores = log_odds(label_logp)
             pointwise = torch.nn.functional.binary_cross_entropy_with_logits(
                 scores, (target >= config.yes_threshold).float())
-        else:
-            probs = torch.softmax(label_logp, dim=-1)  # renormalised over the three labels, as the strategy reads it
-            scores = (probs * torch.arange(3, device=probs.device, dtype=probs.dtype)).sum(-1) * config.graded_scale
+        else:  # E[label] (0..2): the strategy's score times the top value
+            scores = expected_label(label_logp, values) * max(values) * config.graded_scale
             pointwise = torch.nn.functional.cross_entropy(label_logp, target)
         ranking, pairs = pair_loss(scores, target)
         loss = ranking + config.pointwise_weight * pointwise
