@@ -21,7 +21,7 @@ Usage::
 
     python bench/adapt.py --preset stackexchange --budget-minutes 40 --name stackexchange
     python bench/adapt.py --preset corpus-only --site biology --budget-minutes 30 --teach-share 0.7 \
-        --synthetic-queries 60 --name corpus-biology
+        --synthetic-queries 60 --eval-depth 30 --teacher-eval-queries 20 --name corpus-biology
 
 The run folder (``--work``, default ``$INTERANK_CACHE/adapt/<name>``) keeps the
 teacher's scores and the student, so a rerun resumes.
@@ -84,6 +84,7 @@ def main() -> int:
     p.add_argument("--budget-minutes", type=float, default=60.0)
     p.add_argument("--synthetic-queries", type=int, default=None)
     p.add_argument("--teach-share", type=float, default=0.5, help="share of the budget for teaching")
+    p.add_argument("--eval-depth", type=int, default=100, help="first-stage candidates reranked per held-out query")
     p.add_argument("--teacher-eval-queries", type=int, default=30)
     p.add_argument("--teacher-eval-depth", type=int, default=10)
     p.add_argument("--co-teacher", default="base")
@@ -99,7 +100,7 @@ def main() -> int:
 
     options = dict(out=work, base=args.base or minilm_path(), teacher=args.teacher,
                    teacher_quantization=None if args.teacher_quantization == "none" else args.teacher_quantization,
-                   budget_minutes=args.budget_minutes, teach_share=args.teach_share, teacher_eval_queries=args.teacher_eval_queries,
+                   budget_minutes=args.budget_minutes, teach_share=args.teach_share, teacher_eval_queries=args.teacher_eval_queries, eval_depth=args.eval_depth,
                    teacher_eval_depth=args.teacher_eval_depth, co_teacher=args.co_teacher, max_length=args.max_length,
                    biencoder=minilm_path(), seed=args.seed, synthetic_queries=args.synthetic_queries,
                    general_eval=None if args.no_general else DATA / "trec-dl19-passage",
