@@ -6,10 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup_env.sh test
-paths=(tests)
-for extra in integrations/llama-index/tests integrations/langchain/tests trainer/tests; do
-  [ -d "$extra" ] && paths+=("$extra")
-done
+paths=(tests trainer/tests)
 export INTERANK_REQUIRE_MODELS=1
 vllm_python="$root/.venv-vllm/bin/python"
 if [ -x "$vllm_python" ]; then

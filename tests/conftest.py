@@ -23,6 +23,18 @@ CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank
 
 from tiny_vocab import CHAT_TEMPLATE, PUNCT, SPECIALS, WORDS  # noqa: E402,F401  (re-exported)
 
+#: fixtures that need an offline model (scripts/provision_models.py) or start a server process: every test that
+#: uses one, directly or through another fixture, is marked ``slow``, so ``pytest -m "not slow"`` is the quick
+#: suite (tiny models built in the test session only); tests that start a subprocess themselves carry the mark,
+#: which tests/test_markers.py checks
+SLOW_FIXTURES = frozenset({"smollm2_dir", "smollm2_gguf", "demo_model_dir", "vllm_scoring_server"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def build_tiny_model(folder: Path, *, chat_template: bool = True, seed: int = 0) -> Path:
     """A random 2-layer Llama plus a word-level tokenizer built from WORDS."""

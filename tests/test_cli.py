@@ -122,6 +122,7 @@ def test_eval_writes_a_trec_run_and_reports_metrics(tiny_model, dl19_dir, tmp_pa
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_script_runs(tiny_model, docs_jsonl):
     """The installed entry point (python -m interank_sdk) works end to end in a fresh process."""
     proc = subprocess.run(

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 
+@pytest.mark.slow  # a subprocess
 def test_auto_threads_leave_the_cores_other_processes_keep_busy():
     """threads="auto" reads /proc/stat between calls: a process spinning on a core takes that core away."""
     import os

@@ -109,6 +109,7 @@ def test_bad_quantization_names_the_choices(tiny_model):
         Reranker(str(tiny_model), quantization="int4")
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
 def test_cpu_allocator_setting_and_its_switch(setting, expected):
     env = {k: v for k, v in os.environ.items() if k != "INTERANK_KEEP_FREED_MEMORY"}

@@ -232,6 +232,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # a subprocess
 def test_interank_serve_cli(tiny_model):
     """`interank serve` as a user runs it: a subprocess, then real requests."""
     port = _free_port()

@@ -308,6 +308,7 @@ DRAIN_SERVER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a subprocess
 def test_sigterm_drains_the_requests_in_flight(tiny_model, tmp_path):
     """A real process and a real SIGTERM. Double: SlowReranker (in the script above) delays each batch."""
     script = tmp_path / "drain_server.py"

@@ -28,8 +28,15 @@ def _samples(url: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def _value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+def _value(samples: dict, name: str, missing: float | None = None, **labels: str) -> float:
+    """A sample's value; a sample the scrape lacks fails the test (``missing``: the value a not-yet-created
+    labelled child counts as, only for the scrape taken before the requests)."""
+    key = (name, tuple(sorted(labels.items())))
+    if key not in samples:
+        if missing is None:
+            pytest.fail(f"metric {name}{labels or ''} is not exported")
+        return missing
+    return samples[key]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +56,7 @@ def test_metrics_count_requests_batches_and_documents(served):
     after = _samples(url)
 
     def grew(name: str, **labels: str) -> float:
-        return _value(after, name, **labels) - _value(before, name, **labels)
+        return _value(after, name, **labels) - _value(before, name, missing=0.0, **labels)
 
     assert grew("interank_requests_total", route="/v1/rerank", method="POST", status="200") == 3
     assert grew("interank_requests_total", route="/v1/rerank", method="POST", status="422") == 1
@@ -90,6 +97,7 @@ def test_a_client_request_id_is_kept_when_safe(served):
         assert r.headers["x-request-id"] != unsafe and re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
 
 
+@pytest.mark.slow  # a subprocess
 def test_every_log_line_names_its_request(tiny_model):
     """`interank serve` as run in production: one log format, the request id on every line."""
     with socket.socket() as s:

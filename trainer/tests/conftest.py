@@ -27,6 +27,8 @@ DATA = core.DATA
 tiny_model = core.tiny_model
 smollm2_dir = core.smollm2_dir
 demo_model_dir = core.demo_model_dir
+# the `slow` mark for tests that use an offline model, when trainer/tests runs on its own
+pytest_collection_modifyitems = core.pytest_collection_modifyitems
 
 from trainer_samples import QA  # noqa: E402  (a plain module: test files import it too)
 

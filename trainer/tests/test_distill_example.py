@@ -21,6 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_distillation_example_runs_end_to_end(tiny_model, minilm, data_root, tmp_path):
     for name in ("trec-dl21-passage", "trec-dl19-passage"):
         if not (data_root / name).is_dir():

@@ -99,6 +99,7 @@ def test_cli_synthesize_distill_rl_end_to_end(tmp_path, tiny_model, qa_file, cap
     assert json.loads((refined / "interank.json").read_text())["stage"] == "rl-rwsft"
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "interank_trainer", "--help"], capture_output=True, text=True,
                          timeout=120)
