@@ -214,7 +214,7 @@ def main() -> None:
         print(json.dumps(run_cell(args.worker, args.model, args.queries, args.depth_one, args.threads)))
         return
     sys.path.insert(0, str(REPO))
-    from interank_sdk.sources import cpu_supports_bf16
+    from interank_sdk.training import cpu_supports_bf16
 
     args.model = str(build_default_model(DEFAULT_MODEL) if args.model is None else Path(args.model))
     import importlib.util

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends import LOCAL_BACKENDS, Backend, accepted_options, backend_class, backend_name
-from .card import ModelCard
+from .card import ModelCard, card_strategy
 from .detect import ModelProfile, inspect_model
 from .errors import InvalidInputError, UnsupportedError
 from .sources import resolve_source
@@ -127,10 +127,8 @@ def assemble(
         if profile.problem:
             raise UnsupportedError(profile.problem)
         name = profile.strategy
-    elif card is not None and card.strategy:
-        name = card.strategy
-    else:
-        name = BACKEND_DEFAULT_STRATEGY.get(runtime, "qlm")
+    else:  # a server model: its card (a local folder served elsewhere), else the backend's default
+        name = card_strategy(card, BACKEND_DEFAULT_STRATEGY.get(runtime, "qlm"))
     chosen = build_strategy(name, prompt_version=prompt_version, profile=profile, card=card,
                             user_options=strategy_options, max_new_tokens=max_new_tokens)
     cls = backend_class(runtime, chosen.model_kind)

@@ -133,4 +133,10 @@ class ModelCard:
         return path
 
 
-__all__ = ["CARD_FORMAT", "MODEL_CARD_FILE", "ModelCard"]
+def card_strategy(card: ModelCard | None, default: str) -> str:
+    """The one "the model card wins" rule: the strategy an ``interank.json`` names, else ``default``
+    (what the model's other files say). Only an explicit ``strategy=`` of the caller overrides it."""
+    return card.strategy if card is not None and card.strategy else default
+
+
+__all__ = ["CARD_FORMAT", "MODEL_CARD_FILE", "ModelCard", "card_strategy"]

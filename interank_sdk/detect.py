@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .card import ModelCard
+from .card import ModelCard, card_strategy
 from .errors import ModelLoadError
 from .sources import ModelFiles, ModelSource
 
@@ -87,17 +87,8 @@ class ModelProfile:
     evidence: tuple[str, ...] = field(default_factory=tuple)
     problem: str | None = None
 
-    @property
-    def model_kind(self) -> str:
-        """The runtime kind this model needs (see :data:`interank_sdk.backends.base.MODEL_KINDS`)."""
-        if self.strategy == "classifier":
-            return "sequence-classification"
-        if self.strategy == "embedding":
-            return "embedding"
-        return "causal-lm"
 
-
-def _encoder_types() -> set[str]:
+def encoder_model_types() -> set[str]:
     """``model_type`` values of encoder (masked-LM) families, from transformers' own registry."""
     try:
         from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
@@ -195,8 +186,8 @@ def inspect_model(source: ModelSource) -> ModelProfile:
         evidence.append(f"interank.json: strategy {card.strategy!r}")
     if source.kind == "gguf":
         evidence.append("a .gguf file: a causal LM")
-        return ModelProfile(family="causal-lm", strategy=(card.strategy if card and card.strategy else "qlm"),
-                            card=card, evidence=tuple(evidence))
+        return ModelProfile(family="causal-lm", strategy=card_strategy(card, "qlm"), card=card,
+                            evidence=tuple(evidence))
     files = source.files()
     assert files is not None
     config = files.read_json("config.json")
@@ -205,13 +196,12 @@ def inspect_model(source: ModelSource) -> ModelProfile:
     archs = config.get("architectures") or []
     arch = str(archs[0]) if archs else None
     model_type = config.get("model_type")
-    is_decoder = model_type not in _encoder_types()
+    is_decoder = model_type not in encoder_model_types()
     evidence.append(f"config.json: architectures {archs or 'none'}, model_type {model_type!r}")
     common: dict[str, Any] = {"architecture": arch, "model_type": model_type, "is_decoder": is_decoder, "card": card}
 
     def done(family: str, strategy: str, **more: Any) -> ModelProfile:
-        if card is not None and card.strategy:
-            strategy = card.strategy
+        strategy = card_strategy(card, strategy)
         evidence.append(f"-> {family}, strategy {strategy!r}")
         profile = ModelProfile(family=family, strategy=strategy, evidence=tuple(evidence), **common, **more)
         logger.info("%s: %s", source.spec, "; ".join(profile.evidence))
@@ -261,4 +251,4 @@ def inspect_model(source: ModelSource) -> ModelProfile:
 
 
 
-__all__ = ["CAUSAL_PRESETS", "ModelProfile", "inspect_model"]
+__all__ = ["CAUSAL_PRESETS", "ModelProfile", "encoder_model_types", "inspect_model"]

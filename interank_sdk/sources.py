@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import InvalidInputError, ModelLoadError, UnsupportedError
+from .errors import InvalidInputError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,6 @@ SourceKind = Literal["hub", "folder", "gguf", "adapter"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 #: dtype names accepted everywhere (``dtype=``), mapped to torch attribute names
-DTYPE_NAMES: dict[str, str] = {
-    "bf16": "bfloat16", "bfloat16": "bfloat16",
-    "fp16": "float16", "float16": "float16", "half": "float16",
-    "fp32": "float32", "float32": "float32", "float": "float32",
-}
-
-
 @dataclass(frozen=True)
 class HubOptions:
     """How to reach a hub model: ``revision``, ``cache_dir``, ``local_files_only``, ``token``."""
@@ -308,62 +301,6 @@ def local_snapshot(source: ModelSource) -> str:
         ) from exc
 
 
-# --------------------------------------------------------------------------- device and dtype
-def _torch():
-    from ._deps import require
-
-    return require("torch", "hf")
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``.
-
-    Raises:
-        UnsupportedError: a CUDA device was asked for on a machine without one.
-    """
-    torch = _torch()
-    if not isinstance(device, str) or not device:
-        raise InvalidInputError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UnsupportedError(f"device={device!r} was requested but CUDA is not available")
-    return device
-
-
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 instructions (AVX512-BF16 or AMX), read from ``/proc/cpuinfo``."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def dtype_name(dtype: Any) -> str:
-    """The canonical name (``"bfloat16"``, ``"float16"``, ``"float32"``, ``"auto"``) of a dtype argument."""
-    if dtype is None or dtype == "auto":
-        return "auto"
-    text = str(dtype).replace("torch.", "")
-    if text not in DTYPE_NAMES:
-        raise InvalidInputError(f"unknown dtype {dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'")
-    return DTYPE_NAMES[text]
-
-
-def resolve_dtype(dtype: Any, device: str):
-    """``"auto"`` -> bf16 where the hardware runs it natively, else fp32 (fp16 on GPUs without bf16)."""
-    torch = _torch()
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = dtype_name(dtype)
-    if name == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
-    return getattr(torch, name)
-
-
 __all__ = [
-    "DTYPE_NAMES", "HubOptions", "ModelFiles", "ModelSource", "SourceKind", "cpu_supports_bf16", "dtype_name",
-    "local_snapshot", "resolve_device", "resolve_dtype", "resolve_source",
+    "HubOptions", "ModelFiles", "ModelSource", "SourceKind", "local_snapshot", "resolve_source",
 ]

@@ -278,11 +278,11 @@ def test_qwen3_reranker_through_vllms_documented_overrides_gives_the_same_log_od
     """vLLM's own Qwen3-Reranker route (score API, Qwen3ForSequenceClassification overrides) == the preset."""
     from reranker_models import build_causal_preset
 
-    from interank_sdk.strategies.presets import Qwen3RerankerStrategy
+    from interank_sdk.backends.vllm_pooling import qwen3_reranker_settings
 
     folder = build_causal_preset(tmp_path / "qwen3-reranker-tiny", "qwen3", head_dim=64)
     pairs = [(QUERY, d) for d in DOCS]
-    on_vllm = Reranker(str(folder), backend="vllm", dtype="float32", **Qwen3RerankerStrategy.score_api_settings(),
+    on_vllm = Reranker(str(folder), backend="vllm", dtype="float32", **qwen3_reranker_settings(),
                        **_small_engine(512))
     try:
         assert on_vllm.backend.kind == "sequence-classification"

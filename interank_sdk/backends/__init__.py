@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
 
 from ..errors import InvalidInputError, UnsupportedError
 from .base import MODEL_KINDS, Backend, Generation
@@ -75,20 +74,5 @@ def accepted_options(cls: type) -> set[str]:
     return names
 
 
-def create_backend(name: str, model: Any, *, kind: str = "causal-lm", **options: Any) -> Backend:
-    """Instantiate the backend that runs ``kind`` models on runtime ``name``.
-
-    Every option must be one the class takes (see :func:`accepted_options`);
-    :class:`~interank_sdk.Reranker` filters its defaults before calling this.
-    """
-    if isinstance(model, Backend):
-        return model
-    cls = backend_class(name, kind)
-    unknown = set(options) - accepted_options(cls)
-    if unknown and not getattr(cls, "passthrough_options", False):
-        raise InvalidInputError(f"the {backend_name(name)!r} backend ({cls.__name__}) does not take {sorted(unknown)}")
-    return cls(model, **options)
-
-
 __all__ = ["ALIASES", "BACKENDS", "Backend", "Generation", "LOCAL_BACKENDS", "MODEL_KINDS", "REGISTRY",
-           "accepted_options", "backend_class", "backend_name", "create_backend"]
+           "accepted_options", "backend_class", "backend_name"]

@@ -4,10 +4,8 @@ glibc serves large allocations (above a threshold that tops out at 32 MiB) with
 fresh ``mmap`` pages and gives them back to the kernel when freed; freed memory
 at the top of the heap is trimmed away too. A batched forward pass allocates
 tensors of tens of MiB per layer (16 sequences x 120 tokens x 4,864 MLP units
-in fp32 is 37 MiB), so every layer pays the kernel for zeroed pages again:
-measured here, converting a 1800 x 4864 int32 matmul result to fp32 took 10 ms
-with a fresh allocation and 2.7 ms with reused memory; the int8 path scored 25%
-more pairs per second. This is what the PyTorch CPU performance guides get by
+in fp32 is 37 MiB), so every layer pays the kernel for zeroed pages again
+(docs/performance.md, "Memory reuse", has the measurement). This is what the PyTorch CPU performance guides get by
 preloading jemalloc or tcmalloc; ``mallopt`` gets it without a preload.
 
 The setting is process-wide and only changes *when* memory is returned to the
@@ -50,8 +48,7 @@ def release_free_memory() -> bool:
 
     Loading a model frees a lot (checkpoint buffers, dtype conversions, the
     fp32 weights that the int8 path replaces), in places glibc does not trim by
-    itself: measured with the demo model and ``quantization="int8"``, the
-    resident size after loading fell from 3.5 GiB to 1.9 GiB.
+    itself (docs/performance.md, "Memory reuse": the int8 demo model's resident size roughly halves).
 
     Returns:
         True when memory was released.

@@ -3,11 +3,10 @@
 An embedded reranker shares its machine with the application. torch runs one
 OpenMP thread per core, and OpenMP threads spin while they wait for each other:
 when another process keeps a core busy, every parallel region waits for the
-thread that lost its core. Measured here (2 cores, a MiniLM-L6 cross-encoder in
-bf16, ``bench/cross_encoder_speed.py --contention``): 189 pairs/s alone, 41 with
-one core kept busy by another process (4.6x slower); with one thread, 121
-alone and 123 with the busy core; with ``OMP_WAIT_POLICY=PASSIVE``, 157 alone
-and 119 busy (the policy must be set before torch starts, and costs 17% alone).
+thread that lost its core: several times slower than one thread
+(``bench/cross_encoder_speed.py --contention``; figures in docs/performance.md,
+"Threads"). ``OMP_WAIT_POLICY=PASSIVE`` avoids the spinning but must be set
+before torch starts and costs speed when the machine is idle.
 
 ``threads="auto"`` keeps the default policy and picks the thread count before
 each scoring call: every core (at most ``$OMP_NUM_THREADS`` when it is set)

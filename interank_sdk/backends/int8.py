@@ -50,8 +50,8 @@ def int8_fast() -> bool | None:
     """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8) that make
     ``torch._int_mm`` faster than float32; ``None`` where the CPU's flags cannot be read (not Linux).
 
-    Without them PyTorch runs ``_int_mm`` on a slow generic path: measured 35x slower than float32 on a
-    2-core AVX2-only EPYC (0.011 vs 0.38 pairs/s, Qwen2.5-0.5B query likelihood).
+    Without them PyTorch runs ``_int_mm`` on a slow generic path, far slower than float32
+    (docs/performance.md, "int8").
     """
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:

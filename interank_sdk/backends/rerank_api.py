@@ -66,6 +66,7 @@ class RerankAPIBackend(Backend):
 
     name = "rerank-api"
     kind = "remote-rerank"
+    fits_inputs_itself = True  # the service truncates to its model (Cohere, TEI, vLLM /rerank)
 
     def __init__(
         self,

@@ -22,6 +22,38 @@ from .vllm import VLLMEngine
 logger = logging.getLogger(__name__)
 
 
+def qwen3_reranker_settings(instruction: str | None = None) -> dict[str, object]:
+    """``Reranker`` options that run a Qwen3-Reranker checkpoint on vLLM's scoring API through vLLM's overrides.
+
+    vLLM turns the causal LM into a one-label classifier whose logit is
+    ``logit("yes") - logit("no")`` (``Qwen3ForSequenceClassification``,
+    ``classifier_from_token``, ``is_original_qwen3_reranker``); the pair is
+    split into the query part and the document part of the prompt that
+    :class:`~interank_sdk.strategies.presets.Qwen3RerankerStrategy` writes. The
+    score, sigmoid of that logit, is the preset's P(yes) (the default
+    ``backend="vllm"`` route reads the same two log-probabilities with
+    ``logprob_token_ids``; both are tested equal).
+
+    Example:
+        >>> from interank_sdk import Reranker
+        >>> from interank_sdk.backends.vllm_pooling import qwen3_reranker_settings
+        >>> reranker = Reranker("Qwen/Qwen3-Reranker-0.6B", backend="vllm",
+        ...                     **qwen3_reranker_settings())  # doctest: +SKIP
+    """
+    from ..strategies.presets import Qwen3RerankerStrategy as preset
+
+    instruction = instruction or preset.default_instruction
+    return {
+        "strategy": "classifier",
+        "strategy_options": {"pair_format": {
+            "query": preset.PREFIX + f"<Instruct>: {instruction}\n<Query>: {{query}}\n",
+            "document": "<Document>: {passage}" + preset.SUFFIX,
+        }},
+        "hf_overrides": {"architectures": ["Qwen3ForSequenceClassification"],
+                         "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": True},
+    }
+
+
 class VLLMScoreBackend(PairBudget, VLLMEngine):
     """A one-label sequence classifier on vLLM's scoring API (``LLM.score``).
 
@@ -90,4 +122,4 @@ class VLLMEmbedBackend(VLLMEngine):
         return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float64)
 
 
-__all__ = ["VLLMEmbedBackend", "VLLMScoreBackend"]
+__all__ = ["VLLMEmbedBackend", "VLLMScoreBackend", "qwen3_reranker_settings"]

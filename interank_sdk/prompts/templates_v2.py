@@ -7,13 +7,9 @@ starts the assistant's turn with ``Explanation:`` so the model begins there.
 yesno v2: the document first, the query last. In a causal model the answer
 position can only use what the tokens before it computed; with the query
 after the document, the query's tokens attend to the document, and the
-relevance of the pair is present at the answer position. Measured with the
-demo model (Qwen2.5-Coder-0.5B, int8) on 12 DL19 queries, BM25 top-100
-(BM25 alone 0.552 nDCG@10): zero-shot yes/no 0.460 with v2; a logistic
-probe on the answer position's layer-16 state, fitted on 1,590 DL21
-judgments, 0.658 with v2 and 0.397 with v1 (query first): v1 leaves the
-relevance signal out of reach of a LoRA adapter trained on a few thousand
-judgments, v2 does not.
+relevance of the pair is present at the answer position (a probe on the
+answer position's hidden state finds much more of it with v2 than with v1:
+docs/performance.md, "Prompt order").
 """
 
 from __future__ import annotations

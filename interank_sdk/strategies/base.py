@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,6 +11,15 @@ from typing import Any, ClassVar
 
 from ..backends.base import Backend
 from ..prompts import Prompt, PromptTemplate, format_passage, get_template
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function, without overflow for large ``|x|`` (how a logit or a log-odds becomes a score).
+
+    >>> sigmoid(0.0), round(sigmoid(800.0), 6), round(sigmoid(-800.0), 6)
+    (0.5, 1.0, 0.0)
+    """
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..errors import InvalidInputError
-from .base import Judgment, Strategy
+from .base import Judgment, Strategy, sigmoid
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,6 @@ class PairFormat:
 ENCODER_PAIR_FORMAT = PairFormat()
 #: decoder LLM classifiers (DeAR, RankLLaMA): their shared "query: ..." / "document: {title} {text}" convention
 LLM_PAIR_FORMAT = PairFormat(query="query: {query}", document="document: {passage}", title_separator=" ")
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 class ClassifierStrategy(Strategy):
@@ -143,7 +139,7 @@ class ClassifierStrategy(Strategy):
             raise BackendError(f"the classifier returned a non-finite logit {row.tolist()}")
         if row.shape[0] == 1:
             logit = float(row[0])
-            score = (math.tanh(logit) + 1.0) / 2.0 if self.activation == "tanh" else _sigmoid(logit)
+            score = (math.tanh(logit) + 1.0) / 2.0 if self.activation == "tanh" else sigmoid(logit)
             return Judgment(score=score, raw_score=logit)
         if self.positive_label >= row.shape[0]:
             raise InvalidInputError(f"positive_label {self.positive_label} but the model has {row.shape[0]} outputs")

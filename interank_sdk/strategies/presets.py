@@ -17,7 +17,6 @@ chosen with ``strategy=``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from ..backends.base import Backend
 from ..errors import InvalidInputError
 from ..prompts import Prompt
-from .base import Judgment, Strategy
+from .base import Judgment, Strategy, sigmoid
 
 #: the version of the reference formats below (a change would be a new version)
 PRESET_FORMAT_VERSION = "v1"
@@ -65,42 +64,13 @@ class Qwen3RerankerStrategy(_PresetStrategy):
         body = f"<Instruct>: {self.instruction}\n<Query>: {query}\n<Document>: {passage}"
         return Prompt(segments=(self.PREFIX, body, self.SUFFIX))
 
-    @classmethod
-    def score_api_settings(cls, instruction: str | None = None) -> dict[str, object]:
-        """``Reranker`` options that run Qwen3-Reranker on vLLM's scoring API through vLLM's documented overrides.
-
-        vLLM turns the causal LM into a one-label classifier whose logit is
-        ``logit("yes") - logit("no")`` (``Qwen3ForSequenceClassification``,
-        ``classifier_from_token``, ``is_original_qwen3_reranker``); the pair is
-        split into the query part and the document part of the same prompt.
-        The score, sigmoid of that logit, is this preset's P(yes) (the default
-        ``backend="vllm"`` route reads the same two log-probabilities with
-        ``logprob_token_ids``; both are tested equal).
-
-        Example:
-            >>> from interank_sdk import Reranker
-            >>> from interank_sdk.strategies.presets import Qwen3RerankerStrategy
-            >>> reranker = Reranker("Qwen/Qwen3-Reranker-0.6B", backend="vllm",
-            ...                     **Qwen3RerankerStrategy.score_api_settings())  # doctest: +SKIP
-        """
-        instruction = instruction or cls.default_instruction
-        return {
-            "strategy": "classifier",
-            "strategy_options": {"pair_format": {
-                "query": cls.PREFIX + f"<Instruct>: {instruction}\n<Query>: {{query}}\n",
-                "document": "<Document>: {passage}" + cls.SUFFIX,
-            }},
-            "hf_overrides": {"architectures": ["Qwen3ForSequenceClassification"],
-                             "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": True},
-        }
-
     def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         logp = backend.label_logprobs([self.prompt(q, p) for q, p in pairs], ["yes", "no"], variants=False)
         out = []
         for yes, no in np.asarray(logp, dtype=np.float64):
-            p_yes = 1.0 / (1.0 + math.exp(no - yes)) if yes >= no else math.exp(yes - no) / (1.0 + math.exp(yes - no))
+            p_yes = sigmoid(yes - no)
             out.append(Judgment(score=p_yes, raw_score=float(yes - no), label="yes" if p_yes >= 0.5 else "no",
                                 label_probs={"yes": p_yes, "no": 1.0 - p_yes}))
         return out
@@ -123,8 +93,7 @@ class BGEGemmaRerankerStrategy(_PresetStrategy):
         logits = backend.token_logits([self.prompt(q, p) for q, p in pairs], [yes])[:, 0]
         out = []
         for x in np.asarray(logits, dtype=np.float64):
-            score = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-            out.append(Judgment(score=score, raw_score=float(x)))
+            out.append(Judgment(score=sigmoid(float(x)), raw_score=float(x)))
         return out
 
 

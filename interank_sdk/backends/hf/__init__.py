@@ -4,13 +4,13 @@
 * :class:`HFClassifierBackend` -- sequence classifiers (cross-encoders, LLM classifiers);
 * :class:`HFEmbeddingBackend` -- embedding encoders (bi-encoders).
 
-Where a model comes from (hub id, folder, ``.gguf``, LoRA adapter) and how
-``device``/``dtype`` are read live in :mod:`interank_sdk.sources`.
+Where a model comes from (hub id, folder, ``.gguf``, LoRA adapter) lives in
+:mod:`interank_sdk.sources`; how ``device``/``dtype`` are read, in :mod:`.device`.
 """
 
-from ...sources import cpu_supports_bf16, resolve_device, resolve_dtype
 from .causal import HFBackend
 from .classifier import HFClassifierBackend
+from .device import cpu_supports_bf16, resolve_device, resolve_dtype
 from .embedding import HFEmbeddingBackend
 from .runtime import HFRuntime
 

@@ -36,8 +36,8 @@ class HFClassifierBackend(PairBudget, HFRuntime):
     Args:
         max_length: tokens of one encoded pair, special tokens included
             (default and upper bound: the model's position limit).
-        batch_size: pairs per forward pass (default 64: a MiniLM-L6 cross-encoder in bf16 on a
-            2-core AMX CPU scored 177 pairs/s with 16, 207 with 64; ``bench/cross_encoder_speed.py``).
+        batch_size: pairs per forward pass (default 64: faster than smaller batches on CPU for
+            MiniLM-sized encoders; ``bench/cross_encoder_speed.py``, docs/performance.md).
 
     Example:
         >>> from interank_sdk.backends.hf import HFClassifierBackend
@@ -54,9 +54,9 @@ class HFClassifierBackend(PairBudget, HFRuntime):
         super().__init__(model, batch_size=batch_size, **options)
         config = self.model.config
         self.num_labels = int(config.num_labels)
-        from ...detect import _encoder_types
+        from ...detect import encoder_model_types
 
-        self.is_decoder = config.model_type not in _encoder_types()
+        self.is_decoder = config.model_type not in encoder_model_types()
         self.pairs = PairEncoder.for_model(self.model, self.tokenizer, max_length)  # the head is told which id pads
         self.max_length = self.pairs.max_length
         self._vocab = int(getattr(config, "vocab_size", 0) or len(self.tokenizer))

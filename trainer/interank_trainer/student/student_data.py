@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from interank_sdk.errors import InvalidInputError
+from interank_sdk.training import sigmoid
 
 from ..teacher import TeacherSpec
 from .config import StudentConfig
@@ -162,15 +163,13 @@ def pool_targets(row: dict[str, Any], config: StudentConfig) -> dict[str, list[f
     known = [i for i, g in enumerate(grades) if g is not None]
     z_grades = dict(zip(known, _zscore([grades[i] for i in known]))) if known else {}
     logit = [(1 - w) * t + w * z_grades[i] if w and i in z_grades else t for i, t in enumerate(teacher)]
-    prob = [(1 - w) * _sigmoid(t) + w * min(grades[i] / config.max_grade, 1.0)  # type: ignore[operator]
-            if w and i in z_grades else _sigmoid(t) for i, t in enumerate(teacher)]
+    prob = [(1 - w) * sigmoid(t) + w * min(grades[i] / config.max_grade, 1.0)  # type: ignore[operator]
+            if w and i in z_grades else sigmoid(t) for i, t in enumerate(teacher)]
     lo, hi = min(logit), max(logit)
     gain = [config.max_grade * (x - lo) / (hi - lo) if hi > lo else 0.0 for x in logit]
     return {"logit": logit, "gain": gain, "prob": prob}
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 def split_pools(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
