@@ -340,6 +340,31 @@ def test_rerank_run_skips_unjudged_and_checks_contract(dl19, bm25_dl19):
 
 
 @needs_dl19
+def test_a_query_that_fails_is_recorded_and_the_run_goes_on(dl19, bm25_dl19):
+    """Issue 23 item 7: one failing query never discards the other queries' work; it keeps its first-stage order
+    and is named in ``failures`` (a batch it was part of is retried query by query)."""
+    qids = list(bm25_dl19)[:6]
+    run = {q: bm25_dl19[q] for q in qids}
+    bad = dl19.queries[qids[2]]
+
+    class FailsOnOne(OverlapReranker):
+        def rerank_batch(self, queries, documents_per_query):
+            if bad in queries:
+                raise InvalidInputError("this query is too long for the model")
+            return super().rerank_batch(queries, documents_per_query)
+
+    reranker = FailsOnOne()
+    out = rerank_run(reranker, dl19, run, depth=10, batch_queries=3, progress=False)
+    assert list(out) == qids and set(out.failures) == {qids[2]}
+    assert "InvalidInputError" in out.failures[qids[2]] and "too long" in out.failures[qids[2]]
+    assert out[qids[2]] == [(str(d), float(s)) for d, s in run[qids[2]]]  # first-stage order, untouched
+    good = rerank_run(OverlapReranker(), dl19, run, depth=10, batch_queries=3, progress=False)
+    assert all(out[q] == good[q] for q in qids if q != qids[2]) and not good.failures
+    with pytest.raises(InvalidInputError, match="too long"):
+        rerank_run(reranker, dl19, run, depth=10, batch_queries=3, progress=False, on_error="raise")
+
+
+@needs_dl19
 def test_evaluate_reranker_end_to_end(tmp_path, dl19):
     metrics, run = evaluate_reranker(
         OracleReranker(dl19), DL19, "run.bm25.top100.trec", depth=30,

@@ -23,7 +23,7 @@ from .data import (
 from .bm25 import BM25Index, bm25_run
 from .metrics import DEFAULT_MEASURES, evaluate_run, friendly_name, per_query
 from .qa import QAPair, load_qa_pairs, qa_retrieval_set
-from .runner import SupportsRerankBatch, evaluate_reranker, rerank_run
+from .runner import RerankedRun, SupportsRerankBatch, evaluate_reranker, rerank_run
 
 __all__ = [
     "BM25Index",
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_MEASURES",
     "QAPair",
     "Qrels",
+    "RerankedRun",
     "Run",
     "SupportsRerankBatch",
     "TrecDataset",

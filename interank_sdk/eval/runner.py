@@ -22,6 +22,19 @@ from .metrics import DEFAULT_MEASURES, MeasureLike, evaluate_run
 logger = logging.getLogger(__name__)
 
 
+class RerankedRun(dict):
+    """A reranked run, ``{qid: [(docid, score), ...]}`` best first, that also says which queries failed.
+
+    Attributes:
+        failures: ``{qid: "ErrorType: message"}`` for each query the reranker raised on (alone): such a query
+            keeps its first-stage order in the run, so the other queries' work and the metrics go on.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures: dict[str, str] = {}
+
+
 class SupportsRerankBatch(Protocol):
     """What :func:`rerank_run` needs from a reranker."""
 
@@ -81,7 +94,8 @@ def rerank_run(
     batch_queries: int = 1,
     progress: bool = True,
     max_queries: int | None = None,
-) -> Run:
+    on_error: str = "record",
+) -> RerankedRun:
     """Rerank the top ``depth`` documents of each judged query of ``run``.
 
     For every query of ``run`` that has judgments in ``dataset.qrels`` (in run
@@ -93,6 +107,11 @@ def rerank_run(
     scores strictly below the lowest reranked score, so every query keeps its
     run length. Unjudged queries are left out (they cannot be evaluated).
 
+    A query the reranker raises on does not end the run: a failing call of
+    several queries is retried one query at a time, and a query that fails
+    alone keeps its first-stage order, is logged and is recorded in the
+    result's :attr:`RerankedRun.failures` (``on_error="raise"`` raises instead).
+
     Args:
         reranker: any object with ``rerank_batch`` (see module docstring).
         dataset: queries, corpus and qrels.
@@ -102,9 +121,12 @@ def rerank_run(
         progress: show a tqdm progress bar over queries.
         max_queries: rerank only the first this many judged queries (quick
             checks); ``None``: all.
+        on_error: ``"record"`` (default: the query keeps its first-stage order and
+            is listed in ``failures``) or ``"raise"``.
 
     Returns:
-        The reranked run, ``{qid: [(docid, score), ...]}`` best first.
+        The reranked run, ``{qid: [(docid, score), ...]}`` best first, a
+        :class:`RerankedRun` (its ``failures`` name the queries that failed).
 
     Raises:
         InvalidInputError: bad arguments, a query without text, or a document
@@ -118,6 +140,8 @@ def rerank_run(
     if max_queries is not None and (isinstance(max_queries, bool) or not isinstance(max_queries, int)
                                     or max_queries < 1):
         raise InvalidInputError(f"max_queries must be a positive integer or None, got {max_queries!r}")
+    if on_error not in ("record", "raise"):
+        raise InvalidInputError(f"on_error must be 'record' or 'raise', got {on_error!r}")
     if not callable(getattr(reranker, "rerank_batch", None)):
         raise InvalidInputError(f"{type(reranker).__name__} has no rerank_batch(queries, documents_per_query) method")
 
@@ -133,7 +157,7 @@ def rerank_run(
 
     from tqdm.auto import tqdm
 
-    reranked: Run = {}
+    reranked = RerankedRun()
     with tqdm(total=len(qids), desc="rerank", unit="query", disable=not progress) as bar:
         for start in range(0, len(qids), batch_queries):
             batch = qids[start:start + batch_queries]
@@ -142,17 +166,41 @@ def rerank_run(
                 docids = [str(docid) for docid, _ in run[qid]]
                 heads.append(docids if depth is None else docids[:depth])
             documents = [_documents(dataset, qid, head) for qid, head in zip(batch, heads)]
-            results = reranker.rerank_batch([dataset.queries[qid] for qid in batch], documents)
-            results = list(results)
-            if len(results) != len(batch):
-                raise InteRankError(
-                    f"reranker.rerank_batch returned {len(results)} result lists for {len(batch)} queries"
-                )
-            for qid, head, per_query_results in zip(batch, heads, results):
+            for qid, head, per_query_results in _rerank_or_record(reranker, dataset, batch, documents, on_error,
+                                                                  reranked.failures, heads):
                 tail = [str(docid) for docid, _ in run[qid]][len(head):]
-                reranked[qid] = _merge(qid, head, per_query_results, tail)
+                if per_query_results is None:  # failed alone: the first-stage order, as the run had it
+                    reranked[qid] = [(str(docid), float(score)) for docid, score in run[qid]]
+                else:
+                    reranked[qid] = _merge(qid, head, per_query_results, tail)
             bar.update(len(batch))
+    if reranked.failures:
+        logger.warning("%d of %d queries failed and keep their first-stage order: %s", len(reranked.failures),
+                       len(qids), "; ".join(f"{q}: {m}" for q, m in list(reranked.failures.items())[:5]))
     return reranked
+
+
+def _rerank_or_record(reranker: SupportsRerankBatch, dataset: TrecDataset, batch: list[str],
+                      documents: list[list[dict]], on_error: str, failures: dict[str, str],
+                      heads: list[list[str]]) -> list[tuple[str, list[str], Sequence[Any] | None]]:
+    """``(qid, head, results or None)`` per query of ``batch``: one call, else one call per query when it raised."""
+    try:
+        results = list(reranker.rerank_batch([dataset.queries[qid] for qid in batch], documents))
+    except Exception as exc:  # any failure of the reranker: isolate the query (bugs included), never lose the run
+        if on_error == "raise":
+            raise
+        if len(batch) == 1:
+            failures[batch[0]] = f"{type(exc).__name__}: {exc}"
+            logger.warning("query %s failed: %s", batch[0], failures[batch[0]], exc_info=True)
+            return [(batch[0], heads[0], None)]
+        out = []
+        for i in range(len(batch)):
+            out.extend(_rerank_or_record(reranker, dataset, batch[i:i + 1], documents[i:i + 1], on_error, failures,
+                                         heads[i:i + 1]))
+        return out
+    if len(results) != len(batch):
+        raise InteRankError(f"reranker.rerank_batch returned {len(results)} result lists for {len(batch)} queries")
+    return list(zip(batch, heads, results))
 
 
 def evaluate_reranker(
@@ -188,7 +236,8 @@ def evaluate_reranker(
     Returns:
         ``(metrics, reranked_run)``: friendly-named means over the reranked
         queries (``{"nDCG@10": ..., "MRR@10": ..., "Recall@100": ...}``) and
-        the reranked run.
+        the reranked run (a :class:`RerankedRun`: a query the reranker failed on
+        counts with its first-stage order and is named in ``failures``).
     """
     _check_depth(depth)
     folder = default_data_dir() if data_dir is None else Path(data_dir)
@@ -217,4 +266,4 @@ def evaluate_reranker(
     return metrics, reranked
 
 
-__all__ = ["SupportsRerankBatch", "evaluate_reranker", "rerank_run"]
+__all__ = ["RerankedRun", "SupportsRerankBatch", "evaluate_reranker", "rerank_run"]
