@@ -104,7 +104,7 @@ class BaseReranker(ABC):
     def score_batch(
         self, queries: Sequence[str], documents_per_query: Sequence[Sequence[DocumentLike]]
     ) -> list[list[float]]:
-        """:meth:`score` for several queries at once (their pairs share forward passes)."""
+        """:meth:`score` for several queries at once (see :meth:`rerank_batch` for how they are batched)."""
         out: list[list[float]] = []
         for result in self.rerank_batch(queries, documents_per_query):
             scores = [0.0] * len(result)

@@ -3,8 +3,11 @@
 1. validate the query and normalise the documents (:func:`prepare`);
 2. fit each document to the token budget the strategy leaves it: whole,
    truncated, or split into overlapping windows (:meth:`Pipeline.passages`);
-3. judge every (query, passage) pair in one batched strategy call, keep each
-   document's best window (:meth:`Pipeline.judge`);
+3. judge every (query, passage) pair in batched strategy calls (one call for
+   all queries on engines that batch for themselves; one per query on the
+   local runtimes, so a query's batches, and scores, do not depend on the
+   other queries of a ``rerank_batch``), keep each document's best window
+   (:meth:`Pipeline.judge`);
 4. order best first (ties keep input order), optionally fuse with the
    first-stage score, optionally explain the head with the reasoning strategy.
 """
@@ -158,7 +161,16 @@ class Pipeline:
                 continue
             for di, windows in self.passages(prep, strategy, subset).items():
                 items.extend(Item(qi, di, wi, p) for wi, p in enumerate(windows))
-        judgments = strategy.judge(self.backend, [(prepared[it.query_pos].query, it.passage) for it in items])
+        if getattr(self.backend, "mixes_queries", True):
+            calls = [items]
+        else:  # one call per query: its forward batches are the same whoever asked (rerank or rerank_batch)
+            per_query: dict[int, list[Item]] = {}
+            for it in items:
+                per_query.setdefault(it.query_pos, []).append(it)
+            calls = list(per_query.values())
+            items = [it for call in calls for it in call]
+        judgments = [j for call in calls
+                     for j in strategy.judge(self.backend, [(prepared[it.query_pos].query, it.passage) for it in call])]
         if len(judgments) != len(items):
             from .errors import BackendError
 

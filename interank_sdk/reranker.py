@@ -22,9 +22,6 @@ from .types import DocumentLike, RerankResult, RerankStats
 
 logger = logging.getLogger(__name__)
 
-#: strategy for causal LMs without an ``interank.json``: query likelihood is the
-#: zero-shot strategy that works for instruct models not trained as rerankers
-DEFAULT_STRATEGY = "qlm"
 #: prompt budget (tokens) of causal-LM strategies when ``max_length`` is not given
 DEFAULT_MAX_LENGTH = 512
 #: the runtime options every backend may take, with ``Reranker``'s defaults
@@ -169,7 +166,7 @@ class Reranker(BaseReranker):
     def _budget(self, max_length: int | None) -> int | None:
         """The token budget of one input: the caller's, capped by (or defaulting to) the model's limit."""
         limit = self.backend.max_input_tokens
-        if self.strategy.model_kind == "remote-rerank":
+        if self.backend.fits_inputs_itself:
             return max_length
         if limit is not None:
             if max_length is not None and max_length > limit:
@@ -199,7 +196,12 @@ class Reranker(BaseReranker):
         top_k: int | None = None,
         explain: bool | int = False,
     ) -> list[RerankResult]:
-        """Rerank several queries at once; pairs of all queries share forward passes.
+        """Rerank several queries at once; their pairs share forward passes.
+
+        A query's scores may then differ from :meth:`rerank`'s in the last bits (up
+        to ~1e-3 in bf16, which can swap near-ties); a local runtime built with
+        ``mix_queries=False`` batches each query alone and gives exactly
+        :meth:`rerank`'s scores.
 
         Args:
             queries: the queries.
@@ -220,7 +222,7 @@ class Reranker(BaseReranker):
     def predict(self, pairs: Sequence[tuple[str, DocumentLike]], *, raw: bool = False) -> np.ndarray:
         """Score ``(query, document)`` pairs in order, like sentence-transformers' ``CrossEncoder.predict``.
 
-        Pairs of the same query share forward passes.
+        Pairs share forward passes (see :meth:`rerank_batch` for ``mix_queries``).
 
         Args:
             pairs: ``(query, document)`` tuples.
@@ -292,4 +294,4 @@ class Reranker(BaseReranker):
         self.backend.close()
 
 
-__all__ = ["DEFAULT_MAX_LENGTH", "DEFAULT_STRATEGY", "MODEL_CARD_FILE", "Reranker", "model_card"]
+__all__ = ["DEFAULT_MAX_LENGTH", "MODEL_CARD_FILE", "Reranker", "model_card"]

@@ -331,6 +331,27 @@ def test_rerank_batch_shares_forward_passes(tiny_model):
     before = reranker.backend.forward_passes
     reranker.rerank_batch(["q one", "q two", "q three"], [DOCS, DOCS, DOCS])
     assert reranker.backend.forward_passes - before == 1
+    # mix_queries=False: each query batched alone
+    alone = Reranker(str(tiny_model), strategy="yesno", dtype="float32", batch_size=64, max_padding=None,
+                     mix_queries=False)
+    before = alone.backend.forward_passes
+    alone.rerank_batch(["q one", "q two", "q three"], [DOCS, DOCS, DOCS])
+    assert alone.backend.forward_passes - before == 3
+
+
+def test_mix_queries_false_gives_each_query_the_scores_rerank_gives_in_bf16(tiny_model):
+    """Item 8 of the request-path issue: in bf16, cross-query batching moved a model's scores by up to ~1e-3 and
+    flipped near-ties; with mix_queries=False a query is batched alone and scores exactly as ``rerank`` scores it."""
+    import torch
+
+    reranker = Reranker(str(tiny_model), strategy="yesno", dtype=torch.bfloat16, batch_size=64, max_padding=None,
+                        mix_queries=False)
+    queries = ["q one", "where is paris?", "what do cats eat and drink every day?"]
+    docs = [DOCS, DOCS[:2], DOCS[::-1]]
+    batch = reranker.rerank_batch(queries, docs)
+    for q, d, got in zip(queries, docs, batch):
+        single = reranker.rerank(q, d)
+        assert [(r.index, r.score) for r in got] == [(r.index, r.score) for r in single]
 
 
 async def test_arerank_does_not_block_event_loop(tiny_reranker):

@@ -59,6 +59,14 @@ class Backend(ABC):
     kind: str = "causal-lm"
     #: model identifier as given by the caller
     model_name: str = ""
+    #: whether one call may hold the pairs of several queries (the default; engines and servers schedule their
+    #: own batches). A local runtime built with ``mix_queries=False`` is given one query's pairs per call, so a
+    #: query's forward batches, and its scores to the last bit, are the same whether ``rerank`` or
+    #: ``rerank_batch`` asked.
+    mixes_queries: bool = True
+    #: whether the model is reached through a service that fits inputs to its own limits (a remote /rerank
+    #: API): the SDK then imposes no token budget of its own unless the caller gives ``max_length``
+    fits_inputs_itself: bool = False
 
     def __init__(self) -> None:
         self.forward_passes = 0

@@ -1,9 +1,9 @@
 """OpenVINO on the CPU for cross-encoders: the transformers model converted once to OpenVINO IR, cached.
 
 OpenVINO fuses the encoder's small operations and runs bf16 on CPUs with AMX
-or AVX512-BF16 by itself, where eager PyTorch pays per operation; on a 2-core
-AMX CPU it scored a MiniLM-L6 cross-encoder's 20 DL19 candidates 1.5x faster
-than ``backend="hf"`` in bf16 (``bench/cross_encoder_speed.py``). The model is
+or AVX512-BF16 by itself, where eager PyTorch pays per operation
+(``bench/cross_encoder_speed.py`` measures it against ``backend="hf"``;
+docs/performance.md has the figures). The model is
 loaded with the same transformers loader as ``backend="hf"`` (safetensors,
 LoRA adapters merged, untrained heads refused), converted with
 ``openvino.convert_model`` (no optimum needed), saved to
@@ -31,7 +31,8 @@ import numpy as np
 
 from .._deps import require
 from ..errors import InvalidInputError, ModelLoadError, UnsupportedError
-from ..sources import ModelSource, dtype_name, resolve_source
+from ..sources import ModelSource, resolve_source
+from .hf.device import dtype_name
 from .base import Backend
 from .batching import length_sorted
 from .pairs import PairBudget, PairEncoder
@@ -70,6 +71,8 @@ class OVClassifierBackend(PairBudget, Backend):
         cache_folder: where converted models are kept (default ``$INTERANK_CACHE/openvino``).
         local_files_only, revision, cache_dir, trust_remote_code: how to reach a hub model.
         show_progress: progress bar over batches.
+        mix_queries: let one inference batch hold several queries' pairs (default; ``False``: each
+            query batched alone, as :class:`~interank_sdk.backends.hf.runtime.HFRuntime` explains).
     """
 
     name = "openvino"
@@ -92,8 +95,10 @@ class OVClassifierBackend(PairBudget, Backend):
         cache_dir: str | None = None,
         trust_remote_code: bool = False,
         show_progress: bool = False,
+        mix_queries: bool = True,
     ) -> None:
         super().__init__()
+        self.mixes_queries = bool(mix_queries)
         ov = require("openvino", "openvino")
         torch = require("torch", "hf")
         if device not in ("auto", "cpu"):
@@ -117,9 +122,9 @@ class OVClassifierBackend(PairBudget, Backend):
         loaded = load_model(source, "sequence-classification", device="cpu", dtype=torch.float32,
                             trust_remote_code=trust_remote_code, tokenizer_padding_side="right")
         config = loaded.model.config
-        from ..detect import _encoder_types
+        from ..detect import encoder_model_types
 
-        if config.model_type not in _encoder_types():
+        if config.model_type not in encoder_model_types():
             raise UnsupportedError(f"the openvino backend runs encoder cross-encoders; {config.model_type!r} is a "
                                    "decoder LLM classifier: use backend='hf' or 'vllm'")
         self.tokenizer = loaded.tokenizer

@@ -5,7 +5,9 @@ request together with every other request already queued (up to
 ``max_batch_pairs`` query-document pairs), optionally waits ``max_wait_ms``
 for more, and scores them all with a single ``rerank_batch`` call on a
 dedicated scoring thread, so the backend packs pairs of different requests
-into the same forward passes. While a batch is being scored, new requests
+into the same forward passes (unless it was built with ``mix_queries=False``:
+then each request keeps its own batches, and exactly the scores ``rerank``
+gives it). While a batch is being scored, new requests
 queue up and form the next batch, so batches grow with the load without any
 waiting: the default ``max_wait_ms=0`` adds no latency. (Measured on this
 project's shared, busy 2-core CPU with the tests' tiny model and 8 clients:
