@@ -15,7 +15,7 @@ logger = logging.getLogger("interank_sdk.serve")
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``interank`` subcommands (the model options are shared with ``rerank``)."""
     from ..cli import _model_args
-    from . import app as defaults
+    from . import limits as defaults
     from . import server
 
     p = subparsers.add_parser(
