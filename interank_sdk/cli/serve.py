@@ -1,4 +1,9 @@
-"""The ``interank serve`` subcommand."""
+"""``interank serve``: the HTTP rerank service (:mod:`interank_sdk.serve`) on uvicorn.
+
+Only the parser is built for other commands: fastapi, uvicorn and pydantic (the
+``serve`` extra) are imported when ``serve`` runs, so ``interank rerank`` and
+``interank eval`` work without them.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,24 @@ import logging
 import logging.config
 from typing import Any
 
+from .._deps import require
 from ..errors import InvalidInputError
+from ..serve import limits as defaults
+from ..serve.server import (
+    DEFAULT_GRACEFUL_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_CONNECTIONS,
+    make_server,
+)
+from .model_args import make_reranker, model_args
 
+#: the service's own logger name, as in its log lines
 logger = logging.getLogger("interank_sdk.serve")
 
 
-def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``interank`` subcommands (the model options are shared with ``rerank``)."""
-    from ..cli import _model_args
-    from . import app as defaults
-    from . import server
-
     p = subparsers.add_parser(
         "serve",
         help="serve Cohere/Jina/TEI-compatible rerank routes over HTTP",
@@ -25,7 +37,7 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(TEI), GET /health, /ready and /metrics. Concurrent requests are micro-batched into shared forward "
         "passes. Guide: docs/serving.md.",
     )
-    _model_args(p)
+    model_args(p)
     g = p.add_argument_group("network and authentication")
     g.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1; any other address needs an API key)")
@@ -57,13 +69,13 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(default: --request-timeout)")
     g.add_argument("--body-timeout", type=float, default=defaults.DEFAULT_BODY_TIMEOUT,
                    help="seconds a request body may take to arrive (408 after)")
-    g.add_argument("--header-timeout", type=float, default=server.DEFAULT_HEADER_TIMEOUT,
+    g.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
                    help="close a connection that sends no complete request head within this many seconds")
-    g.add_argument("--timeout-keep-alive", type=float, default=server.DEFAULT_KEEP_ALIVE,
+    g.add_argument("--timeout-keep-alive", type=float, default=DEFAULT_KEEP_ALIVE,
                    help="close an idle keep-alive connection after this many seconds")
-    g.add_argument("--max-connections", type=int, default=server.DEFAULT_MAX_CONNECTIONS,
+    g.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                    help="connections and requests at once (more get 503)")
-    g.add_argument("--graceful-timeout", type=float, default=server.DEFAULT_GRACEFUL_TIMEOUT,
+    g.add_argument("--graceful-timeout", type=float, default=DEFAULT_GRACEFUL_TIMEOUT,
                    help="on SIGTERM, how long requests in flight may take to finish")
 
     g = p.add_argument_group("batching and logs")
@@ -72,22 +84,19 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="how long the first request of a batch waits for company (default 0: requests that "
                    "arrive while a batch runs form the next one)")
     g.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=run)
     return p
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Check the exposure, start the server, load the model in the background, serve until SIGTERM."""
-    from .._deps import require
-    from ..cli import _make_reranker
-    from .app import create_app
-    from .auth import check_exposure, load_api_keys
-    from .logs import log_config
-    from .server import make_server
-    from .state import display_name
-
     require("uvicorn", "serve")
     require("fastapi", "serve")
+    from ..serve.app import create_app
+    from ..serve.auth import check_exposure, load_api_keys
+    from ..serve.logs import log_config
+    from ..serve.state import display_name
+
     if not 0 <= args.port <= 65535:
         raise InvalidInputError(f"--port must be in [0, 65535], got {args.port}")
     keys = load_api_keys(args.api_key, args.api_key_file)
@@ -104,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.should_exit = True
 
     app = create_app(
-        loader=lambda: _make_reranker(args),
+        loader=lambda: make_reranker(args),
         model_name=args.served_model_name or display_name(args.model),
         api_keys=keys,
         metrics_public=args.metrics_public,
