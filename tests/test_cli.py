@@ -198,3 +198,23 @@ def test_eval_reads_qa_pairs_as_answer_retrieval(tmp_path, capsys):
     assert set(payload["metrics_by_domain"]) == {"bio", "geo"}
     assert 0.0 <= payload["first_stage_metrics"]["nDCG@10"] <= 1.0
     assert main(["eval", "-m", str(minilm), "--data", str(qa), "--run", "x.trec"]) == 2  # a QA file has no run file
+
+
+def test_eval_records_a_failing_query_and_reports_it_at_the_end(tiny_model, tmp_path, capsys):
+    """Issue 23 item 7: a query the reranker refuses (here a query_max_tokens that leaves a long question's answer no
+    room) is reported at the end; the other queries are reranked and measured, nothing is lost."""
+    rows = [
+        {"id": "1", "question": "what do cats eat", "answer": "cats eat fish and meat"},
+        {"id": "2", "question": " ".join(["why do plants need light and water"] * 12), "answer": "plants use light"},
+        {"id": "3", "question": "where is paris", "answer": "paris is in france"},
+    ]
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["eval", "-m", str(tiny_model), "--strategy", "yesno", "--dtype", "float32", "--data", str(qa),
+            "--depth", "3", "--max-length", "64", "--query-max-tokens", "56"]
+    payload = run_json(capsys, argv)
+    assert payload["queries"] == 3 and list(payload["failed_queries"]) == ["2"]
+    assert "query_max_tokens" in payload["failed_queries"]["2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-2].startswith("1 of 3 queries failed") and "  2: InvalidInputError" in out

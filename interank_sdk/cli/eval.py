@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(elapsed, 2),
         "metrics": metrics,
         "first_stage_metrics": baseline,
+        "failed_queries": dict(getattr(reranked, "failures", {})),
     }
     _print_eval(args, payload)
     return 0
@@ -92,6 +93,7 @@ def _eval_qa(args: argparse.Namespace, data: Path) -> int:
         "model": reranker.model_name, "strategy": strategy_name(reranker), "data": str(data),
         "run": f"bm25 top {args.depth} over the answers", "depth": args.depth, "queries": len(reranked),
         "seconds": round(elapsed, 2), "metrics": metrics, "first_stage_metrics": baseline,
+        "failed_queries": dict(reranked.failures),
     }
     if dataset.domains:
         rows = per_query(reranked, qrels)
@@ -116,3 +118,7 @@ def _print_eval(args: argparse.Namespace, payload: dict[str, Any]) -> None:
         sys.stdout.write(f"  {domain:<24} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()) + "\n")
     sys.stdout.write(f"\n{payload['queries']} queries, depth {payload['depth']}, {payload['seconds']:.1f} s")
     sys.stdout.write(f"; run written to {args.output}\n" if args.output else "\n")
+    failed = payload.get("failed_queries") or {}
+    if failed:  # measured with their first-stage order: said at the end, where it is seen
+        sys.stdout.write(f"{len(failed)} of {payload['queries']} queries failed and count with their first-stage "
+                         "order:\n" + "".join(f"  {qid}: {message}\n" for qid, message in failed.items()))

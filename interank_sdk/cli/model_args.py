@@ -34,6 +34,8 @@ def model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sequences per forward pass (default: 16 for LLMs, 64 for classifiers and encoders)")
     parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")
+    parser.add_argument("--query-max-tokens", type=int, default=None,
+                        help="tokens a long query keeps (default: half of what the prompt leaves in --max-length)")
     parser.add_argument("--local-files-only", action="store_true", help="never contact the model hub")
     parser.add_argument("--base-url", default=None, help="server URL for --backend openai or rerank-api")
     parser.add_argument("--api", default=None, choices=["cohere", "cohere-v2", "tei", "score"],
@@ -85,6 +87,7 @@ def make_reranker(args: argparse.Namespace, *, show_progress: bool = False,
         max_length=args.max_length,
         long_documents=args.long_documents,
         max_new_tokens=args.max_new_tokens,
+        **({"query_max_tokens": args.query_max_tokens} if getattr(args, "query_max_tokens", None) else {}),
         **common,
         **kwargs,
     )
