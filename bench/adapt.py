@@ -6,6 +6,8 @@ Presets (each one ``adapt`` run; its report is copied to
 * ``stackexchange``: the 749 QA pairs as answer retrieval (collection = every
   answer, a question's accepted answer its one relevant document, BM25 top-100),
   30 % of the questions of each site held out; DL19 as the general-domain check;
+* ``dl21``: the TREC DL21 judgments and corpus (53 judged queries, 30 % held
+  out; BM25 over the 10.5k judged passages), DL19 as the general-domain check;
 * ``corpus-only``: one site's answers as a bare corpus (no real queries: the
   teacher writes the training queries), its questions only evaluated on
   (``eval_judgments``), never trained on.
@@ -20,6 +22,7 @@ with int8 dot-product instructions).
 Usage::
 
     python bench/adapt.py --preset stackexchange --budget-minutes 40 --name stackexchange
+    python bench/adapt.py --preset dl21 --budget-minutes 35 --eval-depth 30 --teacher-eval-queries 10 --name dl21
     python bench/adapt.py --preset corpus-only --site biology --budget-minutes 30 --teach-share 0.7 \
         --synthetic-queries 60 --eval-depth 30 --teacher-eval-queries 20 --name corpus-biology
 
@@ -73,7 +76,7 @@ def corpus_only_inputs(site: str, folder: Path) -> tuple[Path, Path]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", choices=["stackexchange", "corpus-only"], default="stackexchange")
+    p.add_argument("--preset", choices=["stackexchange", "dl21", "corpus-only"], default="stackexchange")
     p.add_argument("--site", default="biology", help="corpus-only: the site whose answers are the corpus")
     p.add_argument("--name", default=None, help="results go to bench/results/adapt_<name>.json/.png")
     p.add_argument("--work", type=Path, default=None, help="the run folder (default $INTERANK_CACHE/adapt/<name>)")
@@ -94,7 +97,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    name = args.name or (args.preset if args.preset == "stackexchange" else f"corpus-{args.site}")
+    name = args.name or (args.preset if args.preset != "corpus-only" else f"corpus-{args.site}")
     work = args.work or CACHE / "adapt" / name
     from interank_trainer import adapt
 
@@ -107,6 +110,8 @@ def main() -> int:
                    general_max_queries=args.general_max_queries)
     if args.preset == "stackexchange":
         options["qa"] = DATA / "stackexchange-qa" / "qa_pairs.jsonl"
+    elif args.preset == "dl21":
+        options["judgments"] = DATA / "trec-dl21-passage"
     else:
         corpus, judged = corpus_only_inputs(args.site, work.parent / f"{name}-inputs")
         options.update(corpus=corpus, eval_judgments=judged)
@@ -114,7 +119,7 @@ def main() -> int:
     report = adapt(**options)
     from results_io import write_json
 
-    result = {**report.report, "bench": {"preset": args.preset, "site": args.site if args.preset != "stackexchange"
+    result = {**report.report, "bench": {"preset": args.preset, "site": args.site if args.preset == "corpus-only"
                                          else None, "wall_minutes": round((time.perf_counter() - start) / 60, 2)}}
     path = RESULTS / f"adapt_{name}.json"
     write_json(path, result)
