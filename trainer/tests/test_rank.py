@@ -120,8 +120,11 @@ def test_layer_cache_reproduces_the_full_forward_and_trains_only_the_top_layers(
     """Entering the decoder at layer 1 over cached layer-0 states gives the full model's output and gradients."""
     backend = load_student(str(tiny_model), dtype="float32")
     assert num_layers(backend.model) == 2
-    model = peft.get_peft_model(backend.model, lora_config(backend.model, r=4, alpha=8, dropout=0.0,
-                                                           target_modules=("q_proj", "v_proj"), layers=[1]))
+    from interank_sdk.training import quiet_peft
+
+    with quiet_peft():  # as the trainer calls peft
+        model = peft.get_peft_model(backend.model, lora_config(backend.model, r=4, alpha=8, dropout=0.0,
+                                                               target_modules=("q_proj", "v_proj"), layers=[1]))
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trained and all(".layers.1." in n for n in trained), trained
     pairs = [("plants", "plants use light"), ("paris capital", "paris is the capital of france and a city"),
