@@ -166,8 +166,9 @@ def rerank_run(
                 docids = [str(docid) for docid, _ in run[qid]]
                 heads.append(docids if depth is None else docids[:depth])
             documents = [_documents(dataset, qid, head) for qid, head in zip(batch, heads)]
-            for qid, head, per_query_results in _rerank_or_record(reranker, dataset, batch, documents, on_error,
-                                                                  reranked.failures, heads):
+            results = _rerank_or_record(reranker, batch, [dataset.queries[qid] for qid in batch], documents,
+                                        on_error, reranked.failures)
+            for qid, head, per_query_results in zip(batch, heads, results):
                 tail = [str(docid) for docid, _ in run[qid]][len(head):]
                 if per_query_results is None:  # failed alone: the first-stage order, as the run had it
                     reranked[qid] = [(str(docid), float(score)) for docid, score in run[qid]]
@@ -180,27 +181,23 @@ def rerank_run(
     return reranked
 
 
-def _rerank_or_record(reranker: SupportsRerankBatch, dataset: TrecDataset, batch: list[str],
-                      documents: list[list[dict]], on_error: str, failures: dict[str, str],
-                      heads: list[list[str]]) -> list[tuple[str, list[str], Sequence[Any] | None]]:
-    """``(qid, head, results or None)`` per query of ``batch``: one call, else one call per query when it raised."""
+def _rerank_or_record(reranker: SupportsRerankBatch, qids: list[str], queries: list[str],
+                      documents: list[list[dict]], on_error: str, failures: dict[str, str]) -> list[Any]:
+    """Each query's results (``None`` for a query that failed alone): one call, else one call per query."""
     try:
-        results = list(reranker.rerank_batch([dataset.queries[qid] for qid in batch], documents))
+        results = list(reranker.rerank_batch(queries, documents))
     except Exception as exc:  # any failure of the reranker: isolate the query (bugs included), never lose the run
         if on_error == "raise":
             raise
-        if len(batch) == 1:
-            failures[batch[0]] = f"{type(exc).__name__}: {exc}"
-            logger.warning("query %s failed: %s", batch[0], failures[batch[0]], exc_info=True)
-            return [(batch[0], heads[0], None)]
-        out = []
-        for i in range(len(batch)):
-            out.extend(_rerank_or_record(reranker, dataset, batch[i:i + 1], documents[i:i + 1], on_error, failures,
-                                         heads[i:i + 1]))
-        return out
-    if len(results) != len(batch):
-        raise InteRankError(f"reranker.rerank_batch returned {len(results)} result lists for {len(batch)} queries")
-    return list(zip(batch, heads, results))
+        if len(qids) == 1:
+            failures[qids[0]] = f"{type(exc).__name__}: {exc}"
+            logger.warning("query %s failed: %s", qids[0], failures[qids[0]], exc_info=True)
+            return [None]
+        return [r for i in range(len(qids)) for r in _rerank_or_record(
+            reranker, qids[i:i + 1], queries[i:i + 1], documents[i:i + 1], on_error, failures)]
+    if len(results) != len(qids):
+        raise InteRankError(f"reranker.rerank_batch returned {len(results)} result lists for {len(qids)} queries")
+    return results
 
 
 def evaluate_reranker(
