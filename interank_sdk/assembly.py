@@ -106,7 +106,7 @@ def assemble(
         name = strategy if strategy != "auto" else DEFAULT_STRATEGY[model.kind]
         chosen = build_strategy(name, prompt_version=prompt_version, profile=None, card=None,
                                 user_options=strategy_options, max_new_tokens=max_new_tokens)
-        if chosen.model_kind != model.kind:
+        if not isinstance(model, chosen.runtime):
             raise UnsupportedError(f"strategy {name!r} reads {chosen.model_kind} models; the backend runs {model.kind}")
         return Assembly(backend=model, strategy=chosen, profile=None, card=None)
 

@@ -2,7 +2,10 @@
 
 1. validate the query and normalise the documents (:func:`prepare`);
 2. fit each document to the token budget the strategy leaves it: whole,
-   truncated, or split into overlapping windows (:meth:`Pipeline.passages`);
+   truncated, or split into overlapping windows (:meth:`Pipeline.passages`).
+   A runtime that fits each pair in the tokenizer call that encodes it (a pair
+   classifier) gets whole documents and says which it cut; documents are
+   tokenized here only to be windowed;
 3. judge every (query, passage) pair in batched strategy calls (one call for
    all queries on engines that batch for themselves; one per query on the
    local runtimes, so a query's batches, and scores, do not depend on the
@@ -125,6 +128,8 @@ class Pipeline:
                 f"the prompt leaves {budget} tokens for the document within max_length={self.max_length} even with "
                 f"the query cut to {self.query_limit(strategy)} tokens; lower query_max_tokens or raise max_length"
             )
+        if self.backend.fits_pairs and self.long_documents != "window":  # cut where they are encoded
+            return {pos: [strategy.format_passage(d.text, d.title)] for pos, d in zip(doc_positions, docs)}
         count = self.backend.count_tokens
         frame_tokens = count([strategy.format_passage("", d.title) if d.title else "" for d in docs])
         text_tokens = count([d.text for d in docs])
@@ -178,6 +183,8 @@ class Pipeline:
         best: dict[tuple[int, int], tuple[Judgment, int]] = {}
         for it, j in zip(items, judgments):
             key = (it.query_pos, it.doc_pos)
+            if j.truncated:  # the runtime cut the passage to its budget
+                prepared[it.query_pos].truncated[it.doc_pos] = True
             if key not in best or j.score > best[key][0].score:
                 best[key] = (j, it.window)
             accounting.setdefault(it.query_pos, RerankStats()).merge(

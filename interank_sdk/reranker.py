@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .assembly import assemble, build_strategy
-from .backends import Backend
+from .backends import Backend, CausalLM
 from .base import BaseReranker
 from .card import MODEL_CARD_FILE, ModelCard
 from .errors import InvalidInputError, UnsupportedError
@@ -259,7 +259,7 @@ class Reranker(BaseReranker):
     def _reasoning(self) -> Strategy:
         if self.strategy.name == "reasoning":
             return self.strategy
-        if self.strategy.model_kind != "causal-lm" or self.backend.kind != "causal-lm":
+        if not isinstance(self.backend, CausalLM):
             raise UnsupportedError(
                 f"a {self.backend.kind} model cannot write explanations; to explain with a second, generative "
                 "model, use Cascade(Reranker(this model), Reranker(llm), explain=...)"

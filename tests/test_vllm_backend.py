@@ -244,16 +244,21 @@ def test_cross_encoder_on_the_vllm_scoring_api_matches_transformers(tmp_path):
     from reranker_models import build_cross_encoder
 
     folder = build_cross_encoder(tmp_path / "ce", "bert", head_dim=64, st_format=False)  # vLLM's CPU kernels: head_dim 64
-    pairs = [(QUERY, d) for d in DOCS]
+    long_doc = " ".join(["plants make sugar from light ."] * 40)  # past max_length: vLLM cuts it, we flag it
+    pairs = [(QUERY, d) for d in DOCS] + [(QUERY, long_doc)]
     on_vllm = Reranker(str(folder), backend="vllm", dtype="float32", **_small_engine(128))
     try:
         assert on_vllm.strategy.name == "classifier" and on_vllm.backend.kind == "sequence-classification"
         got = on_vllm.predict(pairs, raw=True)
+        cut_on_vllm = [r.truncated for r in sorted(on_vllm.rerank(QUERY, DOCS + [long_doc]), key=lambda r: r.index)]
     finally:
         on_vllm.close()
-    expected = Reranker(str(folder), dtype="float32").predict(pairs, raw=True)
+    hf = Reranker(str(folder), dtype="float32")
+    expected = hf.predict(pairs, raw=True)
     assert np.max(np.abs(got - expected)) <= 1e-4
     assert np.ptp(expected) > 1e-4
+    assert cut_on_vllm == [r.truncated for r in sorted(hf.rerank(QUERY, DOCS + [long_doc]), key=lambda r: r.index)]
+    assert cut_on_vllm[-1] and not any(cut_on_vllm[:-1])
 
 
 @needs_vllm

@@ -12,7 +12,7 @@ import importlib
 import inspect
 
 from ..errors import InvalidInputError, UnsupportedError
-from .base import MODEL_KINDS, Backend, Generation
+from .base import MODEL_KINDS, RUNTIMES, Backend, CausalLM, Encoder, Generation, PairClassifier, PairLogits, RemoteRanker
 
 #: (backend name, model kind) -> "module:Class" (relative to this package)
 REGISTRY: dict[tuple[str, str], str] = {
@@ -74,5 +74,6 @@ def accepted_options(cls: type) -> set[str]:
     return names
 
 
-__all__ = ["ALIASES", "BACKENDS", "Backend", "Generation", "LOCAL_BACKENDS", "MODEL_KINDS", "REGISTRY",
+__all__ = ["ALIASES", "BACKENDS", "Backend", "CausalLM", "Encoder", "Generation", "LOCAL_BACKENDS", "MODEL_KINDS",
+           "PairClassifier", "PairLogits", "REGISTRY", "RUNTIMES", "RemoteRanker",
            "accepted_options", "backend_class", "backend_name"]

@@ -39,7 +39,7 @@ import numpy as np
 from .._deps import require
 from ..errors import BackendError, InvalidInputError, ModelLoadError, UnsupportedError
 from ..prompts import Prompt
-from .base import Backend, Generation
+from .base import CausalLM, Generation
 from .http import API_KEY_ENV as _BACKEND_KEY_ENV
 from .http import HTTPTransport, error_message
 from .openai_server import ServerProbe, echoed_tail, label_logprobs_from_strings
@@ -81,7 +81,7 @@ def _refuses_token_ids(response: Any, payload: dict[str, Any]) -> None:
             raise _BadPrompt(message)
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(CausalLM):
     """Score with a model served by any OpenAI-compatible server.
 
     Args:
@@ -128,7 +128,6 @@ class OpenAIBackend(Backend):
     """
 
     name = "openai"
-    kind = "causal-lm"
 
     def __init__(
         self,

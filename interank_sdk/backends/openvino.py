@@ -33,7 +33,7 @@ from .._deps import require
 from ..errors import InvalidInputError, ModelLoadError, UnsupportedError
 from ..sources import ModelSource, resolve_source
 from .hf.device import dtype_name
-from .base import Backend
+from .base import PairClassifier, PairLogits
 from .batching import length_sorted
 from .pairs import PairBudget, PairEncoder
 from .tokens import count_tokens, split_windows
@@ -55,7 +55,7 @@ def _ir_key(source: ModelSource, versions: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-class OVClassifierBackend(PairBudget, Backend):
+class OVClassifierBackend(PairBudget, PairClassifier):
     """An encoder cross-encoder (``*ForSequenceClassification``) on OpenVINO's CPU plugin.
 
     Args:
@@ -160,7 +160,8 @@ class OVClassifierBackend(PairBudget, Backend):
     def _convert(self, ov: Any, model: Any) -> Any:
         """Convert the torch model (two example pairs fix the input names and ranks), save the IR atomically."""
         torch = require("torch", "hf")
-        rows, types = self.pairs.encode([("a query", "a passage"), ("another query", "a longer passage here")])
+        probe = self.pairs.encode([("a query", "a passage"), ("another query", "a longer passage here")])
+        rows, types = probe.input_ids, probe.token_type_ids
         example = self._arrays(rows, types)
         try:
             # tracing makes transformers and torch warn about what a trace cannot see (shape-dependent
@@ -200,10 +201,11 @@ class OVClassifierBackend(PairBudget, Backend):
     def split_windows(self, text: str, max_tokens: int, overlap: int) -> list[str]:
         return split_windows(self.tokenizer, text, max_tokens, overlap)
 
-    def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> PairLogits:
         if not pairs:
-            return np.zeros((0, self.num_labels), dtype=np.float64)
-        rows, types = self.pairs.encode(pairs)
+            return PairLogits(np.zeros((0, self.num_labels), dtype=np.float64))
+        encoded = self.pairs.encode(pairs)
+        rows, types = encoded.input_ids, encoded.token_type_ids
         out = np.empty((len(rows), self.num_labels), dtype=np.float64)
         from tqdm.auto import tqdm
 
@@ -214,7 +216,7 @@ class OVClassifierBackend(PairBudget, Backend):
                 self.forward_passes += 1
                 out[idx] = np.asarray(logits, dtype=np.float64).reshape(len(idx), -1)
                 bar.update(len(idx))
-        return out
+        return PairLogits(out, encoded.truncated)
 
     def describe(self) -> dict[str, object]:
         return {"backend": self.name, "kind": self.kind, "model": self.model_name, "precision": self.precision,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
@@ -46,6 +47,21 @@ def resolve_max_length(max_length: int | None, limit: int | None) -> int:
     return max_length or limit or 512
 
 
+@dataclass
+class EncodedPairs:
+    """Pairs as token ids, fitted to the encoder's ``max_length``.
+
+    Attributes:
+        input_ids: one row per pair, special tokens included.
+        token_type_ids: one row per pair when the model takes them, else ``None``.
+        truncated: per pair, whether its second text was cut to fit.
+    """
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    truncated: list[bool]
+
+
 class PairEncoder:
     """Token ids (and token type ids) of text pairs, with the tokenizer's pair template.
 
@@ -78,23 +94,42 @@ class PairEncoder:
         """Tokens a pair costs besides its second text."""
         return len(self.tokenizer(first, add_special_tokens=False, verbose=False).input_ids) + self.specials
 
-    def encode(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:
-        """``(input_ids, token_type_ids or None)`` of each pair.
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> EncodedPairs:
+        """Each pair's ids, fitted to ``max_length`` in one tokenizer call (only the second text is cut).
 
         Raises:
             InvalidInputError: a first text (the query) that leaves no room for the second within ``max_length``.
         """
         firsts = [a for a, _ in pairs]
-        for i, ids in enumerate(self.tokenizer(firsts, add_special_tokens=False, verbose=False).input_ids):
-            if len(ids) + self.specials >= self.max_length:
+        unique = list(dict.fromkeys(firsts))  # a query's pairs share their first text: count it once
+        lengths = dict(zip(unique, map(len, self.tokenizer(unique, add_special_tokens=False, verbose=False).input_ids)))
+        first_lengths = [lengths[a] for a in firsts]
+        for i, n in enumerate(first_lengths):
+            if n + self.specials >= self.max_length:
                 raise InvalidInputError(
-                    f"the query of pair {i} has {len(ids)} tokens; with the special tokens it leaves no room for "
+                    f"the query of pair {i} has {n} tokens; with the special tokens it leaves no room for "
                     f"the document within max_length={self.max_length} (the query is never cut)"
                 )
         enc = self.tokenizer(firsts, [b for _, b in pairs], truncation="only_second", max_length=self.max_length,
                              return_token_type_ids=self.token_types)
+        rows = [list(r) for r in enc["input_ids"]]
         types = enc.get("token_type_ids") if self.token_types else None
-        return [list(r) for r in enc["input_ids"]], ([list(t) for t in types] if types is not None else None)
+        encodings = getattr(enc, "encodings", None)  # a fast tokenizer records what it cut
+        truncated = ([bool(e.overflowing) for e in encodings] if encodings
+                     else self.cut(pairs, [len(r) for r in rows]))
+        return EncodedPairs(rows, [list(t) for t in types] if types is not None else None, truncated)
+
+    def cut(self, pairs: Sequence[tuple[str, str]], lengths: Sequence[int]) -> list[bool]:
+        """Which pairs lost tokens of their second text, from the lengths their encoding came to (for a runtime
+        that encodes pairs itself, or a slow tokenizer): only pairs that fill ``max_length`` are counted again."""
+        out = [False] * len(pairs)
+        full = [i for i, n in enumerate(lengths) if n >= self.max_length]
+        if full:
+            texts = [t for i in full for t in pairs[i]]
+            counts = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False).input_ids]
+            for k, i in enumerate(full):
+                out[i] = counts[2 * k] + counts[2 * k + 1] + self.specials > self.max_length
+        return out
 
 
 class PairBudget:
@@ -111,4 +146,4 @@ class PairBudget:
         return self.pairs.overhead(first)
 
 
-__all__ = ["PairBudget", "PairEncoder", "model_position_limit", "resolve_max_length"]
+__all__ = ["EncodedPairs", "PairBudget", "PairEncoder", "model_position_limit", "resolve_max_length"]

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, InvalidInputError
-from .base import Backend
+from .base import RemoteRanker
 from .http import HTTPTransport
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ APIS: dict[str, str] = {"cohere": "/v1/rerank", "cohere-v2": "/v2/rerank", "tei"
 CHARS_PER_TOKEN = 4.0
 
 
-class RerankAPIBackend(Backend):
+class RerankAPIBackend(RemoteRanker):
     """Scores from a remote rerank service.
 
     Args:
@@ -65,8 +65,6 @@ class RerankAPIBackend(Backend):
     """
 
     name = "rerank-api"
-    kind = "remote-rerank"
-    fits_inputs_itself = True  # the service truncates to its model (Cohere, TEI, vLLM /rerank)
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ import numpy as np
 from .._deps import require
 from ..errors import BackendError, InvalidInputError, ModelLoadError
 from ..prompts import Prompt
-from .base import Backend, Generation
+from .base import Backend, CausalLM, Generation
 from ..sources import ModelSource, local_snapshot, resolve_source
 from .tokens import (
     LabelIds,
@@ -210,7 +210,7 @@ class VLLMEngine(Backend):
                 **{k: v for k, v in self.engine_args.items() if k != "model"}}
 
 
-class VLLMBackend(VLLMEngine):
+class VLLMBackend(VLLMEngine, CausalLM):
     """A causal LM on vLLM: label tokens, query likelihood and generation.
 
     Takes every option of :class:`VLLMEngine`, and:
@@ -227,7 +227,6 @@ class VLLMBackend(VLLMEngine):
         ...                     tensor_parallel_size=2)  # doctest: +SKIP
     """
 
-    kind = "causal-lm"
 
     def __init__(self, model: Any, *, top_logprobs: int = 20, label_mode: str = "auto", **options: Any) -> None:
         if label_mode not in ("auto", "top_k"):

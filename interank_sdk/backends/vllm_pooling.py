@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, InvalidInputError, UnsupportedError
+from .base import Encoder, PairClassifier, PairLogits
 from .pairs import PairBudget, PairEncoder, resolve_max_length
 from .vllm import VLLMEngine
 
@@ -54,7 +55,7 @@ def qwen3_reranker_settings(instruction: str | None = None) -> dict[str, object]
     }
 
 
-class VLLMScoreBackend(PairBudget, VLLMEngine):
+class VLLMScoreBackend(PairBudget, VLLMEngine, PairClassifier):
     """A one-label sequence classifier on vLLM's scoring API (``LLM.score``).
 
     Takes every option of :class:`~interank_sdk.backends.vllm.VLLMEngine`, and:
@@ -67,8 +68,10 @@ class VLLMScoreBackend(PairBudget, VLLMEngine):
         >>> reranker = Reranker("BAAI/bge-reranker-v2-m3", backend="vllm")  # doctest: +SKIP
     """
 
-    kind = "sequence-classification"
     runner = "pooling"
+    #: vLLM tokenizes the pairs in the engine and refuses one past ``max_model_len`` rather than cut it: the
+    #: pipeline fits documents before they are sent
+    fits_pairs = False
 
     def __init__(self, model: Any, *, max_length: int | None = None, **options: Any) -> None:
         super().__init__(model, **options)
@@ -80,9 +83,9 @@ class VLLMScoreBackend(PairBudget, VLLMEngine):
         self.max_length = resolve_max_length(max_length, int(config.max_model_len))
         self.pairs = PairEncoder(self.tokenizer, self.max_length, token_types=False)
 
-    def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> PairLogits:
         if not pairs:
-            return np.zeros((0, 1), dtype=np.float64)
+            return PairLogits(np.zeros((0, 1), dtype=np.float64))
         from vllm.pooling_params import PoolingParams
 
         self.forward_passes += 1
@@ -94,13 +97,14 @@ class VLLMScoreBackend(PairBudget, VLLMEngine):
             )
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"vLLM failed: {exc}") from exc
-        return np.asarray([[float(o.outputs.score)] for o in outputs], dtype=np.float64)
+        logits = np.asarray([[float(o.outputs.score)] for o in outputs], dtype=np.float64)
+        lengths = [len(o.prompt_token_ids) for o in outputs]  # what vLLM encoded; only full pairs are counted
+        return PairLogits(logits, self.pairs.cut(pairs, lengths))
 
 
-class VLLMEmbedBackend(VLLMEngine):
+class VLLMEmbedBackend(VLLMEngine, Encoder):
     """An embedding encoder on vLLM (``LLM.embed``; vLLM applies the model's own pooling and normalisation)."""
 
-    kind = "embedding"
     runner = "pooling"
 
     def __init__(self, model: Any, *, pooling: str | None = None, normalize: bool | None = None,

@@ -7,9 +7,9 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
-from ..backends.base import Backend
+from ..backends.base import Backend, CausalLM
 from ..prompts import Prompt, PromptTemplate, format_passage, get_template
 
 
@@ -36,6 +36,8 @@ class Judgment:
         generated_tokens: tokens generated for the explanation.
         missing_marker: the model did not write the label marker itself.
         hit_budget: generation stopped at the token budget.
+        truncated: the runtime cut the passage to fit its token budget (a pair classifier fits each pair in the
+            call that encodes it).
     """
 
     score: float
@@ -46,14 +48,21 @@ class Judgment:
     generated_tokens: int = 0
     missing_marker: bool = False
     hit_budget: bool = False
+    truncated: bool = False
 
 
-class Strategy(ABC):
-    """Turns (query, passage) pairs into :class:`Judgment` objects using a backend.
+#: the runtime interface a strategy reads
+R = TypeVar("R", bound=Backend)
 
-    Subclasses say which model kind they read (:attr:`model_kind`: a causal LM's
-    next-token distribution, a classifier's logits, an encoder's embeddings)
-    and what they make of it.
+
+class Strategy(ABC, Generic[R]):
+    """Turns (query, passage) pairs into :class:`Judgment` objects using a runtime.
+
+    A subclass names the runtime interface it reads as its type parameter
+    (``class ClassifierStrategy(Strategy[PairClassifier])``: a classifier's
+    logits; :class:`~interank_sdk.backends.base.CausalLM`: a causal LM's
+    next-token distribution; ...), which becomes :attr:`runtime`, and says what
+    it makes of what it reads.
 
     Args:
         prompt_version: version of the strategy's prompt template (default: latest;
@@ -62,12 +71,21 @@ class Strategy(ABC):
 
     #: registry name of the strategy
     name: ClassVar[str] = ""
-    #: the model kind a backend must run for this strategy
-    model_kind: ClassVar[str] = "causal-lm"
+    #: the runtime interface a backend must implement for this strategy (from the class's type parameter)
+    runtime: ClassVar[type[Backend]] = CausalLM
+    #: the model kind that interface runs (``runtime.kind``)
+    model_kind: ClassVar[str] = CausalLM.kind
     #: whether the strategy has versioned prompt templates in :mod:`interank_sdk.prompts`
     has_template: ClassVar[bool] = True
     #: whether judgments come with generated text (counted as generations)
     generates: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Strategy and get_args(base) and isinstance(get_args(base)[0], type):
+                cls.runtime = get_args(base)[0]
+        cls.model_kind = cls.runtime.kind
 
     def __init__(self, prompt_version: str | None = None) -> None:
         self.template: PromptTemplate | None = get_template(self.name, prompt_version) if self.has_template else None
@@ -85,15 +103,17 @@ class Strategy(ABC):
         """The passage as the model sees it, from a document's text and title."""
         return format_passage(text, title)
 
-    def reserved_tokens(self, backend: Backend, query: str) -> int | None:
-        """Tokens of the input around the passage (the passage gets the rest of ``max_length``).
+    def reserved_tokens(self, backend: R, query: str) -> int | None:
+        """Tokens of the input around the passage (the passage gets the rest of ``max_length``); by default the
+        rendered prompt's (the prompt strategies that read a causal LM).
 
         ``None``: the backend budgets documents itself (a remote rerank service).
         """
+        assert isinstance(backend, CausalLM), f"{self.name} reads {self.model_kind} runtimes and must say its budget"
         return backend.prompt_length(self.prompt(query, ""))
 
     @abstractmethod
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: R, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         """Judge ``(query, passage)`` pairs, batched by the backend; one judgment per pair, in order."""
 
     @property

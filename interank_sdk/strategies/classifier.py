@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import PairClassifier
 from ..errors import InvalidInputError
 from .base import Judgment, Strategy, sigmoid
 
@@ -72,7 +72,7 @@ ENCODER_PAIR_FORMAT = PairFormat()
 LLM_PAIR_FORMAT = PairFormat(query="query: {query}", document="document: {passage}", title_separator=" ")
 
 
-class ClassifierStrategy(Strategy):
+class ClassifierStrategy(Strategy[PairClassifier]):
     """Score = the classifier's activated logit for the pair.
 
     Args:
@@ -86,7 +86,6 @@ class ClassifierStrategy(Strategy):
     """
 
     name = "classifier"
-    model_kind = "sequence-classification"
     has_template = False
 
     def __init__(
@@ -119,18 +118,22 @@ class ClassifierStrategy(Strategy):
     def format_passage(self, text: str, title: str | None) -> str:
         return f"{title}{self.pair_format.title_separator}{text}" if title else text
 
-    def reserved_tokens(self, backend: Backend, query: str) -> int:
+    def reserved_tokens(self, backend: PairClassifier, query: str) -> int:
         fixed = self.pair_format.second("")
         return backend.pair_overhead(self.pair_format.first(query)) + (backend.count_tokens([fixed])[0] if fixed else 0)
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: PairClassifier, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         fmt = self.pair_format
-        logits = np.asarray(backend.classify([(fmt.first(q), fmt.second(p)) for q, p in pairs]), dtype=np.float64)
+        scored = backend.score_pairs([(fmt.first(q), fmt.second(p)) for q, p in pairs])
+        logits = np.asarray(scored.logits, dtype=np.float64)
         if self.num_labels is not None and logits.shape[1] != self.num_labels:
             raise InvalidInputError(f"the model returned {logits.shape[1]} outputs, expected {self.num_labels}")
-        return [self._judgment(row) for row in logits]
+        judgments = [self._judgment(row) for row in logits]
+        for j, cut in zip(judgments, scored.truncated):
+            j.truncated = cut
+        return judgments
 
     def _judgment(self, row: np.ndarray) -> Judgment:
         if not np.all(np.isfinite(row)):

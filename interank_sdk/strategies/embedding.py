@@ -12,21 +12,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import Encoder
 from .base import Judgment, Strategy
 
 
-class EmbeddingStrategy(Strategy):
+class EmbeddingStrategy(Strategy[Encoder]):
     """Score = (cosine(embed(query), embed(passage)) + 1) / 2."""
 
     name = "embedding"
-    model_kind = "embedding"
     has_template = False
 
-    def reserved_tokens(self, backend: Backend, query: str) -> int:
+    def reserved_tokens(self, backend: Encoder, query: str) -> int:
         return 2  # the passage is encoded alone: [CLS] ... [SEP]
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: Encoder, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         queries = list(dict.fromkeys(q for q, _ in pairs))

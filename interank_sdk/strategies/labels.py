@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import CausalLM
 from .base import Judgment, Strategy
 
 
@@ -65,7 +65,7 @@ def log_odds(label_logp: Any) -> Any:
     return label_logp[..., 0] - label_logp[..., 1]
 
 
-class LabelStrategy(Strategy):
+class LabelStrategy(Strategy[CausalLM]):
     """Read a distribution over label tokens at the answer position.
 
     The probabilities of the label tokens (summed over surface variants) are
@@ -78,7 +78,7 @@ class LabelStrategy(Strategy):
     #: numeric value of each label
     values: tuple[float, ...] = ()
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: CausalLM, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         logp = backend.label_logprobs([self.prompt(q, p) for q, p in pairs], self.labels)

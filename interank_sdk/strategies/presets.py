@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import CausalLM
 from ..errors import InvalidInputError
 from ..prompts import Prompt
 from .base import Judgment, Strategy, sigmoid
@@ -30,7 +30,7 @@ from .base import Judgment, Strategy, sigmoid
 PRESET_FORMAT_VERSION = "v1"
 
 
-class _PresetStrategy(Strategy):
+class _PresetStrategy(Strategy[CausalLM]):
     has_template = False
     default_instruction: str = ""
 
@@ -64,7 +64,7 @@ class Qwen3RerankerStrategy(_PresetStrategy):
         body = f"<Instruct>: {self.instruction}\n<Query>: {query}\n<Document>: {passage}"
         return Prompt(segments=(self.PREFIX, body, self.SUFFIX))
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: CausalLM, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         logp = backend.label_logprobs([self.prompt(q, p) for q, p in pairs], ["yes", "no"], variants=False)
@@ -86,7 +86,7 @@ class BGEGemmaRerankerStrategy(_PresetStrategy):
     def prompt(self, query: str, passage: str) -> Prompt:
         return Prompt(segments=(f"A: {query}", "\n", f"B: {passage}", "\n", self.instruction), bos=True)
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: CausalLM, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         yes = backend.token_id("Yes")

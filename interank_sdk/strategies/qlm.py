@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..backends.base import Backend
+from ..backends.base import CausalLM
 from .base import Judgment, Strategy
 
 
-class QueryLikelihoodStrategy(Strategy):
+class QueryLikelihoodStrategy(Strategy[CausalLM]):
     """Score = exp(mean log P(query token | passage, instruction, previous query tokens)).
 
     One teacher-forced forward pass per batch; the mapping from mean
@@ -20,10 +20,10 @@ class QueryLikelihoodStrategy(Strategy):
 
     name = "qlm"
 
-    def reserved_tokens(self, backend: Backend, query: str) -> int:
+    def reserved_tokens(self, backend: CausalLM, query: str) -> int:
         return backend.prompt_length(self.prompt(query, "")) + backend.count_tokens([query])[0]
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: CausalLM, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         logps = backend.continuation_logprobs([self.prompt(q, p) for q, p in pairs], [q for q, _ in pairs])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..backends.base import Backend
+from ..backends.base import CausalLM
 from ..errors import InvalidInputError
 from ..prompts import Prompt
 from .base import Judgment
@@ -50,7 +50,7 @@ class ReasoningStrategy(GradedStrategy):
     def options(self) -> dict[str, object]:
         return {"max_new_tokens": self.max_new_tokens}
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: CausalLM, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         if not pairs:
             return []
         prompts = [self.prompt(q, p) for q, p in pairs]

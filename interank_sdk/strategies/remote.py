@@ -7,24 +7,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import RemoteRanker
 from .base import Judgment, Strategy
 
 
-class RemoteStrategy(Strategy):
+class RemoteStrategy(Strategy[RemoteRanker]):
     """Score = the service's ``relevance_score`` (the service decides what it means and how it truncates).
 
     Pairs are grouped by query, one request per query.
     """
 
     name = "remote"
-    model_kind = "remote-rerank"
     has_template = False
 
-    def reserved_tokens(self, backend: Backend, query: str) -> None:
+    def reserved_tokens(self, backend: RemoteRanker, query: str) -> None:
         return None  # the service fits documents to its model itself
 
-    def judge(self, backend: Backend, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
+    def judge(self, backend: RemoteRanker, pairs: Sequence[tuple[str, str]]) -> list[Judgment]:
         groups: OrderedDict[str, list[int]] = OrderedDict()
         for i, (q, _) in enumerate(pairs):
             groups.setdefault(q, []).append(i)

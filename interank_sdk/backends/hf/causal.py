@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import InvalidInputError
 from ...prompts import Prompt
-from ..base import Generation
+from ..base import CausalLM, Generation
 from ..tokens import LabelIds, exact_token_id, leading_bos_id, prompt_token_ids, render_prompt
 from .generation import cut_at_stop, eos_ids, stopping_criteria
 from .runtime import HFRuntime, _torch
@@ -36,7 +36,7 @@ def label_logprobs_from_logits(logits: Any, ids_per_label: Sequence[Sequence[int
     return torch.stack([torch.logsumexp(logp[:, list(ids)], dim=-1) for ids in ids_per_label], dim=-1)
 
 
-class HFBackend(HFRuntime):
+class HFBackend(HFRuntime, CausalLM):
     """A causal language model (``AutoModelForCausalLM``) in process.
 
     Takes every option of :class:`~interank_sdk.backends.hf.runtime.HFRuntime`, and:
@@ -52,7 +52,6 @@ class HFBackend(HFRuntime):
     """
 
     task = "causal-lm"
-    kind = "causal-lm"
 
     #: a shorter shared prefix is not worth a separate pass
     MIN_SHARED_PREFIX = 16

@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from ..base import PairClassifier, PairLogits
 from ..pairs import PairBudget, PairEncoder
 from .runtime import HFRuntime, _torch
 
 logger = logging.getLogger(__name__)
 
-class HFClassifierBackend(PairBudget, HFRuntime):
+class HFClassifierBackend(PairBudget, HFRuntime, PairClassifier):
     """A ``*ForSequenceClassification`` model in process.
 
     Takes every option of :class:`~interank_sdk.backends.hf.runtime.HFRuntime`, and:
@@ -47,7 +48,6 @@ class HFClassifierBackend(PairBudget, HFRuntime):
     """
 
     task = "sequence-classification"
-    kind = "sequence-classification"
     padding_side = "right"
 
     def __init__(self, model: Any, *, max_length: int | None = None, batch_size: int = 64, **options: Any) -> None:
@@ -61,15 +61,12 @@ class HFClassifierBackend(PairBudget, HFRuntime):
         self.max_length = self.pairs.max_length
         self._vocab = int(getattr(config, "vocab_size", 0) or len(self.tokenizer))
 
-    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None]:
-        """``(input_ids, token_type_ids)`` of each pair (:class:`~interank_sdk.backends.pairs.PairEncoder`)."""
-        return self.pairs.encode(pairs)
-
-    def classify(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> PairLogits:
         torch = _torch()
         if not pairs:
-            return np.zeros((0, self.num_labels), dtype=np.float64)
-        rows, types = self.encode_pairs(pairs)
+            return PairLogits(np.zeros((0, self.num_labels), dtype=np.float64))
+        encoded = self.pairs.encode(pairs)
+        rows, types = encoded.input_ids, encoded.token_type_ids
         type_of = {id(r): t for r, t in zip(rows, types)} if types is not None else {}
 
         def fn(batch: list[Sequence[int]]) -> list[np.ndarray]:
@@ -94,7 +91,7 @@ class HFClassifierBackend(PairBudget, HFRuntime):
             self.forward_passes += 1
             return list(logits.float().reshape(len(batch), -1).double().cpu().numpy())
 
-        return np.stack(self._run_batches(rows, fn, "scoring"))
+        return PairLogits(np.stack(self._run_batches(rows, fn, "scoring")), encoded.truncated)
 
     def _batch_pad_id(self, batch: Sequence[Sequence[int]]) -> int:
         """The tokenizer's pad id, or, for a decoder whose rows contain it, an id none of them contains."""

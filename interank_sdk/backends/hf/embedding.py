@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidInputError
+from ..base import Encoder
 from ..pairs import model_position_limit
 from ..tokens import ensure_pad_token
 from .runtime import HFRuntime, _torch
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 POOLING_MODES = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len")
 
 
-class HFEmbeddingBackend(HFRuntime):
+class HFEmbeddingBackend(HFRuntime, Encoder):
     """An encoder (``AutoModel``) whose pooled token states are embeddings.
 
     Takes every option of :class:`~interank_sdk.backends.hf.runtime.HFRuntime`, and:
@@ -38,7 +39,6 @@ class HFEmbeddingBackend(HFRuntime):
     """
 
     task = "embedding"
-    kind = "embedding"
     padding_side = "right"
 
     def __init__(self, model: Any, *, pooling: str = "mean", normalize: bool = False, max_length: int | None = None,
