@@ -156,7 +156,7 @@ class Reranker(BaseReranker):
         self.card = built.card
         self.max_new_tokens = max_new_tokens
         self._reasoning_strategy: Strategy | None = None
-        self._reasoning_prompt_version = prompt_version if self.strategy.name == "reasoning" else None
+        self._reasoning_prompt_version = prompt_version if self.strategy.generates else None
         self.model_name = self.backend.model_name
         self.max_length = self._budget(max_length)
         self.pipeline = Pipeline(self.backend, self.max_length, long_documents, window_overlap, float(fusion_weight),
@@ -257,7 +257,9 @@ class Reranker(BaseReranker):
 
     # ----------------------------------------------------------------- helpers
     def _reasoning(self) -> Strategy:
-        if self.strategy.name == "reasoning":
+        """The strategy that writes explanations: this reranker's own when it writes them, else the reasoning
+        strategy on this reranker's causal LM."""
+        if self.strategy.generates:
             return self.strategy
         if not isinstance(self.backend, CausalLM):
             raise UnsupportedError(
@@ -274,7 +276,7 @@ class Reranker(BaseReranker):
         passes_before = self.backend.forward_passes
         accounting: dict[int, RerankStats] = {}
         cascade_k = 0
-        if explain is True or self.strategy.name == "reasoning":
+        if explain is True or self.strategy.generates:
             first = self._reasoning()
         else:
             first = self.strategy

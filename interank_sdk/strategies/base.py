@@ -77,7 +77,8 @@ class Strategy(ABC, Generic[R]):
     model_kind: ClassVar[str] = CausalLM.kind
     #: whether the strategy has versioned prompt templates in :mod:`interank_sdk.prompts`
     has_template: ClassVar[bool] = True
-    #: whether judgments come with generated text (counted as generations)
+    #: whether judgments come with generated text, an explanation per document (counted as generations; such a
+    #: strategy is what `explain=` uses when the reranker runs it)
     generates: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
