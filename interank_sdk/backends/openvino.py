@@ -175,6 +175,9 @@ class OVClassifierBackend(PairBudget, Backend):
                 ov_model = ov.convert_model(model, example_input={k: torch.from_numpy(v) for k, v in example.items()})
         except Exception as exc:  # noqa: BLE001 - the converter raises many types; the cause is kept
             raise ConversionError(f"OpenVINO cannot convert {self.model_name!r}: {exc}") from exc
+        # the check runs past a sliding attention window (ModernBERT: 128 tokens) and with padding
+        rows, types = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
+        self._check_conversion(ov, ov_model, model, self._arrays(rows, types))
         tmp = self.ir_path.parent.with_name(self.ir_path.parent.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -183,6 +186,18 @@ class OVClassifierBackend(PairBudget, Backend):
         tmp.rename(self.ir_path.parent)
         logger.info("openvino: converted %s -> %s", self.model_name, self.ir_path.parent)
         return ov_model
+
+    def _check_conversion(self, ov: Any, ov_model: Any, model: Any, example: dict[str, np.ndarray]) -> None:
+        """Refuse a conversion whose float32 logits are not finite or not the torch model's (before it is cached)."""
+        torch = require("torch", "hf")
+        with torch.no_grad():
+            reference = model(**{k: torch.from_numpy(v) for k, v in example.items()}).logits.float().numpy()
+        compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        got = np.asarray(compiled({k: v for k, v in example.items()
+                                   if k in {p.get_any_name() for p in compiled.inputs}})[0], dtype=np.float32)
+        if not np.all(np.isfinite(got)) or np.max(np.abs(got - reference)) > 1e-3 * max(1.0, float(np.abs(reference).max())):
+            raise ConversionError(f"OpenVINO's conversion of {self.model_name!r} ({model.config.model_type}) gives "
+                                  f"logits {got.ravel().tolist()} where transformers gives {reference.ravel().tolist()}")
 
     def _arrays(self, rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]] | None) -> dict[str, np.ndarray]:
         width = max(len(r) for r in rows)
