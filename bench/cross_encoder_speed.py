@@ -21,9 +21,28 @@ another process keeps one core busy, with torch's default threads (one per core)
 with OpenMP's default wait policy (spin, then sleep) and ``OMP_WAIT_POLICY=PASSIVE``; and the best SDK cell
 with ``threads="auto"`` (``+auto``: every core when idle, fewer while other processes take cores).
 
+``--architectures`` measures every classifier architecture the README lists on randomly initialised models
+of the real published shapes (speed needs no trained weights; ``ARCHITECTURES`` holds the shapes and where
+each came from), built once offline from transformers config classes into
+``$INTERANK_CACHE/models/speed-shapes/<name>`` (seed 0, sentence-transformers CrossEncoder folders). Tokenizers
+are offline: BERT's wordpiece (exact for MiniLM/ELECTRA), else the closest available one (Qwen2.5's BPE for
+XLM-R, SmolLM2's BPE with a ``<cls> A <sep> B <sep>`` template for ModernBERT/Ettin, BERT's wordpiece for
+DeBERTa-v3) with the real vocab_size: each row records its tokenizer and whether tokenization cost is exact
+or approximate. Workloads: DL19 BM25 top-20 and top-100, and ``short`` (top-100 passages cut to 20 words,
+where tokenization dominates); the two largest shapes skip top-100. Cells, each in its own process:
+``st-torch-fp32`` (the reference), ``ours-default`` (``Reranker(folder)`` as a user would),
+``ours-openvino`` (where the model does not convert, the SDK falls back to transformers and the row says
+why, untimed), ``ours-int8`` (``quantization="int8"``), and ``st-openvino`` with ``--openvino-python``.
+Each cell: pairs/s, ratio to ``st-torch-fp32`` (goal >= 1.5) and to sentence-transformers' fastest cell
+(goal >= 1.0), Kendall tau per query against ``st-torch-fp32`` (goal >= 0.97; random weights give near-tied
+scores, so read it with ``max_score_diff``). Writes ``bench/results/cross_encoder_speed_architectures.json``
+and ``.png`` (one panel per workload, pairs/s per architecture per cell, log scale).
+
 Usage::
 
     python bench/cross_encoder_speed.py [--queries 8] [--model FOLDER] [--openvino-python PY] [--contention]
+    python bench/cross_encoder_speed.py --architectures [--only NAME ...] [--workloads top20 short]
+        [--queries-override N] [--openvino-python PY] [--build-only]
 
 Writes ``bench/results/cross_encoder_speed.json`` and ``.png``.
 """
