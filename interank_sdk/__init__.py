@@ -11,6 +11,7 @@ from .base import BaseReranker
 from .cascade import Cascade
 from .errors import (
     BackendError,
+    ConversionError,
     InteRankError,
     InvalidInputError,
     LabelTokenError,
@@ -34,6 +35,7 @@ __all__ = [
     "InteRankError",
     "InvalidInputError",
     "ModelLoadError",
+    "ConversionError",
     "MissingDependencyError",
     "LabelTokenError",
     "UnsupportedError",

@@ -23,7 +23,7 @@ from typing import Any
 from .backends import LOCAL_BACKENDS, Backend, accepted_options, backend_class, backend_name
 from .card import ModelCard, card_strategy
 from .detect import ModelProfile, inspect_model
-from .errors import InvalidInputError, UnsupportedError
+from .errors import ConversionError, InvalidInputError, UnsupportedError
 from .sources import resolve_source
 from .strategies import STRATEGIES, Strategy, get_strategy
 
@@ -145,9 +145,24 @@ def assemble(
         derived = {"pooling": profile.pooling, "normalize": profile.normalize if profile.pooling else None,
                    "max_length": max_length if max_length is not None else profile.max_length}
         forwarded.update({k: v for k, v in derived.items() if v is not None and k in takes and k not in forwarded})
-    instance = cls(source, **forwarded)
-    logger.info("reranker: %s on %s, strategy %s", getattr(instance, "model_name", model), runtime, chosen.name)
+    try:
+        instance = cls(source, **forwarded)
+    except ConversionError as exc:
+        if runtime != "openvino":
+            raise
+        instance = _fallback_to_hf(source, chosen.model_kind, forwarded, exc)
+    logger.info("reranker: %s on %s, strategy %s", getattr(instance, "model_name", model), instance.name, chosen.name)
     return Assembly(backend=instance, strategy=chosen, profile=profile, card=card)
+
+
+def _fallback_to_hf(source: Any, kind: str, forwarded: dict[str, Any], exc: ConversionError) -> Backend:
+    """The transformers runtime for a model OpenVINO cannot run, with the options it takes (a warning says why)."""
+    cls = backend_class("hf", kind)
+    takes = accepted_options(cls)
+    dropped = sorted(k for k in forwarded if k not in takes)
+    logger.warning("openvino: %s; falling back to backend='hf'%s", exc,
+                   f" (without the openvino-only options {dropped})" if dropped else "")
+    return cls(source, **{k: v for k, v in forwarded.items() if k in takes})
 
 
 __all__ = ["Assembly", "BACKEND_DEFAULT_STRATEGY", "DEFAULT_STRATEGY", "assemble", "build_strategy"]

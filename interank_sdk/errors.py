@@ -24,6 +24,12 @@ class ModelLoadError(InteRankError, OSError):
     """A model (hub id, folder, ``.gguf`` file or LoRA adapter) could not be loaded."""
 
 
+class ConversionError(ModelLoadError):
+    """A model could not be converted to a runtime's own format (OpenVINO IR): that architecture does not
+    convert, or the runtime does not run that model kind. ``Reranker(..., backend="openvino")`` then falls
+    back to the transformers runtime with a warning naming the reason."""
+
+
 class MissingDependencyError(InteRankError, ImportError):
     """An optional dependency is not installed; the message names the pip command."""
 
@@ -44,6 +50,7 @@ __all__ = [
     "InteRankError",
     "InvalidInputError",
     "ModelLoadError",
+    "ConversionError",
     "MissingDependencyError",
     "LabelTokenError",
     "UnsupportedError",

@@ -66,7 +66,9 @@ class Reranker(BaseReranker):
         device: ``"auto"`` (cuda if present, else cpu), ``"cpu"``, ``"cuda"``...
         dtype: ``"auto"`` (bf16 where the hardware runs it natively, else fp32) or a dtype name.
         quantization: ``None``; ``"4bit"`` (NF4) or ``"8bit"`` via bitsandbytes;
-            ``"int8"``: the CPU int8 path (int8 weights and per-token activations).
+            ``"int8"``: the CPU int8 path, the implementation that is fast on this CPU (per-token
+            ``torch._int_mm`` with int8 dot-product instructions; PyTorch's dynamic int8 layers for
+            cross-encoders without them; :mod:`interank_sdk.backends.int8`, docs/performance.md).
         max_length: token budget of one input; documents are cut (or windowed)
             to fit. Default: 512 for causal LMs, the model's own limit for
             classifiers and encoders (never past it).

@@ -378,5 +378,15 @@ def test_the_openvino_runtime_gives_the_transformers_scores(bert_ce, tmp_path):
     cached = Reranker(str(bert_ce), backend="openvino", dtype="float32", cache_folder=str(tmp_path / "ir"))
     assert cached.backend.ir_path == on_ov.backend.ir_path and cached.backend.ir_path.is_file()
     assert np.max(np.abs(cached.predict(PAIRS) - reference)) <= 1e-4
-    with pytest.raises(UnsupportedError, match="decoder"):
-        Reranker(str(build_llm_classifier(tmp_path / "dear")), backend="openvino")
+
+def test_openvino_falls_back_to_transformers_with_a_warning_where_it_cannot_run_the_model(tmp_path, caplog):
+    pytest.importorskip("openvino")
+    folder = build_llm_classifier(tmp_path / "dear")  # a decoder LLM classifier: not an OpenVINO encoder
+    with caplog.at_level("WARNING", logger="interank_sdk.assembly"):
+        reranker = Reranker(str(folder), backend="openvino", dtype="float32", cache_folder=str(tmp_path / "ir"))
+    assert reranker.backend.name == "hf"
+    assert any("decoder" in r.getMessage() and "falling back to backend='hf'" in r.getMessage() for r in caplog.records)
+    reference = Reranker(str(folder), dtype="float32").predict(PAIRS, raw=True)
+    assert np.allclose(reranker.predict(PAIRS, raw=True), reference, atol=1e-5)
+    with pytest.raises(UnsupportedError, match="quantization"):  # an option error is still an error
+        Reranker(str(folder), backend="openvino", quantization="int8")

@@ -1,5 +1,20 @@
 """Int8 matrix multiplies for the transformers backend on CPUs (``quantization="int8"``).
 
+Two implementations; :func:`choose_int8_method` picks the one that is fast on this CPU (and the
+loader logs which):
+
+* ``"int_mm"`` (:func:`quantize_int8`): per-token int8 through ``torch._int_mm``, fast on CPUs with
+  int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX-INT8), far slower than float32 without them;
+* ``"dynamic"`` (:func:`quantize_dynamic_int8`, cross-encoders and encoders on CPUs without those
+  instructions): PyTorch's dynamic int8 linear layers on its x86/fbgemm engine (AVX2 int8 kernels),
+  per-channel int8 weights, one activation scale per call. Measured on an AVX2-only CPU with the DL21
+  student (docs/performance.md, "int8"): faster than float32 at DL19 nDCG@10 within 0.005 of it, where
+  OpenVINO's static int8 (NNCF) was slower than OpenVINO float32. Its activation scale is one per
+  tensor, so a pair's score moves a little with the other pairs of its batch (the same input gives the
+  same scores; ``mix_queries=False`` keeps a query's batches independent of other queries).
+
+The rest of this docstring describes ``"int_mm"``.
+
 A CPU scores at its matmul peak already with one sequence, so batching alone
 cannot buy much there (see the README's speed section); integer arithmetic can.
 CPUs with AVX512-VNNI (or AMX-INT8) multiply int8 at about four times their
@@ -21,11 +36,16 @@ No extra dependency: plain PyTorch.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import warnings
+from typing import Any, Literal
 
 from .._deps import require
 
 logger = logging.getLogger(__name__)
+
+#: the int8 implementations (see the module docstring)
+Int8Method = Literal["int_mm", "dynamic"]
+INT8_METHODS: tuple[str, ...] = ("int_mm", "dynamic")
 
 #: modules never quantized: the output head (one position when scoring) and the embeddings
 DEFAULT_SKIP = ("lm_head",)
@@ -61,6 +81,64 @@ def int8_fast() -> bool | None:
     if flags is None:
         return None
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
+
+
+def dynamic_int8_supported() -> bool:
+    """True when this PyTorch has dynamic int8 linear layers and an x86 (fbgemm) quantized engine."""
+    torch = _torch()
+    engines = set(getattr(torch.backends.quantized, "supported_engines", ()))
+    quantization = getattr(getattr(torch, "ao", None), "quantization", None)
+    return bool({"x86", "fbgemm"} & engines) and hasattr(quantization, "quantize_dynamic")
+
+
+def choose_int8_method(task: str) -> Int8Method:
+    """The int8 implementation that is fast on this CPU for a model loaded for ``task``.
+
+    ``"dynamic"`` for classifiers (encoder cross-encoders and LLM classifiers) and encoders on a CPU
+    known to lack int8 dot-product instructions (where PyTorch has the dynamic int8 layers);
+    ``"int_mm"`` otherwise: causal LMs keep the per-token path, whose label-token and likelihood
+    readouts were measured with it (one activation scale per tensor is coarse for LLM activation outliers).
+    """
+    if task != "causal-lm" and int8_fast() is False and dynamic_int8_supported():
+        return "dynamic"
+    return "int_mm"
+
+
+def quantize_dynamic_int8(model: Any, skip: tuple[str, ...] = DEFAULT_SKIP) -> int:
+    """Replace the ``nn.Linear`` layers of ``model`` (in place, float32) by PyTorch's dynamic int8 linear layers.
+
+    Weights: int8, one scale per output channel; activations: quantized on the fly with one scale
+    per call (PyTorch's x86/fbgemm engine; AVX2 int8 kernels). ``torch.ao.quantization`` warns that
+    it is deprecated: those warnings are about PyTorch's API, nothing a caller can act on, so they
+    are silenced here; a PyTorch without it gets :class:`~interank_sdk.errors.UnsupportedError`.
+
+    Args:
+        model: a transformers model on the CPU, in float32.
+        skip: module names (last path component) left in full precision (the output heads).
+
+    Returns:
+        The number of layers replaced.
+    """
+    from ..errors import UnsupportedError
+
+    torch = _torch()
+    if not dynamic_int8_supported():
+        raise UnsupportedError("this PyTorch has no dynamic int8 linear layers (torch.ao.quantization.quantize_dynamic "
+                               "with the x86/fbgemm engine); use quantization=None")
+    engines = torch.backends.quantized.supported_engines
+    if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+        torch.backends.quantized.engine = "x86" if "x86" in engines else "fbgemm"
+    names = [name for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in skip]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+        torch.ao.quantization.quantize_dynamic(model, {name: qconfig for name in names}, dtype=torch.qint8,
+                                               inplace=True)
+    logger.info("int8 (dynamic, %s engine): %d linear layers quantized (per-channel weights, per-call activations)",
+                torch.backends.quantized.engine, len(names))
+    return len(names)
 
 
 def _quantize_rows(x: Any) -> tuple[Any, Any]:

@@ -10,6 +10,10 @@ LoRA adapters merged, untrained heads refused), converted with
 ``$INTERANK_CACHE/openvino/`` and reused from there. Pairs are encoded by the
 same :class:`~interank_sdk.backends.pairs.PairEncoder` as the other runtimes.
 
+An architecture that does not convert (or a decoder LLM classifier, which this runtime does not
+run) raises :class:`~interank_sdk.errors.ConversionError`; ``Reranker(..., backend="openvino")``
+then falls back to ``backend="hf"`` with a warning naming the reason, never an error.
+
 Install with ``pip install "interank-sdk[hf,openvino]"``.
 
 Example:
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
-from ..errors import InvalidInputError, ModelLoadError, UnsupportedError
+from ..errors import ConversionError, InvalidInputError, UnsupportedError
 from ..sources import ModelSource, resolve_source
 from .hf.device import dtype_name
 from .base import PairClassifier, PairLogits
@@ -104,8 +108,9 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         if device not in ("auto", "cpu"):
             raise UnsupportedError(f"the openvino backend runs on the CPU; device={device!r} is not available")
         if quantization is not None:
-            raise UnsupportedError("the openvino backend has no quantization option here; the CPU int8 path is "
-                                   "backend='hf' with quantization='int8'")
+            raise UnsupportedError("the openvino backend has no quantization option: OpenVINO's static int8 (NNCF) "
+                                   "measured slower than its float32 on a CPU without VNNI and is not offered; the "
+                                   "CPU int8 path is backend='hf' with quantization='int8'")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
         precision = dtype_name(dtype)
@@ -125,8 +130,8 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         from ..detect import encoder_model_types
 
         if config.model_type not in encoder_model_types():
-            raise UnsupportedError(f"the openvino backend runs encoder cross-encoders; {config.model_type!r} is a "
-                                   "decoder LLM classifier: use backend='hf' or 'vllm'")
+            raise ConversionError(f"the openvino backend runs encoder cross-encoders; {config.model_type!r} is a "
+                                  "decoder LLM classifier: use backend='hf' or 'vllm'")
         self.tokenizer = loaded.tokenizer
         self.num_labels = int(config.num_labels)
         self.pairs = PairEncoder.for_model(loaded.model, self.tokenizer, max_length)
@@ -152,7 +157,7 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         try:
             self.compiled = core.compile_model(ov_model, "CPU", config_ov)
         except RuntimeError as exc:
-            raise ModelLoadError(f"OpenVINO cannot compile {self.model_name!r}: {exc}") from exc
+            raise ConversionError(f"OpenVINO cannot compile {self.model_name!r}: {exc}") from exc
         self.inputs = {port.get_any_name() for port in self.compiled.inputs}
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         logger.info("openvino: %s (%s, inputs %s)", self.model_name, self.precision, sorted(self.inputs))
@@ -170,7 +175,10 @@ class OVClassifierBackend(PairBudget, PairClassifier):
                 warnings.simplefilter("ignore")
                 ov_model = ov.convert_model(model, example_input={k: torch.from_numpy(v) for k, v in example.items()})
         except Exception as exc:  # noqa: BLE001 - the converter raises many types; the cause is kept
-            raise ModelLoadError(f"OpenVINO cannot convert {self.model_name!r}: {exc}") from exc
+            raise ConversionError(f"OpenVINO cannot convert {self.model_name!r}: {exc}") from exc
+        # the check runs past a sliding attention window (ModernBERT: 128 tokens) and with padding
+        rows, types = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
+        self._check_conversion(ov, ov_model, model, self._arrays(rows, types))
         tmp = self.ir_path.parent.with_name(self.ir_path.parent.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -179,6 +187,18 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         tmp.rename(self.ir_path.parent)
         logger.info("openvino: converted %s -> %s", self.model_name, self.ir_path.parent)
         return ov_model
+
+    def _check_conversion(self, ov: Any, ov_model: Any, model: Any, example: dict[str, np.ndarray]) -> None:
+        """Refuse a conversion whose float32 logits are not finite or not the torch model's (before it is cached)."""
+        torch = require("torch", "hf")
+        with torch.no_grad():
+            reference = model(**{k: torch.from_numpy(v) for k, v in example.items()}).logits.float().numpy()
+        compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        got = np.asarray(compiled({k: v for k, v in example.items()
+                                   if k in {p.get_any_name() for p in compiled.inputs}})[0], dtype=np.float32)
+        if not np.all(np.isfinite(got)) or np.max(np.abs(got - reference)) > 1e-3 * max(1.0, float(np.abs(reference).max())):
+            raise ConversionError(f"OpenVINO's conversion of {self.model_name!r} ({model.config.model_type}) gives "
+                                  f"logits {got.ravel().tolist()} where transformers gives {reference.ravel().tolist()}")
 
     def _arrays(self, rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]] | None) -> dict[str, np.ndarray]:
         width = max(len(r) for r in rows)

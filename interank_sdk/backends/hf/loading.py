@@ -42,6 +42,7 @@ class Loaded:
     tokenizer: Any
     folder: str  # the folder or hub id the weights came from (a .gguf file's converted folder)
     adapter: str | None
+    int8_method: str | None = None  # quantization="int8": "int_mm" or "dynamic" (interank_sdk.backends.int8)
 
 
 def _auto_class(transformers: Any, task: str) -> Any:
@@ -114,7 +115,13 @@ def load_model(
 
     # int8: load half-precision weights (half the memory of fp32 while loading), quantize the
     # linear layers, then bring the rest (embeddings, norms, heads) to the compute dtype
-    load_dtype = torch.bfloat16 if quantization == "int8" else dtype
+    # (the dynamic int8 path loads float32: its layers quantize float32 weights and compute in float32)
+    int8_method = None
+    if quantization == "int8":
+        from ..int8 import choose_int8_method
+
+        int8_method = choose_int8_method(task)
+    load_dtype = {"int_mm": torch.bfloat16, "dynamic": torch.float32}.get(int8_method or "", dtype)
     kwargs: dict[str, Any] = dict(hub, dtype=load_dtype, use_safetensors=True)
     bnb = quantization in ("4bit", "8bit")
     if bnb:
@@ -149,7 +156,15 @@ def load_model(
             raise ModelLoadError(f"cannot apply LoRA adapter {source.adapter!r}: {exc}") from exc
         if (merge_adapter or quantization == "int8") and not bnb:
             model = model.merge_and_unload()  # int8: quantize the merged weights
-    if quantization == "int8":
+    if int8_method == "dynamic":
+        from ..int8 import quantize_dynamic_int8
+
+        logger.info("quantization='int8': this CPU has no int8 dot-product instructions; using PyTorch's dynamic "
+                    "int8 layers (x86/fbgemm), which are faster than float32 here (float32 compute)")
+        if dtype != torch.float32:
+            logger.info("quantization='int8' (dynamic): computing in float32, not %s", dtype)
+        quantize_dynamic_int8(model, skip=INT8_SKIP[task])
+    elif quantization == "int8":
         from ..int8 import int8_fast, int8_supported, quantize_int8
 
         if not int8_supported():
@@ -161,7 +176,7 @@ def load_model(
         quantize_int8(model, skip=INT8_SKIP[task])
         model.to(dtype)
     model.eval()
-    return Loaded(model=model, tokenizer=tokenizer, folder=folder, adapter=source.adapter)
+    return Loaded(model=model, tokenizer=tokenizer, folder=folder, adapter=source.adapter, int8_method=int8_method)
 
 
 def _check_missing(source: ModelSource, task: str, missing: list[str]) -> None:

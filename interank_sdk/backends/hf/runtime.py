@@ -36,7 +36,8 @@ class HFRuntime(Backend):
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         dtype: ``"auto"`` (bf16 where the hardware runs it natively, else fp32) or a dtype name.
         quantization: ``None``; ``"4bit"``/``"8bit"`` (bitsandbytes); ``"int8"``
-            (the CPU int8 path, :mod:`interank_sdk.backends.int8`).
+            (the CPU int8 path, :mod:`interank_sdk.backends.int8`: the implementation that is fast
+            on this CPU, logged and kept in ``int8_method``).
         batch_size: sequences per forward pass (halved automatically on out-of-memory).
         local_files_only, revision, cache_dir: how to reach a hub model.
         trust_remote_code: allow model code from the hub (off unless asked).
@@ -118,6 +119,9 @@ class HFRuntime(Backend):
         )
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.adapter_path = loaded.adapter
+        self.int8_method = loaded.int8_method
+        if self.int8_method == "dynamic":
+            self.dtype = _torch().float32  # the dynamic int8 layers take and return float32
         if self.device.startswith("cpu"):
             from .. import cpu_alloc
 
@@ -219,6 +223,7 @@ class HFRuntime(Backend):
             "device": self.device,
             "dtype": str(self.dtype).replace("torch.", ""),
             "quantization": self.quantization,
+            "int8_method": self.int8_method,
             "batch_size": self.batch_size,
         }
 
