@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 _PRECISION = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
+#: bumped when the conversion (or its check) changes, so IRs converted before are not reused
+IR_FORMAT = 2
+
+
 def _ir_key(source: ModelSource, versions: str) -> str:
     """A cache key that changes when the weights, the adapter or the converters change."""
     parts = [source.path, source.adapter or "", versions]
@@ -141,7 +145,7 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         from ..gguf import default_cache_dir
 
         folder = Path(cache_folder) if cache_folder else default_cache_dir() / "openvino"
-        key = _ir_key(source, f"ov{ov.__version__}:tf{transformers.__version__}:{self.pairs.token_types}")
+        key = _ir_key(source, f"ir{IR_FORMAT}:ov{ov.__version__}:tf{transformers.__version__}:{self.pairs.token_types}")
         self.ir_path = folder / f"{Path(source.path).name}-{key}" / "model.xml"
         core = ov.Core()
         if self.ir_path.is_file():
@@ -177,7 +181,8 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         except Exception as exc:  # noqa: BLE001 - the converter raises many types; the cause is kept
             raise ConversionError(f"OpenVINO cannot convert {self.model_name!r}: {exc}") from exc
         # the check runs past a sliding attention window (ModernBERT: 128 tokens) and with padding
-        rows, types = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
+        probe = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
+        rows, types = probe.input_ids, probe.token_type_ids
         self._check_conversion(ov, ov_model, model, self._arrays(rows, types))
         tmp = self.ir_path.parent.with_name(self.ir_path.parent.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
