@@ -12,7 +12,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from .types import DocumentLike, RerankResult
+from .types import DocumentLike, RerankResult, check_min_score
 
 
 class BaseReranker(ABC):
@@ -31,6 +31,7 @@ class BaseReranker(ABC):
         documents_per_query: Sequence[Sequence[DocumentLike]],
         top_k: int | None = None,
         explain: bool | int = False,
+        min_score: float | None = None,
     ) -> list[RerankResult]:
         """Rerank several queries at once; one :class:`RerankResult` per query, in order."""
 
@@ -40,6 +41,7 @@ class BaseReranker(ABC):
         documents: Sequence[DocumentLike],
         top_k: int | None = None,
         explain: bool | int = False,
+        min_score: float | None = None,
     ) -> RerankResult:
         """Rerank ``documents`` for ``query``, best first.
 
@@ -57,6 +59,10 @@ class BaseReranker(ABC):
                 them). ``RankedDocument.strategy`` says which scored each one.
                 Explaining needs a causal LM; to explain with a second model,
                 use :class:`~interank_sdk.Cascade`.
+            min_score: drop the documents whose ``score`` is below it (their
+                order is kept; ``top_k`` applies after). Meant for calibrated
+                rerankers, whose score is a probability of relevance; the result's
+                ``nothing_relevant`` says whether no document reached it.
 
         Returns:
             a :class:`RerankResult` (a list of :class:`RankedDocument`, best
@@ -64,9 +70,10 @@ class BaseReranker(ABC):
 
         Raises:
             InvalidInputError: empty or non-string query, ``None`` or non-text
-                documents, bad ``top_k``.
+                documents, bad ``top_k`` or ``min_score``.
         """
-        return self.rerank_batch([query], [documents], top_k=top_k, explain=explain)[0]
+        check_min_score(min_score)
+        return self.rerank_batch([query], [documents], top_k=top_k, explain=explain, min_score=min_score)[0]
 
     async def arerank(
         self,
@@ -74,9 +81,10 @@ class BaseReranker(ABC):
         documents: Sequence[DocumentLike],
         top_k: int | None = None,
         explain: bool | int = False,
+        min_score: float | None = None,
     ) -> RerankResult:
         """Async :meth:`rerank`: runs in a worker thread, so the event loop is never blocked."""
-        return await asyncio.to_thread(self.rerank, query, documents, top_k, explain)
+        return await asyncio.to_thread(self.rerank, query, documents, top_k, explain, min_score)
 
     async def arerank_batch(
         self,
@@ -84,9 +92,10 @@ class BaseReranker(ABC):
         documents_per_query: Sequence[Sequence[DocumentLike]],
         top_k: int | None = None,
         explain: bool | int = False,
+        min_score: float | None = None,
     ) -> list[RerankResult]:
         """Async :meth:`rerank_batch` (worker thread)."""
-        return await asyncio.to_thread(self.rerank_batch, queries, documents_per_query, top_k, explain)
+        return await asyncio.to_thread(self.rerank_batch, queries, documents_per_query, top_k, explain, min_score)
 
     def score(self, query: str, documents: Sequence[DocumentLike]) -> list[float]:
         """Relevance scores of ``documents`` for ``query``, in input order (no sorting).

@@ -149,6 +149,86 @@ class Calibration:
         return cls.from_dict(data, origin=str(p))
 
 
+# ------------------------------------------------------------------------------------------------ in use
+def initial_calibration(value: Any, card: Any, strategy: str) -> Calibration | None:
+    """The calibration a reranker starts with: ``value`` (a :class:`Calibration`, a saved file, ``False``
+    for none), else the one in the model card (``None``).
+
+    Raises:
+        InvalidInputError: a value of another type, or a calibration fitted for another strategy.
+        ModelLoadError: a saved calibration or card entry that cannot be read.
+    """
+    if value is False:
+        return None
+    if value is None or value is True:
+        data = getattr(card, "calibration", None) if card is not None else None
+        if not data:
+            if value is True:
+                raise InvalidInputError("calibration=True but the model card has no calibration")
+            return None
+        cal = Calibration.from_dict(data, origin="interank.json")
+        if cal.strategy is not None and cal.strategy != strategy and value is None:
+            logger.info("the model card's calibration is for the %r strategy's scores; reading with %r, the "
+                        "scores are not calibrated", cal.strategy, strategy)
+            return None
+    elif isinstance(value, Calibration):
+        cal = value
+    elif isinstance(value, (str, Path)):
+        cal = Calibration.load(value)
+    else:
+        raise InvalidInputError(f"calibration must be a Calibration, a path, False or None, got {type(value).__name__}")
+    if cal.strategy is not None and cal.strategy != strategy:
+        raise InvalidInputError(f"the calibration was fitted on the {cal.strategy!r} strategy's scores; this reranker "
+                                f"reads the model with {strategy!r} (calibrate it again, or pass strategy=...)")
+    return cal
+
+
+def calibration_input(ranked: Any) -> float:
+    """What a calibration maps for a ranked document: its raw score (a logit, a log-odds, a mean
+    log-likelihood, a service's score), or its uncalibrated score where the strategy has no raw number (the
+    graded expectation)."""
+    raw = getattr(ranked, "raw_score", None)
+    if raw is not None:
+        return float(raw)
+    model = getattr(ranked, "model_score", None)
+    return float(model if model is not None else ranked.score)
+
+
+def apply_calibration(calibration: Calibration, ranked: Sequence[Any]) -> None:
+    """Set ``model_score`` and ``score`` of each ranked document its strategy scored to the calibrated
+    probability, in place (``raw_score`` is untouched; documents another strategy scored keep theirs)."""
+    mine = [r for r in ranked if calibration.strategy is None or r.strategy == calibration.strategy]
+    if not mine:
+        return
+    for r, p in zip(mine, calibration.apply([calibration_input(r) for r in mine])):
+        r.model_score = r.score = float(p)
+        r.calibrated = True
+
+
+def describe_scores(calibration: Calibration | None) -> str:
+    """One line on what a reranker's scores mean (for ``describe()``)."""
+    if calibration is None:
+        return ("not calibrated: scores are the model's own numbers in [0, 1]; they order documents but a "
+                "threshold means something different for each model (calibrate on judgments to fix that)")
+    held = calibration.heldout.get("ece")
+    return (f"calibrated ({calibration.method}, relevant = grade >= {calibration.relevance_level}, "
+            f"{calibration.fitted_on.get('pairs', '?')} judged pairs"
+            + (f", held-out ECE {held:.3f}" if isinstance(held, float) else "") + "): scores are P(relevant)")
+
+
+_WARNED: set[int] = set()
+
+
+def warn_uncalibrated(reranker: Any, min_score: float | None) -> None:
+    """Log once per reranker that a threshold is applied to scores that are not calibrated."""
+    if min_score is None or getattr(reranker, "calibration", None) is not None or id(reranker) in _WARNED:
+        return
+    _WARNED.add(id(reranker))
+    logger.warning("min_score=%s on %s, which is not calibrated: the threshold compares the model's own scores, "
+                   "not probabilities of relevance (Reranker.calibrate fits them on your judgments)",
+                   min_score, getattr(reranker, "model_name", "a reranker"))
+
+
 # ------------------------------------------------------------------------------------------------ metrics
 def expected_calibration_error(probs: Sequence[float], labels: Sequence[bool], bins: int = ECE_BINS) -> float:
     """ECE: the pair-weighted mean gap between the mean predicted probability and the share of relevant pairs
@@ -367,5 +447,6 @@ def fit_calibration(
                        relevance_level=relevance_level, fitted_on=fitted_on, heldout=heldout)
 
 
-__all__ = ["Calibration", "ECE_BINS", "METHODS", "MIN_PAIRS", "MIN_PER_CLASS", "brier_score", "check_pairs",
-           "expected_calibration_error", "fit_calibration", "reliability"]
+__all__ = ["Calibration", "ECE_BINS", "METHODS", "MIN_PAIRS", "MIN_PER_CLASS", "apply_calibration", "brier_score",
+           "calibration_input", "check_pairs", "describe_scores", "expected_calibration_error", "fit_calibration", "initial_calibration",
+           "reliability", "warn_uncalibrated"]

@@ -50,6 +50,10 @@ class ModelCard:
         trainer_version: ``interank-trainer`` version that wrote it.
         training: how it was trained (teacher, data, loss, hyper-parameters,
             library versions): free-form, kept as written.
+        calibration: the map from raw score to P(relevant) fitted on judgments
+            (:class:`~interank_sdk.calibration.Calibration` as a JSON object),
+            with what it was fitted on and its held-out error; empty when the
+            model is not calibrated.
         extra: any other keys found in the file (kept on rewrite).
     """
 
@@ -60,6 +64,7 @@ class ModelCard:
     stage: str | None = None
     trainer_version: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -77,7 +82,7 @@ class ModelCard:
             if name not in data or data[name] is None:
                 continue
             value = data[name]
-            if name in ("strategy_options", "training"):
+            if name in ("strategy_options", "training", "calibration"):
                 if not isinstance(value, dict):
                     raise ModelLoadError(f"{origin}: {name!r} must be an object, got {type(value).__name__}")
             elif not isinstance(value, str):

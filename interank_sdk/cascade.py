@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from .base import BaseReranker
-from .errors import InvalidInputError
+from .calibration import Calibration, warn_uncalibrated
+from .errors import InvalidInputError, UnsupportedError
 from .pipeline import check_batch, check_explain, check_top_k
-from .types import DocumentLike, RankedDocument, RerankResult, RerankStats
+from .types import DocumentLike, RankedDocument, RerankResult, RerankStats, check_min_score
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,9 @@ class Cascade(BaseReranker):
     Every result says which stage scored it (:attr:`RankedDocument.stage`: 1 or
     2) and with which strategy. The head (stage 2) comes first, in the second
     stage's order; the rest keep the first stage's order below it. The two
-    stages' scores are on their own scales: compare scores within a stage.
+    stages' own scores are on their own scales; :meth:`calibrate` maps both onto
+    P(relevant), measured on the same judgments, so one threshold
+    (``min_score``) applies across the stages.
 
     Args:
         first: the cheap reranker that sees every candidate (a cross-encoder, a bi-encoder...).
@@ -72,6 +76,7 @@ class Cascade(BaseReranker):
         documents_per_query: Sequence[Sequence[DocumentLike]],
         top_k: int | None = None,
         explain: bool | int = False,
+        min_score: float | None = None,
     ) -> list[RerankResult]:
         """Rerank several queries: all candidates by ``first``, the best ``depth`` by ``second``.
 
@@ -80,10 +85,14 @@ class Cascade(BaseReranker):
             top_k: keep the best ``top_k`` of each query.
             explain: passed to the second stage (``True``: it explains every document
                 of the head; ``k``: its own best ``k``).
+            min_score: drop the documents whose (stage's) model score is below it, after merging the
+                stages; meaningful across stages once both are calibrated (:meth:`calibrate`).
         """
         check_batch(queries, documents_per_query)
         check_top_k(top_k)
         check_explain(explain)
+        check_min_score(min_score)
+        warn_uncalibrated(self, min_score)
         firsts = self.first.rerank_batch(queries, documents_per_query)
         heads = [list(result[: self.depth]) for result in firsts]
         seconds = self.second.rerank_batch(queries, [[r.document for r in head] for head in heads], explain=explain)
@@ -100,8 +109,38 @@ class Cascade(BaseReranker):
             stats = RerankStats()
             stats.merge(first.stats)
             stats.merge(second.stats)
-            out.append(RerankResult(merged[:top_k] if top_k is not None else merged, stats))
+            out.append(RerankResult(merged, stats).above(min_score, top_k))
         return out
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The second stage's calibration when both stages are calibrated (one scale), else ``None``."""
+        first, second = getattr(self.first, "calibration", None), getattr(self.second, "calibration", None)
+        return second if first is not None and second is not None else None
+
+    def calibrate(self, data: Any, run: Any = None, **options: Any) -> tuple[Calibration, Calibration]:
+        """Calibrate both stages on the same judgments, so their scores are one scale, P(relevant), and a
+        threshold applies across stages: the first on the run's top ``depth`` (default 100), the second on the
+        run's top :attr:`depth` (about as many candidates as it sees per query, and the expensive stage). Takes :meth:`Reranker.calibrate <interank_sdk.Reranker.calibrate>`'s
+        options; returns the two calibrations.
+
+        Raises:
+            UnsupportedError: a stage that cannot be calibrated (not a ``Reranker`` or ``Cascade``).
+        """
+        out = []
+        for name, stage in (("first", self.first), ("second", self.second)):
+            if not hasattr(stage, "calibrate"):
+                raise UnsupportedError(f"the {name} stage ({type(stage).__name__}) cannot be calibrated")
+            depth = options.get("depth", 100) if name == "first" else min(options.get("depth", 100), self.depth)
+            fitted = stage.calibrate(data, run, **{**options, "depth": depth})
+            out.append(fitted[-1] if isinstance(fitted, tuple) else fitted)
+        return out[0], out[1]
+
+    def describe(self) -> dict[str, Any]:
+        """Both stages' descriptions, the depth, and whether the cascade's scores are one calibrated scale."""
+        describe = lambda stage: stage.describe() if hasattr(stage, "describe") else {"model": stage.model_name}  # noqa: E731
+        return {"model": self.model_name, "depth": self.depth, "first": describe(self.first),
+                "second": describe(self.second), "calibrated": self.calibration is not None}
 
 
 __all__ = ["Cascade"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backends.base import Backend
+from .calibration import Calibration, apply_calibration
 from .errors import InvalidInputError
 from .strategies import Strategy
 from .strategies.base import Judgment
@@ -82,6 +83,8 @@ class Pipeline:
     window_overlap: int = 64
     fusion_weight: float = 0.0
     query_max_tokens: int | None = None
+    #: the map from raw score to P(relevant) applied to the scores of its strategy (``None``: none)
+    calibration: Calibration | None = None
 
     def query_limit(self, strategy: Strategy) -> int | None:
         """The most tokens a query keeps: ``query_max_tokens``, else half of what the strategy's prompt leaves
@@ -203,9 +206,14 @@ class Pipeline:
         out: list[list[RankedDocument]] = []
         for qi, (prep, subset) in enumerate(zip(prepared, subsets)):
             ranked = [ranked_document(prep, di, best[(qi, di)], strategy.name) for di in subset]
+            fused = fuse and self.fusion_weight > 0
+            if fused and self.calibration is not None:  # fusion mixes the calibrated probabilities
+                apply_calibration(self.calibration, ranked)
             if fuse:
                 self.fuse(ranked)
             ranked.sort(key=lambda r: -r.score)  # stable: ties keep input order
+            if not fused and self.calibration is not None:  # after ordering: the ranking never changes
+                apply_calibration(self.calibration, ranked)
             out.append(ranked)
         return out
 
@@ -250,8 +258,9 @@ def ranked_document(prep: Prepared, di: int, judged: tuple[Judgment, int], strat
 
 
 def finish(prepared: list[Prepared], ranked: list[list[RankedDocument]], accounting: dict[int, RerankStats],
-           passes: int, top_k: int | None) -> list[RerankResult]:
-    """One :class:`RerankResult` per query, cut to ``top_k``, with its stats."""
+           passes: int, top_k: int | None, min_score: float | None = None) -> list[RerankResult]:
+    """One :class:`RerankResult` per query: the documents at or above ``min_score``, cut to ``top_k``, with its
+    stats."""
     results: list[RerankResult] = []
     for qi, (prep, docs) in enumerate(zip(prepared, ranked)):
         stats = accounting.get(qi, RerankStats())
@@ -259,7 +268,7 @@ def finish(prepared: list[Prepared], ranked: list[list[RankedDocument]], account
         stats.truncated_documents = sum(prep.truncated)
         stats.truncated_queries = int(prep.query_truncated)
         stats.windowed_documents = sum(n > 1 for n in prep.num_windows)
-        results.append(RerankResult(docs[:top_k] if top_k is not None else docs, stats))
+        results.append(RerankResult(docs, stats).above(min_score, top_k))
     return results
 
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .assembly import assemble, build_strategy
+from .calibration import Calibration, describe_scores, initial_calibration, warn_uncalibrated
 from .backends import Backend, CausalLM
 from .base import BaseReranker
 from .card import MODEL_CARD_FILE, ModelCard
 from .errors import InvalidInputError, UnsupportedError
 from .pipeline import MIN_PASSAGE_TOKENS, Pipeline, check_batch, check_explain, check_top_k, finish, prepare
 from .strategies import Strategy
-from .types import DocumentLike, RerankResult, RerankStats
+from .types import DocumentLike, RerankResult, RerankStats, check_min_score
+
+if TYPE_CHECKING:
+    from .eval.data import TrecDataset
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +92,11 @@ class Reranker(BaseReranker):
         local_files_only: never contact the model hub.
         trust_remote_code: allow model code from the hub (off unless asked).
         show_progress: progress bars over batches.
+        calibration: ``None`` (default): the calibration in the model's
+            ``interank.json`` when it has one (see :meth:`calibrate`), else the
+            model's own scores; a :class:`~interank_sdk.calibration.Calibration`
+            or the path of one saved with ``Calibration.save``; ``False``: the
+            model's own scores even when its card has a calibration.
         **backend_kwargs: runtime options (``revision``, ``cache_dir``, ``base_url``,
             ``api_key``, ``tensor_parallel_size``, ``keep_freed_memory``...). An
             option the chosen backend does not take is an :class:`InvalidInputError`.
@@ -124,6 +133,7 @@ class Reranker(BaseReranker):
         local_files_only: bool = False,
         trust_remote_code: bool = False,
         show_progress: bool = False,
+        calibration: Calibration | str | Path | bool | None = None,
         **backend_kwargs: Any,
     ) -> None:
         if long_documents not in ("truncate", "window"):
@@ -164,6 +174,10 @@ class Reranker(BaseReranker):
         self.pipeline = Pipeline(self.backend, self.max_length, long_documents, window_overlap, float(fusion_weight),
                                  query_max_tokens)
         self._lock = threading.Lock()
+        folder = Path(str(model)).expanduser() if isinstance(model, (str, Path)) else None
+        #: the local folder whose ``interank.json`` :meth:`calibrate` writes (``None``: a hub id, a server model)
+        self.card_folder: Path | None = folder if folder is not None and folder.is_dir() else None
+        self.pipeline.calibration = initial_calibration(calibration, self.card, self.strategy.name)
 
     def _budget(self, max_length: int | None) -> int | None:
         """The token budget of one input: the caller's, capped by (or defaulting to) the model's limit."""
@@ -197,6 +211,7 @@ class Reranker(BaseReranker):
         documents_per_query: Sequence[Sequence[DocumentLike]],
         top_k: int | None = None,
         explain: bool | int = False,
+        min_score: float | None = None,
     ) -> list[RerankResult]:
         """Rerank several queries at once; their pairs share forward passes.
 
@@ -210,6 +225,7 @@ class Reranker(BaseReranker):
             documents_per_query: one list of documents per query.
             top_k: keep the best ``top_k`` of each query.
             explain: as in :meth:`rerank`.
+            min_score: as in :meth:`rerank`.
 
         Returns:
             one :class:`RerankResult` per query, in order.
@@ -217,9 +233,11 @@ class Reranker(BaseReranker):
         check_batch(queries, documents_per_query)
         check_top_k(top_k)
         check_explain(explain)
+        check_min_score(min_score)
+        warn_uncalibrated(self, min_score)
         prepared = [prepare(q, docs) for q, docs in zip(queries, documents_per_query)]
         with self._lock:
-            return self._score(prepared, top_k, explain)
+            return self._score(prepared, top_k, explain, min_score)
 
     def predict(self, pairs: Sequence[tuple[str, DocumentLike]], *, raw: bool = False) -> np.ndarray:
         """Score ``(query, document)`` pairs in order, like sentence-transformers' ``CrossEncoder.predict``.
@@ -274,7 +292,8 @@ class Reranker(BaseReranker):
                 user_options={}, max_new_tokens=self.max_new_tokens)
         return self._reasoning_strategy
 
-    def _score(self, prepared: list, top_k: int | None, explain: bool | int) -> list[RerankResult]:
+    def _score(self, prepared: list, top_k: int | None, explain: bool | int,
+               min_score: float | None = None) -> list[RerankResult]:
         passes_before = self.backend.forward_passes
         accounting: dict[int, RerankStats] = {}
         cascade_k = 0
@@ -291,7 +310,64 @@ class Reranker(BaseReranker):
             heads = [[r.index for r in docs[:cascade_k]] for docs in ranked]
             explained = self.pipeline.rank(prepared, reasoning, heads, accounting, fuse=False)
             ranked = [head + docs[cascade_k:] for head, docs in zip(explained, ranked)]
-        return finish(prepared, ranked, accounting, self.backend.forward_passes - passes_before, top_k)
+        return finish(prepared, ranked, accounting, self.backend.forward_passes - passes_before, top_k, min_score)
+
+    # ------------------------------------------------------------- calibration
+    def calibrate(self, data: str | Path | TrecDataset, run: str | Path | Mapping[str, Sequence[tuple[str, float]]]
+                  | None = None, **options: Any) -> Calibration:
+        """Fit the map from this model's raw score to P(relevant) on judgments, use it, and save it.
+
+        Every judged (query, document) pair among the top ``depth`` of ``run``
+        is scored; the map (Platt scaling by default) is fitted on their raw
+        scores and judgments. From then on ``score`` is the calibrated
+        probability, ``raw_score`` is untouched and the ranking never changes
+        (the map is monotone and applied after ordering). The calibration is
+        written into the model folder's ``interank.json`` (``save=True``, the
+        default for a local folder) with what it was fitted on and its
+        held-out error; for a hub or served model it is kept on this reranker
+        (``calibration.save(path)`` keeps it, ``Reranker(..., calibration=path)``
+        uses it again).
+
+        Args:
+            data: a TREC folder (``queries.jsonl``, ``corpus.jsonl``, ``qrels.tsv``) or a loaded dataset.
+            run: the first-stage run to take candidates from (a file, a name in ``data``, or a run mapping;
+                default ``DATA/run.bm25.top100.trec``).
+            **options: ``method`` (``"platt"``, ``"temperature"``, ``"isotonic"``), ``relevance_level``
+                (default 2, TREC DL's binary convention), ``depth`` (100), ``max_queries``,
+                ``heldout_fraction`` (0.2), ``seed``, ``batch_queries``, ``save`` (``None``: the model's
+                folder when it is local; ``True`` requires one; ``False``), ``progress``; see
+                :func:`interank_sdk.eval.calibrate.calibrate_reranker`.
+
+        Returns:
+            the :class:`~interank_sdk.calibration.Calibration` now in use.
+
+        Raises:
+            InvalidInputError: judgments with no relevant or no non-relevant pair
+                among the candidates, too few judged pairs, non-finite raw scores;
+                the model card is then left untouched.
+        """
+        from .eval.calibrate import calibrate_reranker
+
+        return calibrate_reranker(self, data, run, **options)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The map from raw score to P(relevant) in use (``None``: the model's own scores)."""
+        return self.pipeline.calibration
+
+    def set_calibration(self, calibration: Calibration | None) -> None:
+        """Use ``calibration`` from now on (``None``: the model's own scores); nothing is written."""
+        if calibration is not None and not isinstance(calibration, Calibration):
+            raise InvalidInputError(f"calibration must be a Calibration or None, got {type(calibration).__name__}")
+        self.pipeline.calibration = calibration
+
+    def describe(self) -> dict[str, Any]:
+        """What this reranker runs and how its scores read: model, runtime, strategy, budget, calibration."""
+        return {"model": self.model_name, "runtime": self.backend.describe(), "strategy": self.strategy.name,
+                "prompt_version": self.strategy.version, "max_length": self.max_length,
+                "calibrated": self.calibration is not None,
+                "calibration": self.calibration.to_dict() if self.calibration is not None else None,
+                "scores": describe_scores(self.calibration)}
 
     def close(self) -> None:
         """Release the backend (engines, connections)."""

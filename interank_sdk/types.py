@@ -39,8 +39,14 @@ class RankedDocument:
     Attributes:
         index: position of the document in the caller's input list.
         score: relevance score; higher is more relevant. In ``[0, 1]`` for every
-            built-in strategy (probabilities or expected labels), so it can be
-            thresholded.
+            built-in strategy. When the reranker is calibrated
+            (:meth:`Reranker.calibrate <interank_sdk.Reranker.calibrate>`) and
+            :attr:`calibrated` is set, it is the probability that the document
+            is relevant, as measured on the judgments it was calibrated on, so a
+            threshold (``min_score``) means the same for every model; otherwise
+            it is the model's own number mapped to ``[0, 1]`` (a sigmoid, a
+            label probability), which orders well but is not a probability of
+            relevance.
         document: the input document (a :class:`Document`; metadata untouched).
         strategy: name of the strategy that produced ``score`` (in a cascade,
             the fast strategy for documents outside the explained top ``k``).
@@ -64,6 +70,9 @@ class RankedDocument:
         num_windows: number of windows the document was split into (1 when it
             fit, or was truncated).
         best_window: index of the window whose score counts (0 when unsplit).
+        calibrated: ``True`` when ``model_score`` (and ``score``, unless it was
+            fused with the first stage) is a calibrated probability of relevance;
+            ``raw_score`` is untouched by calibration.
     """
 
     index: int
@@ -80,6 +89,7 @@ class RankedDocument:
     query_truncated: bool = False
     num_windows: int = 1
     best_window: int = 0
+    calibrated: bool = False
 
     @property
     def text(self) -> str:
@@ -103,6 +113,8 @@ class RerankStats:
         missing_marker: generations that did not write the label marker
             themselves (the marker was appended before reading the label).
         hit_token_budget: generations stopped by ``max_new_tokens``.
+        below_min_score: documents dropped because their score was below the
+            call's ``min_score``.
     """
 
     pairs: int = 0
@@ -114,6 +126,7 @@ class RerankStats:
     generated_tokens: int = 0
     missing_marker: int = 0
     hit_token_budget: int = 0
+    below_min_score: int = 0
 
     def merge(self, other: "RerankStats") -> None:
         """Add ``other``'s counters to this object in place."""
@@ -125,12 +138,53 @@ class RerankResult(list):
     """The list of :class:`RankedDocument` returned by ``rerank``, best first.
 
     A plain ``list`` subclass, with a :attr:`stats` attribute that accounts for
-    the work done for this call.
+    the work done for this call, and, when the call gave a ``min_score``, that
+    threshold and whether any document reached it.
+
+    Attributes:
+        stats: the work done (:class:`RerankStats`).
+        min_score: the call's threshold, ``None`` when it gave none.
     """
 
-    def __init__(self, items: list[RankedDocument] = (), stats: RerankStats | None = None):  # type: ignore[assignment]
+    def __init__(self, items: list[RankedDocument] = (), stats: RerankStats | None = None,  # type: ignore[assignment]
+                 min_score: float | None = None):
         super().__init__(items)
         self.stats: RerankStats = stats if stats is not None else RerankStats()
+        self.min_score = min_score
+
+    @property
+    def nothing_relevant(self) -> bool | None:
+        """``True`` when a ``min_score`` was given and no document reached it (a RAG app's "I don't know"),
+        ``False`` when some did, ``None`` when the call gave no threshold."""
+        return None if self.min_score is None else len(self) == 0
+
+    def above(self, min_score: float | None, top_k: int | None = None) -> RerankResult:
+        """The documents whose model score is at least ``min_score`` (in this order; ``None`` keeps all), then
+        the best ``top_k``; the dropped ones are counted in ``stats.below_min_score``.
+
+        The model score (:attr:`RankedDocument.model_score`, the calibrated probability on a calibrated
+        reranker) is what is compared, so fusion with the first stage never changes what a threshold means.
+
+        Raises:
+            InvalidInputError: ``min_score`` is not a number in ``[0, 1]``.
+        """
+        check_min_score(min_score)
+        kept = list(self) if min_score is None else [r for r in self if _model_score(r) >= min_score]
+        self.stats.below_min_score += len(self) - len(kept)
+        return RerankResult(kept[:top_k] if top_k is not None else kept, self.stats, min_score)
+
+
+def _model_score(r: Any) -> float:
+    model = getattr(r, "model_score", None)
+    return float(model if model is not None else r.score)
+
+
+def check_min_score(min_score: Any) -> None:
+    """Refuse a threshold that is not a finite number in ``[0, 1]`` (scores lie there)."""
+    if min_score is None:
+        return
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0.0 <= min_score <= 1.0:
+        raise InvalidInputError(f"min_score must be a number in [0, 1] or None, got {min_score!r}")
 
 
 _DICT_KEYS = {"text", "title", "id", "metadata", "score"}

@@ -273,3 +273,21 @@ def test_a_cascade_serves_unchanged_and_reports_no_path(tiny_model, tiny_reranke
         for body in (r.json(), httpx.get(f"{url}/health", timeout=10).json()):
             assert str(tiny_model) not in json.dumps(body), "a local path leaked into a response"
             assert body["model"] == f"{tiny_model.name} -> {tiny_model.name}"
+
+
+def test_min_score_is_an_extension_cohere_clients_never_see(server, reranker):
+    url, _ = server
+    plain = _post(url, {"query": QUERY, "documents": DOCS}).json()
+    assert "nothing_relevant" not in plain  # a Cohere request gets today's response
+    scores = sorted(r["relevance_score"] for r in plain["results"])
+    threshold = scores[len(scores) // 2]
+    body = _post(url, {"query": QUERY, "documents": DOCS, "min_score": threshold, "top_n": len(DOCS)}).json()
+    expected = [r["index"] for r in plain["results"] if r["relevance_score"] >= threshold]
+    assert [r["index"] for r in body["results"]] == expected and body["nothing_relevant"] is False
+    top1 = _post(url, {"query": QUERY, "documents": DOCS, "min_score": threshold, "top_n": 1}).json()
+    assert [r["index"] for r in top1["results"]] == expected[:1]  # the threshold first, then top_n
+    none = _post(url, {"query": QUERY, "documents": DOCS, "min_score": 1.0}).json()
+    assert none["results"] == [] and none["nothing_relevant"] is True
+    for bad in (1.5, -0.1, "high", None):
+        r = _post(url, {"query": QUERY, "documents": DOCS, "min_score": bad})
+        assert r.status_code == (200 if bad is None else 422), (bad, r.text)

@@ -1,7 +1,7 @@
-"""Command line interface: ``interank rerank``, ``interank eval``, ``interank serve``.
+"""Command line interface: ``interank rerank``, ``interank eval``, ``interank calibrate``, ``interank serve``.
 
 Run ``interank --help`` (or ``python -m interank_sdk --help``). One module per
-command (:mod:`.rerank`, :mod:`.eval`, :mod:`.serve`), each with ``add_parser``
+command (:mod:`.rerank`, :mod:`.eval`, :mod:`.calibrate`, :mod:`.serve`), each with ``add_parser``
 and ``run``; the model options they share are in :mod:`.model_args`.
 """
 
@@ -12,6 +12,7 @@ import logging
 import sys
 
 from ..errors import InteRankError
+from . import calibrate as calibrate_command
 from . import eval as eval_command
 from . import rerank as rerank_command
 from . import serve as serve_command
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interank", description="Rerank documents with a small language model.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (rerank_command, eval_command, serve_command):
+    for command in (rerank_command, eval_command, calibrate_command, serve_command):
         command.add_parser(sub)
     return parser
 

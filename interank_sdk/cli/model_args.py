@@ -41,6 +41,9 @@ def model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=None, choices=["cohere", "cohere-v2", "tei", "score"],
                         help="--backend rerank-api: the service's API (default cohere)")
     parser.add_argument("--max-new-tokens", type=int, default=160, help="token budget of one explanation")
+    parser.add_argument("--calibration", default=None, metavar="PATH|none",
+                        help="a calibration saved by `interank calibrate --out` (default: the model card's, if any; "
+                             "'none': the model's own scores)")
     parser.add_argument("--cascade-model", default=None,
                         help="a second, stronger reranker that rescores the best --cascade-depth of --model "
                         "(a Cascade: e.g. --model a cross-encoder, --cascade-model an LLM)")
@@ -88,6 +91,7 @@ def make_reranker(args: argparse.Namespace, *, show_progress: bool = False,
         long_documents=args.long_documents,
         max_new_tokens=args.max_new_tokens,
         **({"query_max_tokens": args.query_max_tokens} if getattr(args, "query_max_tokens", None) else {}),
+        **_calibration(getattr(args, "calibration", None)),
         **common,
         **kwargs,
     )
@@ -97,6 +101,12 @@ def make_reranker(args: argparse.Namespace, *, show_progress: bool = False,
     second = Reranker(args.cascade_model, strategy=args.cascade_strategy, max_new_tokens=args.max_new_tokens,
                       long_documents=args.long_documents, **common, **second_kwargs)
     return Cascade(first, second, depth=args.cascade_depth)
+
+
+def _calibration(value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return {"calibration": False if value.lower() == "none" else value}
 
 
 def strategy_name(reranker: Any) -> str:

@@ -22,6 +22,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--query", "-q", required=True)
     p.add_argument("--docs", "-d", required=True, help=".jsonl with 'text' fields, or .txt with one document per line")
     p.add_argument("--top-k", "-k", type=int, default=None)
+    p.add_argument("--min-score", type=float, default=None,
+                   help="drop documents scored below it (before --top-k); with a calibrated model a probability "
+                        "of relevance. Says so when no document reaches it")
     p.add_argument(
         "--explain", type=explain_arg, default=None, metavar="K|all",
         help="explain the best K documents (fast score first, then reasoning on the top K) or all of them",
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     docs = read_documents(args.docs)
     reranker = make_reranker(args, show_progress=not args.json)
     start = time.perf_counter()
-    kwargs: dict[str, Any] = {"top_k": args.top_k}
+    kwargs: dict[str, Any] = {"top_k": args.top_k, "min_score": args.min_score}
     if getattr(args, "explain", None) is not None:
         kwargs["explain"] = args.explain
     results = reranker.rerank(args.query, docs, **kwargs)
@@ -62,11 +65,15 @@ def run(args: argparse.Namespace) -> int:
             "seconds": elapsed,
             "stats": vars(results.stats),
             "results": result_rows(results),
+            **({"min_score": args.min_score, "nothing_relevant": results.nothing_relevant}
+               if args.min_score is not None else {}),
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(f"query: {args.query}\nmodel: {reranker.model_name} (strategy {strategy_name(reranker)})\n\n")
         print_table(results)
+        if results.nothing_relevant:
+            sys.stdout.write(f"no document reached --min-score {args.min_score}: nothing here is relevant\n")
         sys.stdout.write(f"\n{len(docs)} documents reranked in {elapsed:.2f} s\n")
     return 0
 
@@ -118,6 +125,7 @@ def result_rows(results: Iterable[RankedDocument]) -> list[dict[str, Any]]:
                 "strategy": r.strategy,
                 "explanation": r.explanation,
                 "truncated": r.truncated,
+                "calibrated": r.calibrated,
                 "num_windows": r.num_windows,
                 "title": r.document.title,
                 "text": r.document.text,

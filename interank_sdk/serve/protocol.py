@@ -121,6 +121,12 @@ class RerankRequest(QueryRequest):
                                                  "docs/serving.md")
     priority: StrictInt | None = Field(None, description="accepted (Cohere v2); requests are served in "
                                        "arrival order")
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, allow_inf_nan=False,
+        description="extension (not Cohere): drop results whose relevance_score is below it, before top_n; the "
+                    "response then says whether any result reached it (nothing_relevant). With a calibrated "
+                    "model (interank calibrate) the score is P(relevant), so 0.5 keeps what is more likely "
+                    "relevant than not")
 
     @model_validator(mode="after")
     def _check_documents(self, info: ValidationInfo) -> RerankRequest:
@@ -181,6 +187,9 @@ class RerankResponse(BaseModel):
     results: list[RerankResult]
     usage: Usage
     meta: dict[str, Any]
+    nothing_relevant: bool | None = Field(
+        None, description="extension, present only when the request sent min_score: true when no document "
+                          "reached it (results is then empty)")
 
 
 class TEIRank(BaseModel):

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from ..errors import InteRankError, InvalidInputError
-from ..types import RankedDocument
+from ..types import RankedDocument, RerankResult
 from .batcher import MicroBatcher, ServiceUnavailable
 from .guards import estimate_tokens
 from .limits import Limits
@@ -96,18 +96,25 @@ class RerankService:
     async def rerank(self, body: RerankRequest, receive: Receive) -> dict[str, Any]:
         """A Cohere/Jina rerank request's response body."""
         docs = [document_for_reranker(d, body.rank_fields) for d in body.documents]
-        ranked = await self.score(receive, body.query, docs, body.top_n) if docs else []
+        threshold = body.min_score
+        top_n = body.top_n if threshold is None else None  # the threshold comes first, top_n after
+        ranked = await self.score(receive, body.query, docs, top_n) if docs else []
+        if threshold is not None:
+            ranked = RerankResult(list(ranked)).above(threshold, body.top_n)
         results = []
         for r in ranked:
             item: dict[str, Any] = {"index": r.index, "relevance_score": float(r.score)}
             if body.return_documents:
                 item["document"] = document_echo(body.documents[r.index])
             results.append(item)
-        return {
+        body_out = {
             "id": str(uuid.uuid4()), "model": self.state.served_name, "results": results,
             "usage": {"search_units": 1, "documents": len(docs)},
             "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
         }
+        if threshold is not None:
+            body_out["nothing_relevant"] = not results
+        return body_out
 
     async def tei_rerank(self, body: TEIRerankRequest, receive: Receive) -> list[dict[str, Any]]:
         """A TEI rerank request's response body."""

@@ -104,6 +104,20 @@ def test_top_n_and_score_threshold(tiny_reranker, query_and_docs):
     )
     assert [d.id for d in kept] == [d.id for d in full if d.metadata[SCORE_KEY] >= threshold]
     assert 0 < len(kept) < len(full)
+    # the threshold comes before top_n
+    cut = InteRankCompressor(reranker=tiny_reranker, top_n=len(full), score_threshold=threshold).compress_documents(
+        docs, query)
+    assert [d.id for d in cut] == [d.id for d in kept]
+
+
+def test_nothing_relevant_returns_no_documents_and_logs_it(tiny_reranker, query_and_docs, caplog):
+    query, docs = query_and_docs
+    with caplog.at_level("INFO", logger="langchain_interank.compressor"):
+        none = InteRankCompressor(reranker=tiny_reranker, top_n=3, score_threshold=1.0).compress_documents(docs, query)
+    assert list(none) == []
+    assert "no document reached score_threshold=1.0" in caplog.text
+    with pytest.raises(InvalidInputError, match="min_score"):
+        InteRankCompressor(reranker=tiny_reranker, score_threshold=float("nan"))
 
 
 def test_explain_cascade_adds_explanations(tiny_model, query_and_docs):

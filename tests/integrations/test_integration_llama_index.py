@@ -106,6 +106,23 @@ def test_top_n_and_score_threshold(tiny_reranker, query_and_nodes):
         nodes, query_str=query
     )
     assert [n.node.node_id for n in both] == [n.node.node_id for n in kept[:2]]
+    # the threshold comes before top_n, and LlamaIndex's own name for it works the same
+    cut = InteRankRerank(reranker=tiny_reranker, top_n=len(full), similarity_cutoff=threshold).postprocess_nodes(
+        nodes, query_str=query)
+    assert [n.node.node_id for n in cut] == [n.node.node_id for n in kept]
+
+
+def test_nothing_relevant_gives_no_nodes_and_a_log_line(tiny_reranker, query_and_nodes, caplog):
+    query, nodes = query_and_nodes
+    with caplog.at_level("INFO", logger="llama_index.postprocessor.interank_rerank.base"):
+        none = InteRankRerank(reranker=tiny_reranker, top_n=3, score_threshold=1.0).postprocess_nodes(
+            nodes, query_str=query)
+    assert none == []
+    assert "no node reached score_threshold=1.0" in caplog.text
+    with pytest.raises(InvalidInputError, match="min_score"):
+        InteRankRerank(reranker=tiny_reranker, score_threshold=2.0)
+    with pytest.raises(InvalidInputError, match="not two different thresholds"):
+        InteRankRerank(reranker=tiny_reranker, score_threshold=0.2, similarity_cutoff=0.3)
 
 
 def test_explain_cascade_puts_explanations_in_copied_metadata(tiny_model, query_and_nodes):

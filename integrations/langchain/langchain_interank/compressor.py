@@ -8,6 +8,7 @@ objects carrying the reranker's score in their metadata.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -19,6 +20,9 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from interank_sdk import BaseReranker, Document, RankedDocument
 from interank_sdk.integration import EXPLANATION_KEY, resolve_reranker
+from interank_sdk.types import check_min_score
+
+logger = logging.getLogger(__name__)
 
 
 #: metadata key of the reranker's score on the returned documents
@@ -44,7 +48,12 @@ class InteRankCompressor(BaseDocumentCompressor):
         reranker: a ready :class:`interank_sdk.Reranker` (or :class:`interank_sdk.Cascade`), to share one loaded
             model between several compressors (or with other code).
         top_n: how many documents to return (``None``: all that pass the threshold).
-        score_threshold: drop documents whose reranker score is below this value.
+        score_threshold: drop documents whose reranker score is below this value
+            (before ``top_n``; the reranker's ``min_score``). On a calibrated
+            reranker the score is P(relevant), so ``0.5`` keeps what is more
+            likely relevant than not; when no document reaches it the compressor
+            returns no documents (and logs it): the "nothing here is relevant"
+            answer a RAG chain can act on.
         explain: ``False``; ``True`` to explain and score every document with
             the ``reasoning`` strategy; an int ``k`` to explain only the best
             ``k`` (a cascade, see :meth:`interank_sdk.Reranker.rerank`).
@@ -84,6 +93,7 @@ class InteRankCompressor(BaseDocumentCompressor):
         explain: Union[bool, int] = False,
         **reranker_kwargs: Any,
     ) -> None:
+        check_min_score(score_threshold)
         reranker = resolve_reranker("InteRankCompressor", model, reranker, reranker_kwargs, top_n=top_n, explain=explain)
         super().__init__(
             model=str(model) if model is not None else str(reranker.model_name),
@@ -120,7 +130,8 @@ class InteRankCompressor(BaseDocumentCompressor):
         """
         if not documents:
             return []
-        ranked = self._reranker.rerank(query, self._inputs(documents), top_k=self.top_n, explain=self.explain)
+        ranked = self._reranker.rerank(query, self._inputs(documents), top_k=self.top_n, explain=self.explain,
+                                       min_score=self.score_threshold)
         return self._outputs(documents, ranked)
 
     async def acompress_documents(
@@ -132,7 +143,8 @@ class InteRankCompressor(BaseDocumentCompressor):
         """Async :meth:`compress_documents` (awaits :meth:`interank_sdk.Reranker.arerank`)."""
         if not documents:
             return []
-        ranked = await self._reranker.arerank(query, self._inputs(documents), top_k=self.top_n, explain=self.explain)
+        ranked = await self._reranker.arerank(query, self._inputs(documents), top_k=self.top_n, explain=self.explain,
+                                              min_score=self.score_threshold)
         return self._outputs(documents, ranked)
 
     @staticmethod
@@ -150,10 +162,10 @@ class InteRankCompressor(BaseDocumentCompressor):
         return out
 
     def _outputs(self, documents: Sequence[LCDocument], ranked: Sequence[RankedDocument]) -> list[LCDocument]:
+        if getattr(ranked, "nothing_relevant", None):
+            logger.info("no document reached score_threshold=%s: returning none", self.score_threshold)
         out: list[LCDocument] = []
         for r in ranked:
-            if self.score_threshold is not None and r.score < self.score_threshold:
-                continue
             original = documents[r.index]
             metadata = {**original.metadata, SCORE_KEY: float(r.score)}
             if r.explanation is not None:

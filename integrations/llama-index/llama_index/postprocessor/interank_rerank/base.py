@@ -8,6 +8,7 @@ objects whose ``score`` is the reranker's score.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -21,8 +22,10 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from interank_sdk import BaseReranker, Document, RankedDocument
 from interank_sdk.errors import InvalidInputError
 from interank_sdk.integration import EXPLANATION_KEY, resolve_reranker
+from interank_sdk.types import check_min_score
 
 dispatcher = get_dispatcher(__name__)
+logger = logging.getLogger(__name__)
 
 #: node metadata key of the first-stage score (``keep_retrieval_score=True``)
 RETRIEVAL_SCORE_KEY = "retrieval_score"
@@ -45,7 +48,13 @@ class InteRankRerank(BaseNodePostprocessor):
         reranker: a ready :class:`interank_sdk.Reranker` (or :class:`interank_sdk.Cascade`), to share one loaded
             model between several postprocessors (or with other code).
         top_n: how many nodes to return (``None``: all that pass the threshold).
-        score_threshold: drop nodes whose reranker score is below this value.
+        score_threshold: drop nodes whose reranker score is below this value
+            (before ``top_n``; the reranker's ``min_score``). On a calibrated
+            reranker the score is P(relevant); when no node reaches it the
+            postprocessor returns no nodes (and logs it), so the query engine
+            can answer that nothing retrieved is relevant.
+        similarity_cutoff: the same threshold under the name LlamaIndex's
+            ``SimilarityPostprocessor`` gives it (pass one or the other).
         explain: ``False``; ``True`` to explain and score every node with the
             ``reasoning`` strategy; an int ``k`` to explain only the best ``k``
             (a cascade, see :meth:`interank_sdk.Reranker.rerank`). The
@@ -91,12 +100,18 @@ class InteRankRerank(BaseNodePostprocessor):
         reranker: Optional[BaseReranker] = None,
         top_n: Optional[int] = 5,
         score_threshold: Optional[float] = None,
+        similarity_cutoff: Optional[float] = None,
         explain: Union[bool, int] = False,
         keep_retrieval_score: bool = False,
         metadata_mode: MetadataMode = MetadataMode.EMBED,
         callback_manager: Optional[CallbackManager] = None,
         **reranker_kwargs: Any,
     ) -> None:
+        if similarity_cutoff is not None:
+            if score_threshold is not None and score_threshold != similarity_cutoff:
+                raise InvalidInputError("pass score_threshold or similarity_cutoff, not two different thresholds")
+            score_threshold = similarity_cutoff
+        check_min_score(score_threshold)
         reranker = resolve_reranker("InteRankRerank", model, reranker, reranker_kwargs, top_n=top_n, explain=explain)
         super().__init__(
             model=str(model) if model is not None else str(reranker.model_name),
@@ -131,7 +146,8 @@ class InteRankRerank(BaseNodePostprocessor):
         documents = self._documents(nodes)
         dispatcher.event(self._start_event(query_bundle, nodes))
         with self.callback_manager.event(CBEventType.RERANKING, payload=self._payload(query, nodes)) as event:
-            ranked = self._reranker.rerank(query, documents, top_k=self.top_n, explain=self.explain)
+            ranked = self._reranker.rerank(query, documents, top_k=self.top_n, explain=self.explain,
+                                           min_score=self.score_threshold)
             new_nodes = self._to_nodes(nodes, ranked)
             event.on_end(payload={EventPayload.NODES: new_nodes})
         dispatcher.event(ReRankEndEvent(nodes=new_nodes))
@@ -149,7 +165,8 @@ class InteRankRerank(BaseNodePostprocessor):
         documents = self._documents(nodes)
         dispatcher.event(self._start_event(query_bundle, nodes))
         with self.callback_manager.event(CBEventType.RERANKING, payload=self._payload(query, nodes)) as event:
-            ranked = await self._reranker.arerank(query, documents, top_k=self.top_n, explain=self.explain)
+            ranked = await self._reranker.arerank(query, documents, top_k=self.top_n, explain=self.explain,
+                                                  min_score=self.score_threshold)
             new_nodes = self._to_nodes(nodes, ranked)
             event.on_end(payload={EventPayload.NODES: new_nodes})
         dispatcher.event(ReRankEndEvent(nodes=new_nodes))
@@ -183,10 +200,10 @@ class InteRankRerank(BaseNodePostprocessor):
         }
 
     def _to_nodes(self, nodes: Sequence[NodeWithScore], ranked: Sequence[RankedDocument]) -> List[NodeWithScore]:
+        if getattr(ranked, "nothing_relevant", None):
+            logger.info("no node reached score_threshold=%s: returning none", self.score_threshold)
         out: List[NodeWithScore] = []
         for r in ranked:
-            if self.score_threshold is not None and r.score < self.score_threshold:
-                continue
             original = nodes[r.index]
             node = original.node
             extra: Dict[str, Any] = {}
