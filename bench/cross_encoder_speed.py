@@ -159,14 +159,7 @@ def run_cell(cell: str, model: str, queries: int, depth: int, threads: int | Non
             return reranker.score(query, docs)
 
     score(work[0][1], [p for _, p in work[0][2]])  # warm-up
-    scores, latencies = [], []
-    start = time.perf_counter()
-    for _, query, passages in work:
-        t = time.perf_counter()
-        scores.append(score(query, [p for _, p in passages]))
-        latencies.append(time.perf_counter() - t)
-    total = time.perf_counter() - start
-    pairs = sum(len(p) for _, _, p in work)
+    scores, latencies, total, pairs = timed(score, work)
     return {"cell": cell, "depth": depth, "queries": len(work), "pairs": pairs, "seconds": total,
             "pairs_per_s": pairs / total, "latency_mean_s": sum(latencies) / len(latencies),
             "latency_max_s": max(latencies), "threads": torch.get_num_threads(), "scores": scores,
@@ -186,6 +179,17 @@ def spawn(cell: str, args: argparse.Namespace, depth: int, *, threads: int | Non
 
 
 # --------------------------------------------------------------------------------------------- comparison
+def timed(score, work) -> tuple[list[list[float]], list[float], float, int]:
+    """Score every query of ``work`` once: (scores per query, latency per query, total seconds, pairs)."""
+    scores, latencies = [], []
+    start = time.perf_counter()
+    for _, query, passages in work:
+        t = time.perf_counter()
+        scores.append(score(query, [p for _, p in passages]))
+        latencies.append(time.perf_counter() - t)
+    return scores, latencies, time.perf_counter() - start, sum(len(p) for _, _, p in work)
+
+
 def agreement(cell: dict, reference: dict) -> dict:
     """Largest score difference and mean/min Kendall tau against the reference cell (same pairs)."""
     from scipy.stats import kendalltau
@@ -432,14 +436,7 @@ def run_arch_cell(cell: str, model: str, queries: int, labels: list[str], thread
     for label in labels:
         work = arch_workload(queries, label)
         score(work[0][1], [p for _, p in work[0][2]][:4])  # warm-up
-        scores, latencies = [], []
-        start = time.perf_counter()
-        for _, query, passages in work:
-            t = time.perf_counter()
-            scores.append(score(query, [p for _, p in passages]))
-            latencies.append(time.perf_counter() - t)
-        total = time.perf_counter() - start
-        pairs = sum(len(p) for _, _, p in work)
+        scores, latencies, total, pairs = timed(score, work)
         out.append({"cell": cell, "workload": label, "depth": WORKLOADS[label][0], "queries": len(work),
                     "pairs": pairs, "seconds": total, "pairs_per_s": pairs / total,
                     "latency_mean_s": sum(latencies) / len(latencies), "threads": torch.get_num_threads(),

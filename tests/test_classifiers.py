@@ -17,18 +17,13 @@ torch = pytest.importorskip("torch")
 st = pytest.importorskip("sentence_transformers")
 
 from reranker_models import build_causal_preset, build_cross_encoder, build_llm_classifier  # noqa: E402
+from sdk_samples import CLASSIFIER_DOCS, CLASSIFIER_QUERY  # noqa: E402
 
 from interank_sdk import Reranker  # noqa: E402
 from interank_sdk.errors import InvalidInputError, ModelLoadError, UnsupportedError  # noqa: E402
 
-QUERY = "how do plants make food from sunlight ?"
-DOCS = [
-    "photosynthesis is the process by which green plants use sun light and water to make sugar .",
-    "the eiffel tower is in paris .",
-    "chlorophyll in the leaves makes sugars from light energy , which is how plants make food .",
-    "python is a computer language .",
-    "what is a kinase ? a kinase is an enzyme that moves a protein . it is in the cell and the body .",
-]
+QUERY = CLASSIFIER_QUERY
+DOCS = CLASSIFIER_DOCS
 PAIRS = [(QUERY, d) for d in DOCS] + [("what is a kinase ?", d) for d in DOCS[:3]]
 
 

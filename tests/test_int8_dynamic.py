@@ -18,6 +18,8 @@ torch = pytest.importorskip("torch")
 
 from reranker_models import build_cross_encoder  # noqa: E402
 
+from sdk_samples import CLASSIFIER_DOCS, CLASSIFIER_QUERY  # noqa: E402
+
 from interank_sdk import Reranker  # noqa: E402
 from interank_sdk.backends import int8 as int8_module  # noqa: E402
 from interank_sdk.errors import UnsupportedError  # noqa: E402
@@ -25,15 +27,8 @@ from interank_sdk.errors import UnsupportedError  # noqa: E402
 pytestmark = pytest.mark.skipif(not int8_module.dynamic_int8_supported(),
                                 reason="this PyTorch has no dynamic int8 layers (x86/fbgemm engine)")
 
-QUERY = "how do plants make food from sunlight ?"
-DOCS = [
-    "photosynthesis is the process by which green plants use sun light and water to make sugar .",
-    "the eiffel tower is in paris .",
-    "chlorophyll in the leaves makes sugars from light energy , which is how plants make food .",
-    "python is a computer language .",
-    "what is a kinase ? a kinase is an enzyme that moves a protein . it is in the cell and the body .",
-    "plants take in carbon dioxide through small pores called stomata .",
-]
+QUERY = CLASSIFIER_QUERY
+DOCS = CLASSIFIER_DOCS + ["plants take in carbon dioxide through small pores called stomata ."]
 
 
 @pytest.fixture
