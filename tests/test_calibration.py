@@ -17,6 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from judged_samples import trec_following  # noqa: E402
 from reranker_models import build_cross_encoder  # noqa: E402
 
 from interank_sdk import Cascade, Reranker  # noqa: E402
@@ -30,8 +31,6 @@ from interank_sdk.calibration import (  # noqa: E402
 from interank_sdk.card import MODEL_CARD_FILE  # noqa: E402
 from interank_sdk.errors import InvalidInputError, ModelLoadError  # noqa: E402
 
-WORDS = ("plants sugar light water leaf green sun energy cell root tower paris river stone bread music "
-         "engine wheel road city code data graph table").split()
 
 
 # ------------------------------------------------------------------------------------------------ the maps
@@ -96,41 +95,19 @@ def test_a_calibration_round_trips_and_a_bad_one_is_refused(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- on a real reranker
-def _trec_following(reranker, root: Path, seed: int = 0, n_queries: int = 12, depth: int = 10):
-    """A TREC folder whose judgments follow ``reranker``'s raw scores (above each query's median: grade 2), with
-    20% of them flipped."""
-    rng = np.random.default_rng(seed)
-    corpus = {f"d{i}": " ".join(rng.choice(WORDS, size=12)) for i in range(120)}
-    queries = {f"q{i}": " ".join(rng.choice(WORDS, size=4)) for i in range(n_queries)}
-    run = {q: [f"d{j}" for j in rng.choice(120, size=depth, replace=False)] for q in queries}
-    qrels: dict[str, dict[str, int]] = {}
-    for q, docids in run.items():
-        raw = reranker.predict([(queries[q], corpus[d]) for d in docids])
-        cut = np.median(raw)
-        qrels[q] = {d: int((r > cut) != (rng.random() < 0.2)) * 2 for d, r in zip(docids, raw)}
-    data = root / "trec"
-    data.mkdir(parents=True)
-    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
-    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "text": t}) + "\n" for d, t in corpus.items()))
-    (data / "qrels.tsv").write_text("".join(f"{q}\t0\t{d}\t{g}\n" for q, j in qrels.items() for d, g in j.items()))
-    (data / "run.bm25.top100.trec").write_text("".join(
-        f"{q} Q0 {d} {k + 1} {10.0 - k} BM25\n" for q, docids in run.items() for k, d in enumerate(docids)))
-    return data, queries, corpus, run
-
-
 @pytest.fixture(scope="module")
 def calibrated_setup(tmp_path_factory):
     """A tiny cross-encoder folder, and a TREC folder whose judgments follow its scores."""
     root = tmp_path_factory.mktemp("cal")
     model = build_cross_encoder(root / "ce", "bert")
-    data, queries, corpus, run = _trec_following(Reranker(str(model), dtype="float32"), root)
+    data, queries, corpus, run = trec_following(Reranker(str(model), dtype="float32"), root)
     return model, data, queries, corpus, run
 
 
 @pytest.mark.parametrize("strategy", ["qlm", "yesno", "graded"])
 def test_every_llm_reading_calibrates_and_keeps_its_ranking(tiny_model, tmp_path, strategy):
     reranker = Reranker(str(tiny_model), strategy=strategy, dtype="float32")
-    data, queries, corpus, run = _trec_following(reranker, tmp_path, n_queries=6, depth=8)
+    data, queries, corpus, run = trec_following(reranker, tmp_path, n_queries=6, depth=8)
     cal = reranker.calibrate(data, save=False, progress=False)
     assert cal.strategy == strategy and cal.params["a"] > 0 and cal.fitted_on["pairs"] == 48
     plain = Reranker(str(tiny_model), strategy=strategy, dtype="float32")

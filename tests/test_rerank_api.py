@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sentence_transformers")
 
+from judged_samples import trec_following  # noqa: E402
 from live_servers import FaultProxy  # noqa: E402
 from reranker_models import build_cross_encoder  # noqa: E402
 
@@ -232,3 +233,19 @@ def test_a_vllm_server_rerank_and_score_apis_give_the_local_scores(vllm_scoring_
     got, expected = client.rerank(QUERY, DOCS), local.rerank(QUERY, DOCS)
     assert [r.index for r in got] == [r.index for r in expected]
     np.testing.assert_allclose(_by_index(got), _by_index(expected), atol=1e-4)
+
+
+def test_a_remote_ranker_is_calibrated_on_the_services_scores(served, tmp_path):
+    """Calibration maps a /rerank service's score like any raw score; the client's ranking is unchanged."""
+    client = Reranker("tiny-ce", backend="rerank-api", base_url=served, api_key=KEY)
+    data, queries, corpus, run = trec_following(client, tmp_path, n_queries=6, depth=8)
+    cal = client.calibrate(data, progress=False)  # a served model has no folder: kept on the client
+    assert client.card_folder is None and client.calibration is cal and cal.strategy == "remote"
+    assert cal.params["a"] > 0 and cal.fitted_on["pairs"] == 48
+    docs = [corpus[d] for d in run["q0"]]
+    got = client.rerank(queries["q0"], docs)
+    plain = Reranker("tiny-ce", backend="rerank-api", base_url=served, api_key=KEY).rerank(queries["q0"], docs)
+    assert [r.index for r in got] == [r.index for r in plain]
+    assert all(r.calibrated and r.score == pytest.approx(cal(r.raw_score)) for r in got)
+    with pytest.raises(InvalidInputError, match="local folder"):
+        client.calibrate(data, save=True, progress=False)
