@@ -242,3 +242,21 @@ def test_the_cli_calibrates_then_reranks_with_a_threshold(calibrated_setup, tmp_
     assert main(["rerank", "--model", str(folder), "--dtype", "float32", "--calibration", "none", "--query",
                  queries["q3"], "--docs", str(docs), "--json"]) == 0
     assert not any(r["calibrated"] for r in json.loads(capsys.readouterr().out)["results"])
+
+
+def test_a_calibrated_model_served_says_so_and_thresholds_its_probabilities(calibrated_setup):
+    import httpx
+
+    from interank_sdk.serve import BackgroundServer, create_app
+
+    model, data, queries, corpus, run = calibrated_setup
+    reranker = Reranker(str(model), dtype="float32")
+    reranker.calibrate(data, save=False, progress=False)
+    docs = [corpus[d] for d in run["q4"]]
+    expected = [r.index for r in reranker.rerank(queries["q4"], docs, min_score=0.5)]
+    with BackgroundServer(create_app(reranker)) as url:
+        assert httpx.get(f"{url}/health", timeout=10).json()["calibrated"] is True
+        body = httpx.post(f"{url}/v1/rerank", json={"query": queries["q4"], "documents": docs, "min_score": 0.5},
+                          timeout=60).json()
+    assert [r["index"] for r in body["results"]] == expected
+    assert body["nothing_relevant"] is (not expected)

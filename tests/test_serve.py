@@ -58,6 +58,7 @@ def test_health(server, reranker):
     assert body["status"] == "ok"
     assert body["model"] == Path(reranker.model_name).name  # a local folder is reported by its name, never its path
     assert body["strategy"] == "yesno"
+    assert body["calibrated"] is False  # the tiny model's scores are its own, not P(relevant)
     assert body["limits"]["max_documents"] == 8
 
 

@@ -186,7 +186,8 @@ class RerankService:
         """The body of ``/health`` and ``/ready`` with this ``status``."""
         state, batcher = self.state, self.batcher
         return {"status": status, "model": state.served_name, "strategy": state.strategy,
-                "backend": state.backend, "ready": state.accepting(), "draining": state.draining,
+                "backend": state.backend, "calibrated": state.calibrated, "ready": state.accepting(),
+                "draining": state.draining,
                 "load_seconds": state.load_seconds, "scoring_for_s": batcher.busy_for,
                 "queue_depth": batcher.queue_depth, "batcher": batcher.stats.as_dict(),
                 "limits": self.limits.as_dict()}

@@ -48,6 +48,14 @@ class ServiceState:
                                        backend=str(self.backend)).set(1)
 
     @property
+    def calibrated(self) -> bool | None:
+        """Whether the served reranker's scores are calibrated probabilities (``min_score`` then means
+        P(relevant)); ``None`` before the model is loaded."""
+        if self.reranker is None:
+            return None
+        return getattr(self.reranker, "calibration", None) is not None
+
+    @property
     def strategy(self) -> str | None:
         return getattr(getattr(self.reranker, "strategy", None), "name", None)
 
