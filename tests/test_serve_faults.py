@@ -162,7 +162,8 @@ def test_a_stalled_backend_times_out_shows_in_health_and_recovers(faulty):
                                         "/health to report the stall")
                 health = await client.get(f"{url}/health")
                 ready = await client.get(f"{url}/ready")
-                refused = await client.post(f"{url}/v1/rerank", json=_payload())  # refused at once, not queued
+                # refused at once, not queued; on a fresh connection (the pooled one may be the server's to close)
+                refused = await asyncio.to_thread(httpx.post, f"{url}/v1/rerank", json=_payload(), timeout=30)
                 return await stalled, health, ready, refused
 
         stalled, health, ready, refused = asyncio.run(scenario())
