@@ -12,7 +12,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from .types import DocumentLike, RerankResult, check_min_score
+from .types import DocumentLike, RerankResult
 
 
 class BaseReranker(ABC):
@@ -72,7 +72,6 @@ class BaseReranker(ABC):
             InvalidInputError: empty or non-string query, ``None`` or non-text
                 documents, bad ``top_k`` or ``min_score``.
         """
-        check_min_score(min_score)
         return self.rerank_batch([query], [documents], top_k=top_k, explain=explain, min_score=min_score)[0]
 
     async def arerank(

@@ -216,14 +216,12 @@ def describe_scores(calibration: Calibration | None) -> str:
             + (f", held-out ECE {held:.3f}" if isinstance(held, float) else "") + "): scores are P(relevant)")
 
 
-_WARNED: set[int] = set()
-
-
 def warn_uncalibrated(reranker: Any, min_score: float | None) -> None:
     """Log once per reranker that a threshold is applied to scores that are not calibrated."""
-    if min_score is None or getattr(reranker, "calibration", None) is not None or id(reranker) in _WARNED:
+    if min_score is None or getattr(reranker, "calibration", None) is not None \
+            or getattr(reranker, "_warned_uncalibrated", False):
         return
-    _WARNED.add(id(reranker))
+    reranker._warned_uncalibrated = True
     logger.warning("min_score=%s on %s, which is not calibrated: the threshold compares the model's own scores, "
                    "not probabilities of relevance (Reranker.calibrate fits them on your judgments)",
                    min_score, getattr(reranker, "model_name", "a reranker"))
