@@ -134,6 +134,20 @@ class CausalLM(Backend):
     def render(self, prompt: Prompt) -> str:
         """Render a prompt into the exact text the model continues (chat template applied)."""
 
+    #: whether :meth:`label_logprobs` reads every label's own log-probability (``False``: a server's top-k, where
+    #: labels outside it get a floor and can tie)
+    @property
+    def exact_label_logprobs(self) -> bool:
+        return True
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The most tokens the model attends to (prompt and answer), when the runtime knows it; ``None``: unknown.
+
+        Not a budget of its own: prompts that show many documents (listwise) are capped by it.
+        """
+        return None
+
     def prompt_length(self, prompt: Prompt) -> int:
         """Tokens of ``prompt`` as the model reads it (used to budget the passage)."""
         return self.count_tokens([self.render(prompt)])[0]

@@ -385,6 +385,10 @@ class OpenAIBackend(CausalLM):
         return np.stack(self._map(one_chat, list(prompts), "scoring"))
 
     @property
+    def exact_label_logprobs(self) -> bool:
+        return self.exact_labels
+
+    @property
     def exact_labels(self) -> bool:
         """Whether label log-probabilities are requested explicitly (exact) rather than read from the top-k."""
         if self._exact_labels is None:

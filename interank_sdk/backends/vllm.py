@@ -266,6 +266,10 @@ class VLLMBackend(VLLMEngine, CausalLM):
             raise BackendError(f"vLLM failed: {exc}") from exc
 
     # ------------------------------------------------------------------ scores
+    @property
+    def exact_label_logprobs(self) -> bool:
+        return bool(self.exact_labels)
+
     def label_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str], *, variants: bool = True) -> np.ndarray:
         if not prompts:
             return np.zeros((0, len(labels)), dtype=np.float64)

@@ -69,6 +69,11 @@ class HFBackend(HFRuntime, CausalLM):
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._bos_id: int | None = leading_bos_id(self.tokenizer)
 
+    @property
+    def context_tokens(self) -> int | None:
+        value = getattr(self.model.config, "max_position_embeddings", None)
+        return int(value) if isinstance(value, int) and value > 0 else None
+
     # ------------------------------------------------------------- text/tokens
     def render(self, prompt: Prompt) -> str:
         return render_prompt(self.tokenizer, prompt)
