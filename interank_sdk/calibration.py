@@ -183,12 +183,20 @@ def initial_calibration(value: Any, card: Any, strategy: str) -> Calibration | N
     return cal
 
 
+def _ordered(strategy: str | None) -> bool:
+    """Whether ``strategy`` orders lists: its raw score is a rank (lower is better), its score is what maps."""
+    from .strategies import STRATEGIES
+
+    cls = STRATEGIES.get(strategy or "")
+    return bool(cls is not None and cls.orders)
+
+
 def calibration_input(ranked: Any) -> float:
     """What a calibration maps for a ranked document: its raw score (a logit, a log-odds, a mean
     log-likelihood, a service's score), or its uncalibrated score where the strategy has no raw number (the
-    graded expectation)."""
+    graded expectation) or where the raw number is a rank (ordering strategies: the score from the rank)."""
     raw = getattr(ranked, "raw_score", None)
-    if raw is not None:
+    if raw is not None and not _ordered(getattr(ranked, "strategy", None)):
         return float(raw)
     model = getattr(ranked, "model_score", None)
     return float(model if model is not None else ranked.score)
@@ -205,8 +213,11 @@ def apply_calibration(calibration: Calibration, ranked: Sequence[Any]) -> None:
         r.calibrated = True
 
 
-def describe_scores(calibration: Calibration | None) -> str:
-    """One line on what a reranker's scores mean (for ``describe()``)."""
+def describe_scores(calibration: Calibration | None, *, from_rank: bool = False) -> str:
+    """One line on what a reranker's scores mean (for ``describe()``); ``from_rank``: an ordering strategy's."""
+    if calibration is None and from_rank:
+        return ("not calibrated: scores come from the final rank (1.0 first, 0.0 last; raw_score is the rank); "
+                "they say nothing about how relevant the first document is (calibrate on judgments to fix that)")
     if calibration is None:
         return ("not calibrated: scores are the model's own numbers in [0, 1]; they order documents but a "
                 "threshold means something different for each model (calibrate on judgments to fix that)")

@@ -20,6 +20,9 @@ bi-encoder        sentence-transformers ``modules.json`` with Pooling     ``embe
 qwen3-reranker    ``model_type: qwen3`` causal LM marked as a ranker      ``qwen3-reranker``
 bge-reranker-     ``model_type: gemma`` causal LM marked as a ranker      ``bge-reranker-gemma``
 gemma
+rankzephyr        a causal LM whose README says it runs with rank_llm     ``rankzephyr``
+                  (RankZephyr, RankVicuna: listwise permutations)
+first-mistral     the same, with FIRST's single-token decoding            ``first-mistral``
 causal-lm         any other ``*ForCausalLM`` (or a ``.gguf`` file)        ``qlm``
 ================  ======================================================  =================
 
@@ -32,6 +35,7 @@ or folder name says ``reranker``. An explicit ``strategy=`` always wins, and
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +143,20 @@ def _ranker_marks(files: ModelFiles | None, source: ModelSource) -> list[str]:
     return marks
 
 
+def _listwise_preset(files: ModelFiles | None) -> tuple[str, str] | None:
+    """A listwise preset for a causal LM whose README says it is run with rank_llm (RankZephyr, RankVicuna,
+    FirstMistral): ``first-mistral`` when it also says it decodes a single token (FIRST), else ``rankzephyr``;
+    with the evidence."""
+    text = files.read_text("README.md") if files is not None else None
+    if not text or not re.search(r"github\.com/castorini/rank_llm|\brank[-_ ]llm\b", text, re.IGNORECASE):
+        return None
+    if not re.search(r"listwise|rerank", text, re.IGNORECASE):
+        return None
+    if re.search(r"single[- ]token decoding|\bFIRST\b", text):
+        return "first-mistral", "README: a rank_llm listwise reranker with FIRST's single-token decoding"
+    return "rankzephyr", "README: a listwise reranker run with rank_llm"
+
+
 #: causal-LM presets: (preset strategy, model_type it applies to)
 CAUSAL_PRESETS: tuple[tuple[str, str], ...] = (("qwen3-reranker", "qwen3"), ("bge-reranker-gemma", "gemma"))
 
@@ -231,6 +249,10 @@ def inspect_model(source: ModelSource) -> ModelProfile:
             if model_type == preset_type and marks:
                 evidence.append(f"marked as a ranker: {', '.join(marks)}")
                 return done(preset, preset)
+        listwise = _listwise_preset(files)
+        if listwise is not None:
+            evidence.append(listwise[1])
+            return done(listwise[0], listwise[0])
         return done("causal-lm", "qlm")
     if card is not None and card.strategy:
         return done("causal-lm" if is_decoder else "encoder", card.strategy)

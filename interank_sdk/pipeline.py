@@ -13,6 +13,10 @@
    (:meth:`Pipeline.judge`);
 4. order best first (ties keep input order), optionally fuse with the
    first-stage score, optionally explain the head with the reasoning strategy.
+
+An ordering strategy (listwise, pairwise, setwise) replaces steps 2-3: it is
+given each query's documents whole, fits its own prompts to ``max_length`` (the
+context of one call), and returns an order (:meth:`Pipeline.order`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .calibration import Calibration, apply_calibration
 from .errors import InvalidInputError
 from .strategies import Strategy
 from .strategies.base import Judgment
+from .strategies.ordering import OrderingStrategy, rank_score
 from .types import Document, RankedDocument, RerankResult, RerankStats, check_encodable, to_document
 
 logger = logging.getLogger(__name__)
@@ -196,16 +201,47 @@ class Pipeline:
             )
         return best
 
+    def order(self, prepared: list[Prepared], strategy: OrderingStrategy, subsets: list[Sequence[int]],
+              accounting: dict[int, RerankStats], k: int | None = None) -> list[list[RankedDocument]]:
+        """Each query's documents ``subsets[qi]`` in the order an ordering strategy found (score from the rank,
+        :func:`~interank_sdk.strategies.ordering.rank_score`; ``raw_score`` the 1-based rank); its LLM calls,
+        repairs and fallbacks counted into ``accounting[qi]``."""
+        context = self.max_length if self.max_length is not None else strategy.default_context
+        live = [qi for qi, subset in enumerate(subsets) if len(subset)]
+        requests = [(prepared[qi].query, [prepared[qi].docs[di] for di in subsets[qi]]) for qi in live]
+        together = getattr(self.backend, "mixes_queries", True)
+        outcomes = strategy.order(self.backend, requests, context, together=together, k=k)
+        out: list[list[RankedDocument]] = [[] for _ in prepared]
+        for qi, outcome in zip(live, outcomes):
+            prep, subset = prepared[qi], list(subsets[qi])
+            for pos, cut in enumerate(outcome.truncated):
+                prep.truncated[subset[pos]] = prep.truncated[subset[pos]] or cut
+            n = len(subset)
+            out[qi] = [ranked_document(prep, subset[pos], (Judgment(score=rank_score(r, n), raw_score=float(r)), 0),
+                                       strategy.name) for r, pos in enumerate(outcome.order, start=1)]
+            accounting.setdefault(qi, RerankStats()).merge(RerankStats(
+                pairs=n, llm_calls=outcome.calls, order_repairs=outcome.repairs, order_fallbacks=outcome.fallbacks,
+                generated_tokens=outcome.generated_tokens, hit_token_budget=outcome.hit_budget))
+        return out
+
     def rank(
         self, prepared: list[Prepared], strategy: Strategy, subsets: list[Sequence[int]] | None = None,
-        accounting: dict[int, RerankStats] | None = None, fuse: bool = True,
+        accounting: dict[int, RerankStats] | None = None, fuse: bool = True, k: int | None = None,
     ) -> list[list[RankedDocument]]:
-        """Judge and order each query's documents (all of them, or ``subsets``), best first (fused, by default)."""
+        """Judge and order each query's documents (all of them, or ``subsets``), best first (fused, by default).
+
+        ``k``: the call's ``top_k``, which bounds the work of ordering strategies that find the best ``k``.
+        """
         subsets = subsets if subsets is not None else [range(len(p.docs)) for p in prepared]
-        best = self.judge(prepared, strategy, subsets, accounting if accounting is not None else {})
+        accounting = accounting if accounting is not None else {}
+        if isinstance(strategy, OrderingStrategy):
+            ordered = self.order(prepared, strategy, subsets, accounting, k)
+        else:
+            best = self.judge(prepared, strategy, subsets, accounting)
+            ordered = [[ranked_document(prep, di, best[(qi, di)], strategy.name) for di in subset]
+                       for qi, (prep, subset) in enumerate(zip(prepared, subsets))]
         out: list[list[RankedDocument]] = []
-        for qi, (prep, subset) in enumerate(zip(prepared, subsets)):
-            ranked = [ranked_document(prep, di, best[(qi, di)], strategy.name) for di in subset]
+        for ranked in ordered:
             fused = fuse and self.fusion_weight > 0
             if fused and self.calibration is not None:  # fusion mixes the calibrated probabilities
                 apply_calibration(self.calibration, ranked)

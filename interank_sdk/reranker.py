@@ -62,7 +62,11 @@ class Reranker(BaseReranker):
             ``"rerank-api"`` (a Cohere/Jina/TEI-style ``/rerank`` service).
         strategy: what is read from the model: ``"auto"`` (from the model's files),
             ``"qlm"``, ``"yesno"``, ``"graded"``, ``"reasoning"``, ``"classifier"``,
-            ``"embedding"``, ``"qwen3-reranker"``, ``"bge-reranker-gemma"``, ``"remote"``.
+            ``"embedding"``, ``"qwen3-reranker"``, ``"bge-reranker-gemma"``, ``"remote"``; or an ordering
+            strategy for instruct LLMs, which shows the model several documents per call: ``"listwise"``
+            (RankGPT/RankZephyr permutations), ``"listwise-first"`` (FIRST: identifier logits),
+            ``"rankzephyr"``, ``"first-mistral"`` (presets), ``"pairwise"`` (PRP), ``"setwise"``. Their
+            scores come from the final rank (1.0 first, 0.0 last; ``raw_score`` is the rank).
         prompt_version: version of the strategy's prompt template (default: latest).
         strategy_options: options of the strategy (``{"instruction": ...}`` for
             Qwen3-Reranker, ``{"pair_format": {...}}`` or ``{"activation": ...}``
@@ -74,8 +78,9 @@ class Reranker(BaseReranker):
             ``torch._int_mm`` with int8 dot-product instructions; PyTorch's dynamic int8 layers for
             cross-encoders without them; :mod:`interank_sdk.backends.int8`, docs/performance.md).
         max_length: token budget of one input; documents are cut (or windowed)
-            to fit. Default: 512 for causal LMs, the model's own limit for
-            classifiers and encoders (never past it).
+            to fit. Default: 512 for causal LMs (4096, one window's prompt, for
+            ordering strategies), the model's own limit for classifiers and
+            encoders (never past it).
         query_max_tokens: the most tokens a query keeps when it would leave the
             documents less than their share of ``max_length`` (default: half of
             ``max_length``): a longer query keeps its first tokens, and each
@@ -170,6 +175,9 @@ class Reranker(BaseReranker):
         self._reasoning_strategy: Strategy | None = None
         self._reasoning_prompt_version = prompt_version if self.strategy.generates else None
         self.model_name = self.backend.model_name
+        if self.strategy.orders and long_documents == "window":
+            raise InvalidInputError(f"strategy {self.strategy.name!r} shows each document once in a list; "
+                                    "long_documents='window' does not apply (documents are cut to fit)")
         self.max_length = self._budget(max_length)
         self.pipeline = Pipeline(self.backend, self.max_length, long_documents, window_overlap, float(fusion_weight),
                                  query_max_tokens)
@@ -184,6 +192,11 @@ class Reranker(BaseReranker):
         limit = self.backend.max_input_tokens
         if self.backend.fits_inputs_itself:
             return max_length
+        if max_length is None and self.strategy.orders:  # one call shows a window of documents: rank_llm's context
+            max_length = getattr(self.strategy, "default_context", DEFAULT_MAX_LENGTH)
+            context = getattr(self.backend, "context_tokens", None)
+            if context is not None and context < max_length:
+                max_length = context
         if limit is not None:
             if max_length is not None and max_length > limit:
                 logger.info("max_length %d is past the model's limit; using %d", max_length, limit)
@@ -304,7 +317,7 @@ class Reranker(BaseReranker):
             cascade_k = int(explain)  # False -> 0
             if cascade_k:
                 self._reasoning()  # fail before scoring when this model cannot explain
-        ranked = self.pipeline.rank(prepared, first, accounting=accounting)
+        ranked = self.pipeline.rank(prepared, first, accounting=accounting, k=top_k)
         if cascade_k:
             reasoning = self._reasoning()
             heads = [[r.index for r in docs[:cascade_k]] for docs in ranked]
@@ -367,7 +380,8 @@ class Reranker(BaseReranker):
                 "prompt_version": self.strategy.version, "max_length": self.max_length,
                 "calibrated": self.calibration is not None,
                 "calibration": self.calibration.to_dict() if self.calibration is not None else None,
-                "scores": describe_scores(self.calibration)}
+                "scores": describe_scores(self.calibration, from_rank=self.strategy.orders),
+                "strategy_options": self.strategy.options()}
 
     def close(self) -> None:
         """Release the backend (engines, connections)."""

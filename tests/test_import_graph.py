@@ -23,8 +23,10 @@ ROOT = Path(interank_sdk.__file__).resolve().parent
 #: import cycles known outside cli/ and serve/ (each a sorted tuple of module names), tolerated for now
 KNOWN_CYCLES: set[tuple[str, ...]] = {
     # the prompt registry: prompts/__init__.py imports its built-in template modules at its end so that they
-    # register themselves, and they import ``PromptTemplate`` and ``register`` back from the package
-    ("interank_sdk.prompts", "interank_sdk.prompts.templates_v1", "interank_sdk.prompts.templates_v2"),
+    # register themselves (lists: the listwise, pairwise and setwise prompts), and they import ``Prompt``,
+    # ``PromptTemplate`` and ``register`` back from the package
+    ("interank_sdk.prompts", "interank_sdk.prompts.lists", "interank_sdk.prompts.templates_v1",
+     "interank_sdk.prompts.templates_v2"),
 }
 
 

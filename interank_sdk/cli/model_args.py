@@ -18,10 +18,12 @@ def model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strategy", "-s", default="auto",
         help="what is read from the model: auto (from its files), qlm, yesno, graded, reasoning, classifier, "
-        "embedding, qwen3-reranker, bge-reranker-gemma, remote (default: auto)",
+        "embedding, qwen3-reranker, bge-reranker-gemma, remote; or an LLM ordering several documents per call: "
+        "listwise, listwise-first, rankzephyr, first-mistral, pairwise, setwise (default: auto)",
     )
     parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
-                        help="a strategy option, e.g. instruction='Given a question, find the answer' "
+                        help="a strategy option, e.g. instruction='Given a question, find the answer', window=10, "
+                        "method=bubblesort "
                         "(VALUE is parsed as JSON when it is JSON); repeatable")
     parser.add_argument("--prompt-version", default=None, help="prompt template version (default: latest)")
     parser.add_argument("--backend", default="auto", help="auto/hf, vllm, openai or rerank-api")
@@ -30,7 +32,8 @@ def model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantization", choices=["4bit", "8bit", "int8"], default=None,
                         help="4bit/8bit: bitsandbytes (CUDA); int8: the CPU int8 path")
     parser.add_argument("--max-length", type=int, default=None,
-                        help="tokens per input (default: 512 for LLMs, the model's own limit for classifiers)")
+                        help="tokens per input (default: 512 for LLMs, 4096 for listwise/pairwise/setwise prompts, the "
+                        "model's own limit for classifiers)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sequences per forward pass (default: 16 for LLMs, 64 for classifiers and encoders)")
     parser.add_argument("--long-documents", choices=["truncate", "window"], default="truncate")

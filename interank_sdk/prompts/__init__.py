@@ -100,7 +100,11 @@ _LATEST: dict[str, str] = {}
 
 
 def register(template: PromptTemplate) -> PromptTemplate:
-    """Add a template to the registry (latest version = last registered)."""
+    """Add a template to the registry (latest version = last registered).
+
+    Any frozen dataclass with ``strategy`` and ``version`` registers (the list prompts of
+    :mod:`interank_sdk.prompts.lists` are not pair prompts).
+    """
     key = (template.strategy, template.version)
     if key in _TEMPLATES:
         raise ValueError(f"prompt {key} is already registered; add a new version instead")
@@ -128,7 +132,7 @@ def available_templates() -> list[tuple[str, str]]:
     return sorted(_TEMPLATES)
 
 
-from . import templates_v1, templates_v2  # noqa: E402,F401  (registers the built-in templates)
+from . import lists, templates_v1, templates_v2  # noqa: E402,F401  (registers the built-in templates)
 
 __all__ = [
     "Prompt", "PromptTemplate", "format_passage", "neutralize_markers", "register", "get_template",

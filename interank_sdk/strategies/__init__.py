@@ -14,16 +14,29 @@ strategy                  what is read                                     model
 ``classifier``            a classification head's logit                    sequence classifier
 ``embedding``             cosine of pooled embeddings                      embedding encoder
 ``remote``                a rerank service's relevance score               remote rerank service
+``listwise``,             a generated permutation of a window of passages  causal LM
+``rankzephyr``
+``listwise-first``,       the logits of the identifier tokens of a window  causal LM
+``first-mistral``
+``pairwise``              the better of two passages (both orders), PRP    causal LM
+``setwise``               the best of a few passages, in a sort            causal LM
 ========================  ===============================================  =========================
+
+The last four order a query's candidates together
+(:class:`~interank_sdk.strategies.ordering.OrderingStrategy`); the others
+judge each pair alone.
 """
 
 from __future__ import annotations
 
 from ..errors import InvalidInputError
 from .base import Judgment, Strategy
+from .comparisons import PairwiseStrategy, SetwiseStrategy
 from .classifier import ENCODER_PAIR_FORMAT, LLM_PAIR_FORMAT, ClassifierStrategy, PairFormat
 from .embedding import EmbeddingStrategy
 from .labels import GradedStrategy, LabelStrategy, YesNoStrategy
+from .listwise import FirstMistralStrategy, ListwiseFirstStrategy, ListwiseStrategy, RankZephyrStrategy
+from .ordering import Ordering, OrderingStrategy
 from .presets import BGEGemmaRerankerStrategy, Qwen3RerankerStrategy
 from .qlm import QueryLikelihoodStrategy
 from .reasoning import ReasoningStrategy
@@ -39,6 +52,12 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "classifier": ClassifierStrategy,
     "embedding": EmbeddingStrategy,
     "remote": RemoteStrategy,
+    "listwise": ListwiseStrategy,
+    "listwise-first": ListwiseFirstStrategy,
+    "rankzephyr": RankZephyrStrategy,
+    "first-mistral": FirstMistralStrategy,
+    "pairwise": PairwiseStrategy,
+    "setwise": SetwiseStrategy,
 }
 
 
@@ -62,5 +81,6 @@ __all__ = [
     "Judgment", "Strategy", "LabelStrategy", "YesNoStrategy", "GradedStrategy", "QueryLikelihoodStrategy",
     "ReasoningStrategy", "Qwen3RerankerStrategy", "BGEGemmaRerankerStrategy", "ClassifierStrategy",
     "EmbeddingStrategy", "RemoteStrategy", "PairFormat", "ENCODER_PAIR_FORMAT", "LLM_PAIR_FORMAT",
-    "STRATEGIES", "get_strategy",
+    "STRATEGIES", "get_strategy", "OrderingStrategy", "Ordering", "ListwiseStrategy", "ListwiseFirstStrategy",
+    "RankZephyrStrategy", "FirstMistralStrategy", "PairwiseStrategy", "SetwiseStrategy",
 ]

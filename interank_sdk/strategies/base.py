@@ -80,6 +80,11 @@ class Strategy(ABC, Generic[R]):
     #: whether judgments come with generated text, an explanation per document (counted as generations; such a
     #: strategy is what `explain=` uses when the reranker runs it)
     generates: ClassVar[bool] = False
+    #: whether the strategy orders a query's candidates together (listwise, pairwise, setwise:
+    #: :class:`~interank_sdk.strategies.ordering.OrderingStrategy`) instead of judging each pair alone
+    orders: ClassVar[bool] = False
+    #: the strategy whose prompt templates this one uses (default: its own name)
+    template_family: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -89,7 +94,8 @@ class Strategy(ABC, Generic[R]):
         cls.model_kind = cls.runtime.kind
 
     def __init__(self, prompt_version: str | None = None) -> None:
-        self.template: PromptTemplate | None = get_template(self.name, prompt_version) if self.has_template else None
+        self.template: PromptTemplate | None = (get_template(self.template_family or self.name, prompt_version)
+                                                if self.has_template else None)
         if not self.has_template and prompt_version is not None:
             from ..errors import InvalidInputError
 
