@@ -183,6 +183,31 @@ def test_reasoning_over_the_server(server, smollm2_dir, hf_reranker):
 
 
 @pytest.mark.slow
+def test_listwise_pairwise_setwise_over_the_server(server, smollm2_dir, hf_reranker):
+    """Ordering strategies over an OpenAI-compatible server: the permutation is generated there; FIRST needs every
+    identifier's own log-probability, which a server gives only when it can be asked for given tokens (vLLM)."""
+    backend = _backend(server, smollm2_dir)
+    docs = DOCS[:8]
+    listwise = Reranker(backend, strategy="listwise", strategy_options={"window": 4, "stride": 2})
+    result = listwise.rerank(QUERY, docs)
+    assert sorted(r.index for r in result) == list(range(8))
+    assert result.stats.llm_calls == 3 and result.stats.generated_tokens > 0
+    local = Reranker(hf_reranker.backend, strategy="listwise", strategy_options={"window": 4, "stride": 2})
+    if server["kind"] == "vllm":  # same float32 weights, greedy: the same permutations
+        assert [r.index for r in result] == [r.index for r in local.rerank(QUERY, docs)]
+    setwise = Reranker(backend, strategy="setwise", strategy_options={"k": 3}).rerank(QUERY, docs)
+    assert sorted(r.index for r in setwise) == list(range(8)) and setwise.stats.llm_calls > 0
+    first = Reranker(backend, strategy="listwise-first", strategy_options={"window": 4, "stride": 2})
+    if server["kind"] == "vllm":
+        remote = [r.index for r in first.rerank(QUERY, docs)]
+        here = Reranker(hf_reranker.backend, strategy="listwise-first", strategy_options={"window": 4, "stride": 2})
+        assert remote == [r.index for r in here.rerank(QUERY, docs)]
+    else:
+        with pytest.raises(UnsupportedError, match="strategy='listwise'"):
+            first.rerank(QUERY, docs)
+
+
+@pytest.mark.slow
 def test_chat_endpoint_without_a_local_tokenizer(server, smollm2_dir):
     chat = _backend(server, smollm2_dir, tokenizer=False)
     assert chat.endpoint == "chat"

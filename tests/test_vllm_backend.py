@@ -197,6 +197,23 @@ def test_vllm_reasoning_generates_with_stop_strings(vllm_backend):
 
 @needs_vllm
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["listwise", "listwise-first", "setwise", "pairwise"])
+def test_vllm_ordering_strategies_match_transformers(vllm_backend, hf_reranker, strategy):
+    """Listwise, pairwise and setwise on vLLM in process: the same order as transformers on the same float32
+    weights (greedy permutations, exact identifier and label log-probabilities), and rerank_batch steps the
+    queries' windows together."""
+    options = {"window": 4, "stride": 2} if strategy.startswith("listwise") else {"k": 3}
+    hf = Reranker(hf_reranker.backend, strategy=strategy, strategy_options=options).rerank(QUERY, DOCS)
+    vl = Reranker(vllm_backend, strategy=strategy, strategy_options=options)
+    got = vl.rerank(QUERY, DOCS)
+    assert [r.index for r in got] == [r.index for r in hf], strategy
+    assert got.stats.llm_calls == hf.stats.llm_calls
+    batch = vl.rerank_batch([QUERY, QUERY], [DOCS, DOCS])
+    assert [[r.index for r in res] for res in batch] == [[r.index for r in got]] * 2
+
+
+@needs_vllm
+@pytest.mark.slow
 def test_vllm_lora_adapter_matches_transformers(tmp_path, smollm2_dir):
     """A real peft LoRA adapter (random, non-zero B) served through LoRARequest, against peft on transformers.
 
