@@ -16,7 +16,7 @@ from typing import Any
 
 from .base import BaseReranker
 from .calibration import Calibration, warn_uncalibrated
-from .errors import InvalidInputError, UnsupportedError
+from .errors import InvalidInputError, UnsupportedError, check_int
 from .pipeline import check_batch, check_explain, check_top_k
 from .types import DocumentLike, RankedDocument, RerankResult, RerankStats, check_min_score
 
@@ -50,8 +50,7 @@ class Cascade(BaseReranker):
         for name, value in (("first", first), ("second", second)):
             if not isinstance(value, BaseReranker):
                 raise InvalidInputError(f"{name} must be a Reranker (or Cascade), got {type(value).__name__}")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise InvalidInputError(f"depth must be a positive int, got {depth!r}")
+        check_int("depth", depth)
         self.first = first
         self.second = second
         self.depth = depth

@@ -8,6 +8,8 @@ subclass where they want to react differently (e.g. retry on
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class InteRankError(Exception):
     """Base class of every error raised by ``interank_sdk``."""
@@ -46,7 +48,27 @@ class BackendError(InteRankError, RuntimeError):
     """A backend failed to compute scores (e.g. a remote server kept failing)."""
 
 
+def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> Any:
+    """``value`` when it is an int (not a bool) ``>= minimum`` (or ``None`` where ``allow_none``); otherwise an
+    :class:`InvalidInputError` that names the argument and what it got.
+
+    >>> check_int("top_k", 3), check_int("top_k", None, allow_none=True)
+    (3, None)
+    >>> check_int("window", 1, minimum=2)
+    Traceback (most recent call last):
+    ...
+    interank_sdk.errors.InvalidInputError: window must be an int >= 2, got 1
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise InvalidInputError(f"{name} must be {kind}{' or None' if allow_none else ''}, got {value!r}")
+    return value
+
+
 __all__ = [
+    "check_int",
     "InteRankError",
     "InvalidInputError",
     "ModelLoadError",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import BaseReranker
-from .errors import InvalidInputError
+from .errors import InvalidInputError, check_int
 from .reranker import Reranker
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def resolve_reranker(
                 f"reranker options {sorted(reranker_kwargs)} apply only when the reranker is built from model=; "
                 "set them on the shared Reranker instead"
             )
-    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-        raise InvalidInputError(f"top_n must be a positive int or None, got {top_n!r}")
+    check_int("top_n", top_n, allow_none=True)
     if not isinstance(explain, bool) and (not isinstance(explain, int) or explain < 1):
         raise InvalidInputError(f"explain must be True, False or a positive int, got {explain!r}")
     if reranker is None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from .backends.base import Backend
 from .calibration import Calibration, apply_calibration
-from .errors import InvalidInputError
+from .errors import InvalidInputError, check_int
 from .strategies import Strategy
 from .strategies.base import Judgment
 from .strategies.ordering import OrderingStrategy, rank_score
@@ -323,10 +323,7 @@ def check_explain(explain: Any) -> None:
 
 
 def check_top_k(top_k: Any) -> None:
-    if top_k is None:
-        return
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise InvalidInputError(f"top_k must be a positive int or None, got {top_k!r}")
+    check_int("top_k", top_k, allow_none=True)
 
 
 def check_batch(queries: Any, documents_per_query: Any) -> None:

@@ -16,7 +16,7 @@ from .calibration import Calibration, describe_scores, initial_calibration, warn
 from .backends import Backend, CausalLM
 from .base import BaseReranker
 from .card import MODEL_CARD_FILE, ModelCard
-from .errors import InvalidInputError, UnsupportedError
+from .errors import InvalidInputError, UnsupportedError, check_int
 from .pipeline import MIN_PASSAGE_TOKENS, Pipeline, check_batch, check_explain, check_top_k, finish, prepare
 from .strategies import Strategy
 from .types import DocumentLike, RerankResult, RerankStats, check_min_score
@@ -146,14 +146,9 @@ class Reranker(BaseReranker):
         if isinstance(fusion_weight, bool) or not isinstance(fusion_weight, (int, float)) \
                 or not 0.0 <= fusion_weight <= 1.0:
             raise InvalidInputError(f"fusion_weight must be in [0, 1], got {fusion_weight!r}")
-        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
-                                       or max_length < MIN_PASSAGE_TOKENS * 2):
-            raise InvalidInputError(f"max_length must be an int >= {MIN_PASSAGE_TOKENS * 2}, got {max_length!r}")
-        if isinstance(window_overlap, bool) or not isinstance(window_overlap, int) or window_overlap < 0:
-            raise InvalidInputError("window_overlap must be an int >= 0")
-        if query_max_tokens is not None and (isinstance(query_max_tokens, bool) or not isinstance(query_max_tokens, int)
-                                             or query_max_tokens < 1):
-            raise InvalidInputError(f"query_max_tokens must be a positive int or None, got {query_max_tokens!r}")
+        check_int("max_length", max_length, minimum=MIN_PASSAGE_TOKENS * 2, allow_none=True)
+        check_int("window_overlap", window_overlap, minimum=0)
+        check_int("query_max_tokens", query_max_tokens, allow_none=True)
         if strategy_options is not None and not isinstance(strategy_options, dict):
             raise InvalidInputError("strategy_options must be a dict")
         values = {"device": device, "dtype": dtype, "quantization": quantization, "batch_size": batch_size,

@@ -128,6 +128,26 @@ def test_bad_top_k_raises(tiny_reranker, top_k):
         tiny_reranker.rerank(QUERY, DOCS, top_k=top_k)
 
 
+@pytest.mark.parametrize("value", [0, -2, 1.0, "4", True, None])
+def test_check_int_refuses_what_is_not_an_int_at_or_above_its_minimum(value):
+    from interank_sdk.errors import check_int
+
+    with pytest.raises(InvalidInputError, match=r"^batch_size must be a positive int, got "):
+        check_int("batch_size", value)
+    assert check_int("batch_size", 3) == 3 and check_int("window", 2, minimum=2) == 2
+    assert check_int("depth", None, allow_none=True) is None
+    with pytest.raises(InvalidInputError, match=r"^window must be an int >= 2 or None, got 1$"):
+        check_int("window", 1, minimum=2, allow_none=True)
+
+
+@pytest.mark.parametrize("option, value", [("max_length", 3), ("window_overlap", -1), ("query_max_tokens", 0),
+                                           ("batch_size", True), ("max_length", "512")])
+def test_bad_integer_options_of_the_reranker_name_themselves(tiny_model, option, value):
+    """Every integer option is checked the same way (errors.check_int): the message names the option."""
+    with pytest.raises(InvalidInputError, match=rf"^{option} must be "):
+        Reranker(str(tiny_model), **{option: value})
+
+
 def test_errors_are_one_family():
     assert issubclass(InvalidInputError, InteRankError) and issubclass(InvalidInputError, ValueError)
     assert issubclass(MissingDependencyError, ImportError)

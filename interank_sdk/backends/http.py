@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .._deps import require
-from ..errors import BackendError, InvalidInputError
+from ..errors import BackendError, InvalidInputError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +98,8 @@ class HTTPTransport:
     ) -> None:
         httpx = require("httpx", "remote")
         require("tenacity", "remote")
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise InvalidInputError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidInputError(f"max_retries must be >= 0, got {max_retries}")
+        check_int("max_concurrency", max_concurrency)
+        check_int("max_retries", max_retries, minimum=0)
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise InvalidInputError(f"timeout must be > 0, got {timeout}")
         self.base_url = base_url.rstrip("/")

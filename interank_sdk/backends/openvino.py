@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._deps import require
-from ..errors import ConversionError, InvalidInputError, UnsupportedError
+from ..errors import ConversionError, InvalidInputError, UnsupportedError, check_int
 from ..sources import ModelSource, resolve_source
 from .hf.device import dtype_name
 from .base import PairClassifier, PairLogits
@@ -115,8 +115,7 @@ class OVClassifierBackend(PairBudget, PairClassifier):
             raise UnsupportedError("the openvino backend has no quantization option: OpenVINO's static int8 (NNCF) "
                                    "measured slower than its float32 on a CPU without VNNI and is not offered; the "
                                    "CPU int8 path is backend='hf' with quantization='int8'")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_int("batch_size", batch_size)
         precision = dtype_name(dtype)
         if precision != "auto" and precision not in _PRECISION:
             raise InvalidInputError(f"dtype must be 'auto', 'float32' or 'bfloat16' here, got {dtype!r}")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, check_int
 from .tokens import ensure_pad_token
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,7 @@ def model_position_limit(config: Any, tokenizer: Any) -> int | None:
 
 def resolve_max_length(max_length: int | None, limit: int | None) -> int:
     """The caller's ``max_length`` (checked), capped by the model's limit; default: the limit (or 512)."""
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8):
-        raise InvalidInputError(f"max_length must be an int >= 8, got {max_length!r}")
+    check_int("max_length", max_length, minimum=8, allow_none=True)
     if max_length is not None and limit is not None and max_length > limit:
         logger.info("max_length %d is past the model's position limit; using %d", max_length, limit)
         max_length = limit

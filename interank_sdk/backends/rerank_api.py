@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError, InvalidInputError
+from ..errors import BackendError, InvalidInputError, check_int
 from .base import RemoteRanker
 from .http import HTTPTransport
 
@@ -88,9 +88,7 @@ class RerankAPIBackend(RemoteRanker):
             raise InvalidInputError(f"api must be one of {sorted(APIS)}, got {api!r}")
         if not base_url or not isinstance(base_url, str):
             raise InvalidInputError("the rerank-api backend needs base_url= (e.g. 'http://127.0.0.1:8080')")
-        if isinstance(max_documents_per_request, bool) or not isinstance(max_documents_per_request, int) \
-                or max_documents_per_request < 1:
-            raise InvalidInputError(f"max_documents_per_request must be >= 1, got {max_documents_per_request!r}")
+        check_int("max_documents_per_request", max_documents_per_request)
         self.model_name = str(model)
         self.api = api
         self.path = path or APIS[api]

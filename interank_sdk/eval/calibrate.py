@@ -18,7 +18,7 @@ from typing import Any
 
 from ..calibration import METHODS, Calibration, calibration_input, fit_calibration
 from ..card import ModelCard
-from ..errors import InteRankError, InvalidInputError
+from ..errors import InteRankError, InvalidInputError, check_int
 from .data import TrecDataset, load_run
 
 logger = logging.getLogger(__name__)
@@ -77,8 +77,7 @@ def judged_pairs(
     The whole top ``depth`` is reranked (as a request would), and only judged documents are kept. A query the
     reranker raises on is recorded in ``failed`` and left out; every other query's work is kept.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise InvalidInputError(f"depth must be a positive int, got {depth!r}")
+    check_int("depth", depth)
     qids = [q for q in run if q in dataset.qrels and q in dataset.queries]
     if max_queries is not None:
         qids = qids[:max_queries]

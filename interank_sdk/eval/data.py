@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +202,7 @@ def load_run(path: PathLike, depth: int | None = None) -> Run:
             that is not an integer, a score that is not a finite number, or a
             document listed twice for one query.
     """
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise InvalidInputError(f"depth must be a positive integer or None, got {depth!r}")
+    check_int("depth", depth, allow_none=True)
     path = _check_file(Path(path), "run")
     rows: dict[str, list[tuple[int, float, int, str]]] = {}
     seen: dict[str, dict[str, int]] = {}

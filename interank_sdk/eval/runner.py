@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import InteRankError, InvalidInputError
+from ..errors import InteRankError, InvalidInputError, check_int
 from .data import PathLike, Run, TrecDataset, default_data_dir, load_run, write_run
 from .metrics import DEFAULT_MEASURES, MeasureLike, evaluate_run
 
@@ -43,8 +43,7 @@ class SupportsRerankBatch(Protocol):
 
 
 def _check_depth(depth: int | None) -> None:
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise InvalidInputError(f"depth must be a positive integer or None, got {depth!r}")
+    check_int("depth", depth, allow_none=True)
 
 
 def _documents(dataset: TrecDataset, qid: str, docids: Sequence[str]) -> list[dict]:
@@ -135,11 +134,8 @@ def rerank_run(
             out-of-range indices, NaN scores).
     """
     _check_depth(depth)
-    if isinstance(batch_queries, bool) or not isinstance(batch_queries, int) or batch_queries < 1:
-        raise InvalidInputError(f"batch_queries must be a positive integer, got {batch_queries!r}")
-    if max_queries is not None and (isinstance(max_queries, bool) or not isinstance(max_queries, int)
-                                    or max_queries < 1):
-        raise InvalidInputError(f"max_queries must be a positive integer or None, got {max_queries!r}")
+    check_int("batch_queries", batch_queries)
+    check_int("max_queries", max_queries, allow_none=True)
     if on_error not in ("record", "raise"):
         raise InvalidInputError(f"on_error must be 'record' or 'raise', got {on_error!r}")
     if not callable(getattr(reranker, "rerank_batch", None)):

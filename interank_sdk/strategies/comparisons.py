@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import CausalLM
-from ..errors import InvalidInputError
-from ..prompts import Prompt, format_passage
+from ..errors import InvalidInputError, check_int
+from ..prompts import format_passage
 from ..prompts.lists import ComparisonTemplate
 from ..types import Document
-from .ordering import Ask, Ordering, OrderingStrategy, Plan, fit_passages, positive_int
+from .ordering import Ask, Ordering, OrderingStrategy, Plan, fit_passages
 
 
 class _ComparisonStrategy(OrderingStrategy):
@@ -44,8 +44,8 @@ class _ComparisonStrategy(OrderingStrategy):
         if method not in self.methods:
             raise InvalidInputError(f"{self.name} method must be one of {self.methods}, got {method!r}")
         self.method = method
-        self.k = positive_int("k", k)
-        self.passage_tokens = positive_int("passage_tokens", passage_tokens, minimum=8)
+        self.k = check_int("k", k)
+        self.passage_tokens = check_int("passage_tokens", passage_tokens, minimum=8)
         assert isinstance(self.template, ComparisonTemplate)
         self.compare_template: ComparisonTemplate = self.template
 
@@ -173,7 +173,7 @@ class SetwiseStrategy(_ComparisonStrategy):
     def __init__(self, prompt_version: str | None = None, *, method: str = "heapsort", num_child: int = 3,
                  k: int = 10, passage_tokens: int = 128) -> None:
         super().__init__(prompt_version, method=method, k=k, passage_tokens=passage_tokens)
-        self.num_child = positive_int("num_child", num_child)
+        self.num_child = check_int("num_child", num_child)
         if self.num_child + 1 > 23:
             raise InvalidInputError("num_child must leave at most 23 passages per comparison (labels A-W)")
 

@@ -32,11 +32,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..backends.base import CausalLM
-from ..errors import InvalidInputError, UnsupportedError
+from ..errors import InvalidInputError, UnsupportedError, check_int
 from ..prompts import Prompt
 from ..prompts.lists import ListwiseTemplate, identifier
 from ..types import Document
-from .ordering import Ask, Ordering, OrderingStrategy, Plan, fit_passages, positive_int
+from .ordering import Ask, Ordering, OrderingStrategy, Plan, fit_passages
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +115,9 @@ class ListwiseStrategy(OrderingStrategy):
     def __init__(self, prompt_version: str | None = None, *, window: int = 20, stride: int = 10,
                  passes: int = 1) -> None:
         super().__init__(prompt_version)
-        self.window = positive_int("window", window, minimum=2)
-        self.stride = positive_int("stride", stride)
-        self.passes = positive_int("passes", passes)
+        self.window = check_int("window", window, minimum=2)
+        self.stride = check_int("stride", stride)
+        self.passes = check_int("passes", passes)
         assert isinstance(self.template, ListwiseTemplate)
         self.list_template: ListwiseTemplate = self.template
         if self.list_template.max_window is not None and self.window > self.list_template.max_window:

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..backends.base import CausalLM
-from ..errors import BackendError, InvalidInputError, UnsupportedError
+from ..errors import BackendError, UnsupportedError
 from ..prompts import Prompt
 from ..types import Document
 from .base import Judgment, Strategy
@@ -212,15 +212,6 @@ def answer(backend: CausalLM, asks: Sequence[Ask]) -> list[Any]:
     return out
 
 
-def positive_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """``value`` checked as an int ``>= minimum`` (``None`` allowed when ``allow_none``)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInputError(f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
-    return value
-
-
 def fit_passages(backend: CausalLM, render: Callable[[list[str]], Prompt], documents: Sequence[Document],
                  passage: Callable[[Document, int], tuple[str, bool]], budget: int, start_tokens: int) -> tuple[
                      Prompt, list[bool]] | None:
@@ -243,4 +234,4 @@ def fit_passages(backend: CausalLM, render: Callable[[list[str]], Prompt], docum
 MIN_PASSAGE_UNITS = 8
 
 __all__ = ["Ask", "MIN_PASSAGE_UNITS", "Ordering", "OrderingStrategy", "Plan", "answer", "fit_passages",
-           "positive_int", "rank_score", "run_plans"]
+           "rank_score", "run_plans"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._deps import require
-from ...errors import BackendError, InvalidInputError
+from ...errors import BackendError, InvalidInputError, check_int
 from ...sources import ModelSource, resolve_source
 from .device import resolve_device, resolve_dtype
 from ..base import Backend
@@ -92,8 +92,7 @@ class HFRuntime(Backend):
         _torch()
         self.mixes_queries = bool(mix_queries)
         require("transformers", "hf")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_int("batch_size", batch_size)
         source = model if isinstance(model, ModelSource) else resolve_source(
             model, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         self.source = source
