@@ -14,6 +14,7 @@ from typing import Any
 
 from .base import BaseReranker
 from .errors import InvalidInputError, check_int
+from .pipeline import check_explain
 from .reranker import Reranker
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ def resolve_reranker(
                 "set them on the shared Reranker instead"
             )
     check_int("top_n", top_n, allow_none=True)
-    if not isinstance(explain, bool) and (not isinstance(explain, int) or explain < 1):
-        raise InvalidInputError(f"explain must be True, False or a positive int, got {explain!r}")
+    check_explain(explain)
     if reranker is None:
         logger.info("loading InteRank reranker %s", model)
         reranker = Reranker(model, **reranker_kwargs)  # type: ignore[arg-type]

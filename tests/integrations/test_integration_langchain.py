@@ -194,6 +194,9 @@ def test_empty_input_and_bad_arguments(tiny_reranker, tiny_model, query_and_docs
         InteRankCompressor(reranker=tiny_reranker, strategy="graded")
     with pytest.raises(InvalidInputError, match="top_n"):
         InteRankCompressor(reranker=tiny_reranker, top_n=0)
+    for explain in (0, -1, 2.0, "3"):  # the check Reranker.rerank applies, at construction
+        with pytest.raises(InvalidInputError, match="explain must be True, False or a positive int"):
+            InteRankCompressor(reranker=tiny_reranker, explain=explain)
 
 
 def test_shared_reranker_one_batched_call(tiny_reranker, tiny_model, query_and_docs):
