@@ -38,6 +38,16 @@ class Prompt:
     def is_raw(self) -> bool:
         return self.segments is not None
 
+    @classmethod
+    def chat(cls, system: str, user: str, assistant_prefix: str = "") -> "Prompt":
+        """A chat prompt: the system message (left out when empty), the user message, the assistant's first words.
+
+        >>> Prompt.chat("", "Rank these.").messages
+        ({'role': 'user', 'content': 'Rank these.'},)
+        """
+        system_turn = ({"role": "system", "content": system},) if system else ()
+        return cls(system_turn + ({"role": "user", "content": user},), assistant_prefix)
+
 
 @dataclass(frozen=True)
 class PromptTemplate:
@@ -67,11 +77,7 @@ class PromptTemplate:
         values = {"query": query, "passage": neutralize_markers(passage)}
         user = _SLOT.sub(lambda m: values[m.group(1)], self.user)
         prefix = _SLOT.sub(lambda m: values[m.group(1)], self.assistant_prefix)
-        messages: list[dict[str, str]] = []
-        if self.system:
-            messages.append({"role": "system", "content": self.system})
-        messages.append({"role": "user", "content": user})
-        return Prompt(tuple(messages), prefix)
+        return Prompt.chat(self.system, user, prefix)
 
 
 _SLOT = re.compile(r"\{(query|passage)\}")

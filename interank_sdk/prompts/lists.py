@@ -87,9 +87,7 @@ class ListwiseTemplate:
         num = len(passages)
         body = "".join(self.body.format(rank=identifier(i, self.alpha), candidate=p) for i, p in enumerate(passages))
         user = self.prefix.format(num=num, query=query) + body + self.suffix.format(num=num, query=query)
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
-            {"role": "user", "content": user}]
-        return Prompt(tuple(messages))
+        return Prompt.chat(self.system, user)
 
     def answer_format(self, num: int) -> str:
         """A complete answer for ``num`` passages (``[1] > [2] > ...``): what a generation budget is sized on."""
@@ -126,9 +124,7 @@ class ComparisonTemplate:
         shown = self.separator.join(self.passage_format.format(label=identifier(i, True), passage=p)
                                     for i, p in enumerate(passages))
         user = self.prefix.format(query=query) + shown + self.suffix
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
-            {"role": "user", "content": user}]
-        return Prompt(tuple(messages), self.assistant_prefix)
+        return Prompt.chat(self.system, user, self.assistant_prefix)
 
 
 _RANK_ZEPHYR_SYSTEM = ("You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to "
