@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -120,6 +121,8 @@ class ListwiseStrategy(OrderingStrategy):
         self.passes = check_int("passes", passes)
         assert isinstance(self.template, ListwiseTemplate)
         self.list_template: ListwiseTemplate = self.template
+        #: tokens of the answer format per backend and window size (counted once: every window asks)
+        self._answer_tokens: weakref.WeakKeyDictionary[CausalLM, dict[int, int]] = weakref.WeakKeyDictionary()
         if self.list_template.max_window is not None and self.window > self.list_template.max_window:
             raise InvalidInputError(f"window={window} passages exceed the {self.list_template.max_window} letters of "
                                     f"prompt {self.list_template.version!r}")
@@ -129,7 +132,10 @@ class ListwiseStrategy(OrderingStrategy):
 
     def answer_tokens(self, backend: CausalLM, num: int) -> int:
         """Tokens of a complete answer for ``num`` passages (the generation budget)."""
-        return backend.count_tokens([self.list_template.answer_format(num)])[0]
+        known = self._answer_tokens.setdefault(backend, {})
+        if num not in known:
+            known[num] = backend.count_tokens([self.list_template.answer_format(num)])[0]
+        return known[num]
 
     def window_prompt(self, backend: CausalLM, query: str, docs: Sequence[Document], context: int
                       ) -> tuple[Prompt, list[bool]] | None:
