@@ -76,8 +76,9 @@ class Calibration:
         fitted_on: what it was fitted on (data, queries, pairs, positives).
         heldout: calibration error on judged queries held out of the fit
             (``ece``/``brier`` after, ``ece_before``/``brier_before`` of the
-            uncalibrated scores, ``queries``, ``pairs``); empty when there were
-            too few queries to hold any out.
+            uncalibrated scores, ``brier_constant`` of scoring every pair with
+            the fitted queries' share of relevant pairs, ``queries``, ``pairs``);
+            empty when there were too few queries to hold any out.
     """
 
     method: str
@@ -191,12 +192,16 @@ def _ordered(strategy: str | None) -> bool:
     return bool(cls is not None and cls.orders)
 
 
-def calibration_input(ranked: Any) -> float:
+def calibration_input(ranked: Any, ordered: bool | None = None) -> float:
     """What a calibration maps for a ranked document: its raw score (a logit, a log-odds, a mean
     log-likelihood, a service's score), or its uncalibrated score where the strategy has no raw number (the
-    graded expectation) or where the raw number is a rank (ordering strategies: the score from the rank)."""
+    graded expectation) or where the raw number is a rank (ordering strategies: the score from the rank).
+
+    ``ordered``: whether the document's strategy orders lists, when the caller knows it (looked up otherwise)."""
     raw = getattr(ranked, "raw_score", None)
-    if raw is not None and not _ordered(getattr(ranked, "strategy", None)):
+    if ordered is None:
+        ordered = _ordered(getattr(ranked, "strategy", None))
+    if raw is not None and not ordered:
         return float(raw)
     model = getattr(ranked, "model_score", None)
     return float(model if model is not None else ranked.score)
@@ -208,7 +213,8 @@ def apply_calibration(calibration: Calibration, ranked: Sequence[Any]) -> None:
     mine = [r for r in ranked if calibration.strategy is None or r.strategy == calibration.strategy]
     if not mine:
         return
-    for r, p in zip(mine, calibration.apply([calibration_input(r) for r in mine])):
+    ordered = {name: _ordered(name) for name in {r.strategy for r in mine}}  # one registry lookup per strategy
+    for r, p in zip(mine, calibration.apply([calibration_input(r, ordered[r.strategy]) for r in mine])):
         r.model_score = r.score = float(p)
         r.calibrated = True
 
@@ -221,10 +227,21 @@ def describe_scores(calibration: Calibration | None, *, from_rank: bool = False)
     if calibration is None:
         return ("not calibrated: scores are the model's own numbers in [0, 1]; they order documents but a "
                 "threshold means something different for each model (calibrate on judgments to fix that)")
-    held = calibration.heldout.get("ece")
     return (f"calibrated ({calibration.method}, relevant = grade >= {calibration.relevance_level}, "
-            f"{calibration.fitted_on.get('pairs', '?')} judged pairs"
-            + (f", held-out ECE {held:.3f}" if isinstance(held, float) else "") + "): scores are P(relevant)")
+            f"{calibration.fitted_on.get('pairs', '?')} judged pairs{heldout_summary(calibration.heldout)}): "
+            "scores are P(relevant)")
+
+
+def heldout_summary(heldout: dict[str, Any]) -> str:
+    """``", held-out ECE 0.048, Brier 0.213 (a constant: 0.233)"``, or ``""`` when nothing was held out.
+
+    The constant is the Brier score of saying the share of relevant pairs for every pair: calibrated scores
+    close to it are honest about their base rate but barely tell relevant from irrelevant documents apart."""
+    ece, brier, constant = (heldout.get(k) for k in ("ece", "brier", "brier_constant"))
+    out = f", held-out ECE {ece:.3f}" if isinstance(ece, float) else ""
+    if isinstance(brier, float):
+        out += f", Brier {brier:.3f}" + (f" (a constant: {constant:.3f})" if isinstance(constant, float) else "")
+    return out
 
 
 def warn_uncalibrated(reranker: Any, min_score: float | None) -> None:
@@ -440,7 +457,10 @@ def fit_calibration(
                 part = Calibration(method, _fit_map(method, x[~mask], y[~mask]))
                 probs = part.apply(x[mask])
                 heldout = {"queries": len(held), "pairs": int(mask.sum()), "positives": int(y[mask].sum()),
-                           "ece": expected_calibration_error(probs, y[mask]), "brier": brier_score(probs, y[mask])}
+                           "ece": expected_calibration_error(probs, y[mask]), "brier": brier_score(probs, y[mask]),
+                           # saying the fitted queries' share of relevant pairs for every pair: a map that tells
+                           # pairs apart scores below it
+                           "brier_constant": brier_score(np.full(int(mask.sum()), y[~mask].mean()), y[mask])}
                 if scores is not None:
                     before = np.asarray(scores, dtype=np.float64)[mask]
                     heldout.update(ece_before=expected_calibration_error(before, y[mask]),
@@ -456,6 +476,6 @@ def fit_calibration(
                        relevance_level=relevance_level, fitted_on=fitted_on, heldout=heldout)
 
 
-__all__ = ["Calibration", "ECE_BINS", "METHODS", "MIN_PAIRS", "MIN_PER_CLASS", "apply_calibration", "brier_score",
-           "calibration_input", "check_pairs", "describe_scores", "expected_calibration_error", "fit_calibration", "initial_calibration",
-           "reliability", "warn_uncalibrated"]
+__all__ = ["ECE_BINS", "METHODS", "MIN_PAIRS", "MIN_PER_CLASS", "Calibration", "apply_calibration", "brier_score",
+           "calibration_input", "check_pairs", "describe_scores", "expected_calibration_error", "fit_calibration",
+           "heldout_summary", "initial_calibration", "reliability", "warn_uncalibrated"]

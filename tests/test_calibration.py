@@ -23,8 +23,9 @@ from reranker_models import build_cross_encoder  # noqa: E402
 from interank_sdk import Cascade, Reranker  # noqa: E402
 from interank_sdk.calibration import (  # noqa: E402
     Calibration,
-    calibration_input,
     brier_score,
+    calibration_input,
+    describe_scores,
     expected_calibration_error,
     fit_calibration,
 )
@@ -49,6 +50,13 @@ def test_platt_recovers_the_map_that_made_the_labels_and_is_calibrated_on_held_o
     # 2400 held-out pairs: 15-bin ECE has a sampling floor of about 0.02 even for the true map
     assert cal.heldout["ece"] < 0.035 < cal.heldout["ece_before"] and cal.heldout["queries"] == 80
     assert cal.heldout["brier"] <= cal.heldout["brier_before"] + 1e-9
+    # scores that tell pairs apart beat saying the base rate for every pair; describe() shows both
+    assert cal.heldout["brier"] < cal.heldout["brier_constant"] - 0.03
+    assert f"Brier {cal.heldout['brier']:.3f} (a constant: {cal.heldout['brier_constant']:.3f})" in \
+        describe_scores(cal)
+    noise = np.random.default_rng(1).normal(size=3000) + 0.05 * y[:3000]  # next to no information
+    uninformative = fit_calibration(noise, y[:3000], groups=groups[:3000])
+    assert uninformative.heldout["brier"] == pytest.approx(uninformative.heldout["brier_constant"], abs=0.01)
     assert cal.fitted_on == {"pairs": 12000, "positives": int(y.sum()), "queries": 400}
 
 

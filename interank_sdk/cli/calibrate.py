@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if held:
             sys.stdout.write(f"{prefix}held-out ({held['queries']} queries, {held['pairs']} pairs): ECE "
                              f"{held.get('ece_before', float('nan')):.3f} -> {held['ece']:.3f}, Brier "
-                             f"{held.get('brier_before', float('nan')):.3f} -> {held['brier']:.3f}\n")
+                             f"{held.get('brier_before', float('nan')):.3f} -> {held['brier']:.3f}"
+                             + (f" (a constant: {held['brier_constant']:.3f})" if "brier_constant" in held else "")
+                             + "\n")
     where = "the model folder's interank.json" if payload["saved_to_model"] else None
     targets = [t for t in (where, args.out) if t]
     sys.stdout.write(f"saved to {' and '.join(targets)}\n" if targets else

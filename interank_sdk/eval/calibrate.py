@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..calibration import METHODS, Calibration, calibration_input, fit_calibration
+from ..calibration import (
+    METHODS,
+    Calibration,
+    calibration_input,
+    fit_calibration,
+    heldout_summary,
+)
 from ..card import ModelCard
 from ..errors import InteRankError, InvalidInputError, check_int
 from .data import TrecDataset, load_run
@@ -176,8 +182,8 @@ def calibrate_reranker(
         card.calibration = calibration.to_dict()
         path = card.write(folder)
         logger.info("calibration (%s) written to %s", method, path)
-    logger.info("calibrated %s on %d judged pairs of %d queries: held-out ECE %s", reranker.model_name,
-                len(pairs.raw), len(set(pairs.qids)), calibration.heldout.get("ece"))
+    logger.info("calibrated %s on %d judged pairs of %d queries%s", reranker.model_name, len(pairs.raw),
+                len(set(pairs.qids)), heldout_summary(calibration.heldout) or " (too few queries to hold any out)")
     return calibration
 
 
