@@ -1,24 +1,41 @@
 """Calibration, measured: fitted on DL21 judgments, evaluated on DL19 (other queries), per scoring kind.
 
-For each kind (a cross-encoder, and the demo LLM read by ``qlm``, ``yesno`` and ``graded``; a cascade of the
-cross-encoder and the best-calibrated LLM reading): every judged pair among the BM25 top ``--depth`` of
-``--fit-queries`` DL21 queries and ``--eval-queries`` DL19 queries is scored once (raw scores cached under
-``$INTERANK_CACHE/bench/calibration/``, so a rerun only fits and measures), a Platt map is fitted on DL21 with
-:func:`interank_sdk.calibration.fit_calibration` (what ``Reranker.calibrate`` does), and on DL19:
+For each kind (a cross-encoder, and the demo LLM read by ``qlm``, ``yesno``, ``graded`` and ``reasoning``; a
+cascade of the cross-encoder and the LLM reading with the lowest calibrated Brier score): every judged pair
+among the BM25 top ``--depth`` of ``--fit-queries`` DL21 queries and ``--eval-queries`` DL19 queries is
+scored once (raw scores cached under ``$INTERANK_CACHE/bench/calibration/``, so a rerun only fits and
+measures), a Platt map is fitted on DL21 with :func:`interank_sdk.calibration.fit_calibration` (what
+``Reranker.calibrate`` does), and on DL19:
 
-* expected calibration error (15 bins) and Brier score of the uncalibrated and the calibrated scores;
+* expected calibration error (15 bins) and Brier score of the uncalibrated and the calibrated scores, and the
+  Brier score of the best constant (every pair scored with the share of relevant pairs: a low ECE alone can
+  come from saying that for everything, only a Brier score below it shows the scores tell pairs apart); the ECE
+  with a 95 % interval from resampling the queries and its sampling floor (the ECE a perfectly calibrated
+  model with the same scores would show on this many pairs), so a difference smaller than the noise is not
+  read as one;
 * at the threshold 0.5: precision and recall of "relevant" (grade >= 2) and the mean calibrated score of the
   kept documents (a calibrated model's kept documents should be relevant as often as it says);
 * "nothing relevant": every DL19 query twice, once with its candidates as they are (a relevant one among them:
   the flag should stay down) and once with its relevant candidates removed (the flag should go up); the flag is
   "no candidate reaches 0.5"; precision and recall of the flag.
 
+Two more figures per kind: ``within_dl19``, the map fitted on half of the DL19 queries and measured on the
+other half (30 seeded splits: what calibrating on your own collection gives on its next queries), and
+``content_free``, the map fitted on the raw score minus the score of a content-free document ("N/A", scored
+once per query: Zhao et al., 2021's contextual calibration), a per-query shift that leaves every ranking as it
+is, measured here before it is offered.
+
+Each kind is its own row, with the sizes it was measured on and the CPU; a run updates the rows of the kinds it
+ran and keeps the others (the reasoning kind, one generation per pair, is run on fewer queries).
+
 The cascade: the cross-encoder orders each query's candidates, its best ``--cascade-head`` are scored by the
 second stage; each stage has its own map (both fitted on DL21), so one threshold reads both stages.
 
 Usage::
 
-    python bench/calibration.py [--fit-queries 15] [--eval-queries 20] [--depth 10] [--kinds ...]
+    python bench/calibration.py [--fit-queries 53] [--eval-queries 43] [--depth 30] [--kinds qlm yesno graded]
+    python bench/calibration.py --kinds reasoning --fit-queries 20 --eval-queries 20 --depth 10
+    python bench/calibration.py --kinds cross-encoder qlm yesno graded --cross-encoder $INTERANK_CACHE/adapt/dl21-avx512/student
 
 Writes ``bench/results/calibration.json`` and ``.png`` (reliability diagrams before/after per kind).
 """
@@ -39,10 +56,13 @@ sys.path.insert(0, str(REPO / "bench"))
 CACHE = Path(os.environ.get("INTERANK_CACHE", Path.home() / ".cache" / "interank"))
 DATA = Path(os.environ.get("INTERANK_DATA", REPO.parent / "shared" / "data"))
 SCORES = CACHE / "bench" / "calibration"
+BOOTSTRAP = 300  # resamples of the queries for the ECE's interval, and draws for its sampling floor
 DEMO = CACHE / "models" / "qwen2.5-coder-0.5b-instruct"
 STUDENT = CACHE / "adapt" / "dl21" / "student"
+#: a document that says nothing (Zhao et al., 2021's content-free input), scored once per query
+CONTENT_FREE, CONTENT_FREE_ID = "N/A", "<content-free>"
 KINDS = {"cross-encoder": (STUDENT, "auto"), "qlm": (DEMO, "qlm"), "yesno": (DEMO, "yesno"),
-         "graded": (DEMO, "graded")}
+         "graded": (DEMO, "graded"), "reasoning": (DEMO, "reasoning")}
 
 
 def judged_candidates(name: str, queries: int, depth: int):
@@ -64,6 +84,9 @@ def scores_for(kind: str, name: str, dataset, pairs, batch: int = 1) -> dict[str
     for q, d in pairs:
         if f"{q}\t{d}" not in cache:
             todo.setdefault(q, []).append(d)
+    for q in dict.fromkeys(q for q, _ in pairs):  # the content-free document, once per query
+        if f"{q}\t{CONTENT_FREE_ID}" not in cache:
+            todo.setdefault(q, []).append(CONTENT_FREE_ID)
     if todo:
         from interank_sdk import Reranker
         from interank_sdk.calibration import calibration_input
@@ -72,7 +95,8 @@ def scores_for(kind: str, name: str, dataset, pairs, batch: int = 1) -> dict[str
         reranker = Reranker(str(model), strategy=strategy, calibration=False)
         start = time.perf_counter()
         for i, (q, docids) in enumerate(todo.items()):
-            docs = [{"text": dataset.corpus[d]["text"], "title": dataset.corpus[d].get("title") or None}
+            docs = [{"text": CONTENT_FREE} if d == CONTENT_FREE_ID else
+                    {"text": dataset.corpus[d]["text"], "title": dataset.corpus[d].get("title") or None}
                     for d in docids]
             for r in reranker.rerank(dataset.queries[q], docs):  # what a calibration maps, and the [0, 1] score
                 cache[f"{q}\t{docids[r.index]}"] = (calibration_input(r), float(r.score))
@@ -83,48 +107,105 @@ def scores_for(kind: str, name: str, dataset, pairs, batch: int = 1) -> dict[str
     return cache
 
 
-def measure(probs: np.ndarray, labels: np.ndarray, qids: list[str]) -> dict:
+def measure(probs: np.ndarray, labels: np.ndarray, qids: list[str], seed: int = 0) -> dict:
+    """ECE/Brier (with a 95 % interval from resampling queries, and the sampling floor: the ECE a perfectly
+    calibrated model with these scores would show on this many pairs; the Brier score of the best constant,
+    which a map can match by saying the base rate for every pair), precision/recall at 0.5, the flag."""
     from interank_sdk.calibration import brier_score, expected_calibration_error
 
     kept = probs >= 0.5
-    out = {"ece": expected_calibration_error(probs, labels), "brier": brier_score(probs, labels),
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(qids)
+    rows = {q: np.flatnonzero(groups == q) for q in sorted(set(qids))}
+    names = list(rows)
+    boot = [expected_calibration_error(probs[s], labels[s]) for s in
+            (np.concatenate([rows[q] for q in rng.choice(names, len(names))]) for _ in range(BOOTSTRAP))]
+    floor = [expected_calibration_error(probs, rng.random(probs.size) < probs) for _ in range(BOOTSTRAP)]
+    out = {"ece": expected_calibration_error(probs, labels),
+           "ece_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+           "ece_floor": float(np.mean(floor)), "brier": brier_score(probs, labels),
+           # the best constant: every pair scored with this set's own share of relevant pairs (no ranking at all)
+           "brier_constant": brier_score(np.full(labels.size, labels.mean()), labels),
            "precision_at_0.5": float(labels[kept].mean()) if kept.any() else None,
            "recall_at_0.5": float(labels[kept].sum() / max(1, labels.sum())),
            "mean_score_kept": float(probs[kept].mean()) if kept.any() else None, "kept": int(kept.sum())}
     # "nothing relevant": each query as it is (a relevant candidate among them) and with its relevant ones removed
     flags, truth = [], []
-    for q in sorted(set(qids)):
-        mine = np.array([x == q for x in qids])
+    for mine in rows.values():
         if labels[mine].any():
             flags.append(not (probs[mine] >= 0.5).any())
             truth.append(False)
-        rest = mine & (labels == 0)
-        if rest.any():
+        rest = mine[labels[mine] == 0]
+        if rest.size:
             flags.append(not (probs[rest] >= 0.5).any())
             truth.append(True)
     f, t = np.array(flags), np.array(truth)
-    out["nothing_relevant"] = {"cases": int(len(f)), "positives": int(t.sum()),
+    out["nothing_relevant"] = {"cases": len(f), "positives": int(t.sum()),
                                "precision": float(t[f].mean()) if f.any() else None,
                                "recall": float(f[t].mean()) if t.any() else None}
     return out
 
 
+def within(raw: np.ndarray, labels: np.ndarray, qids: list[str], repeats: int = 30, seed: int = 0) -> dict:
+    """Calibrating on the collection itself: fit on half its queries, measure on the other half, ``repeats``
+    seeded splits; mean and spread of ECE and Brier (what a user calibrating on their own judgments can expect
+    on their next queries)."""
+    from interank_sdk.calibration import (
+        brier_score,
+        expected_calibration_error,
+        fit_calibration,
+    )
+    from interank_sdk.errors import InvalidInputError
+
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(qids)
+    names = sorted(set(qids))
+    eces, briers, refused = [], [], 0
+    for _ in range(repeats):
+        mask = np.isin(groups, rng.choice(names, len(names) // 2, replace=False))
+        try:
+            probs = fit_calibration(raw[mask], labels[mask].astype(bool), min_pairs=10).apply(raw[~mask])
+        except InvalidInputError:  # on these queries the scores fall with relevance: calibrate refuses
+            refused += 1
+            continue
+        eces.append(expected_calibration_error(probs, labels[~mask]))
+        briers.append(brier_score(probs, labels[~mask]))
+    if not eces:
+        return {"repeats": repeats, "refused": refused}
+    return {"repeats": repeats, "refused": refused, "ece_mean": float(np.mean(eces)), "ece_sd": float(np.std(eces)),
+            "brier_mean": float(np.mean(briers))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fit-queries", type=int, default=15, help="DL21 queries the maps are fitted on")
-    parser.add_argument("--eval-queries", type=int, default=20, help="DL19 queries measured")
-    parser.add_argument("--depth", type=int, default=10, help="BM25 candidates per query")
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--fit-queries", type=int, default=53, help="DL21 queries the maps are fitted on (all: 53)")
+    parser.add_argument("--eval-queries", type=int, default=43, help="DL19 queries measured (all: 43)")
+    parser.add_argument("--depth", type=int, default=30, help="BM25 candidates per query")
+    parser.add_argument("--kinds", nargs="+", default=["qlm", "yesno", "graded"], choices=list(KINDS))
+    parser.add_argument("--cross-encoder", default=str(STUDENT), help="the cross-encoder kind's model folder")
     parser.add_argument("--cascade-head", type=int, default=5)
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "calibration.json"))
     args = parser.parse_args()
+    if "cross-encoder" in args.kinds:
+        if not Path(args.cross_encoder).exists():
+            parser.error(f"--cross-encoder {args.cross_encoder} does not exist (examples/distill_cross_encoder.py "
+                         "writes the student in about an hour on 2 cores)")
+        KINDS["cross-encoder"] = (Path(args.cross_encoder), "auto")
+    from results_io import machine, write_json
+
     from interank_sdk.calibration import fit_calibration, reliability
+    from interank_sdk.errors import InvalidInputError
 
     fit_set = judged_candidates("trec-dl21-passage", args.fit_queries, args.depth)
     eval_set = judged_candidates("trec-dl19-passage", args.eval_queries, args.depth)
-    results: dict = {"fit": {"data": "trec-dl21-passage", "queries": len(fit_set[1]), "pairs": len(fit_set[2])},
-                     "eval": {"data": "trec-dl19-passage", "queries": len(eval_set[1]), "pairs": len(eval_set[2])},
-                     "depth": args.depth, "relevance_level": 2, "method": "platt", "kinds": {}}
+    setting = {"fit": {"data": "trec-dl21-passage", "queries": len(fit_set[1]), "pairs": len(fit_set[2]),
+                       "positives": sum(fit_set[0].qrels[q][d] >= 2 for q, d in fit_set[2])},
+               "eval": {"data": "trec-dl19-passage", "queries": len(eval_set[1]), "pairs": len(eval_set[2]),
+                        "positives": sum(eval_set[0].qrels[q][d] >= 2 for q, d in eval_set[2])},
+               "depth": args.depth, "relevance_level": 2, "method": "platt", "cpu": machine()}
+    out = Path(args.out)
+    results: dict = json.loads(out.read_text()) if out.exists() else {}
+    results.setdefault("kinds", {})
     calibrated: dict[str, dict] = {}
     for kind in args.kinds:
         print(f"[{kind}]", flush=True)
@@ -133,27 +214,46 @@ def main() -> None:
             name = "dl21" if label == "fit" else "dl19"
             cache = scores_for(kind, name, dataset, pairs)
             raw = np.array([cache[f"{q}\t{d}"][0] for q, d in pairs])
+            free = np.array([cache[f"{q}\t{CONTENT_FREE_ID}"][0] for q, _ in pairs])
             score = np.array([cache[f"{q}\t{d}"][1] for q, d in pairs])
             labels = np.array([dataset.qrels[q][d] >= 2 for q, d in pairs], dtype=float)
-            rows[label] = (raw, score, labels, [q for q, _ in pairs], [d for _, d in pairs])
-        raw, score, labels, qids, _ = rows["fit"]
-        cal = fit_calibration(raw, labels.astype(bool), groups=qids, scores=score, strategy=kind)
-        raw, score, labels, qids, docids = rows["eval"]
+            rows[label] = (raw, score, labels, [q for q, _ in pairs], [d for _, d in pairs], free)
+        raw, score, labels, qids, _, free = rows["fit"]
+        signal = {label: {"mean_score_relevant": float(row[1][row[2] == 1].mean()),
+                          "mean_score_not_relevant": float(row[1][row[2] == 0].mean())} for label, row in rows.items()}
+        try:
+            cal = fit_calibration(raw, labels.astype(bool), groups=qids, scores=score, strategy=kind)
+        except InvalidInputError as exc:  # what Reranker.calibrate would say: record it, measure the raw scores
+            raw, score, labels, qids, _, _ = rows["eval"]
+            results["kinds"][kind] = {**setting, "model": str(KINDS[kind][0]), "refused": str(exc), "signal": signal,
+                                      "before": measure(score, labels, qids),
+                                      "reliability_before": reliability(score, labels)}
+            print(f"  calibration refused: {exc}; {signal}", flush=True)
+            continue
+        try:
+            shifted = fit_calibration(raw - free, labels.astype(bool), strategy=kind)
+        except InvalidInputError as exc:
+            shifted = str(exc)
+        raw, score, labels, qids, docids, free = rows["eval"]
         after = cal.apply(raw)
         calibrated[kind] = {"probs": dict(zip(zip(qids, docids), after)), "labels": labels, "qids": qids,
                             "docids": docids, "raw": dict(zip(zip(qids, docids), raw))}
         results["kinds"][kind] = {
-            "model": str(KINDS[kind][0]), "calibration": cal.to_dict(),
+            **setting, "model": str(KINDS[kind][0]), "calibration": cal.to_dict(), "signal": signal,
             "before": measure(score, labels, qids), "after": measure(after, labels, qids),
+            "within_dl19": within(raw, labels, qids),
+            "content_free": {"refused": shifted} if isinstance(shifted, str) else
+            {"after": measure(shifted.apply(raw - free), labels, qids), "within_dl19": within(raw - free, labels, qids)},
             "reliability_before": reliability(score, labels), "reliability_after": reliability(after, labels),
         }
         r = results["kinds"][kind]
-        print(f"  ECE {r['before']['ece']:.3f} -> {r['after']['ece']:.3f}  Brier {r['before']['brier']:.3f} -> "
-              f"{r['after']['brier']:.3f}  P/R@0.5 {r['after']['precision_at_0.5']} / {r['after']['recall_at_0.5']:.3f}",
-              flush=True)
+        print(f"  ECE {r['before']['ece']:.3f} -> {r['after']['ece']:.3f} (95 % {r['after']['ece_ci95'][0]:.3f}-"
+              f"{r['after']['ece_ci95'][1]:.3f}, floor {r['after']['ece_floor']:.3f}; within DL19 "
+              f"{r['within_dl19'].get('ece_mean', float('nan')):.3f})  Brier {r['before']['brier']:.3f} -> {r['after']['brier']:.3f} "
+              f"(a constant: {r['after']['brier_constant']:.3f})", flush=True)
     llms = [k for k in ("yesno", "graded", "qlm") if k in calibrated]
     if "cross-encoder" in calibrated and llms:
-        second = min(llms, key=lambda k: results["kinds"][k]["after"]["ece"])
+        second = min(llms, key=lambda k: results["kinds"][k]["after"]["brier"])  # ECE alone favours the base rate
         first = calibrated["cross-encoder"]
         probs, labels_out, qids_out = [], [], []
         for q in sorted(set(first["qids"])):
@@ -165,12 +265,11 @@ def main() -> None:
                 labels_out.append(eval_set[0].qrels[q][d] >= 2)
                 qids_out.append(q)
         probs_a, labels_a = np.array(probs), np.array(labels_out, dtype=float)
-        results["kinds"]["cascade"] = {"stages": ["cross-encoder", second], "head": args.cascade_head,
+        results["kinds"]["cascade"] = {**setting, "stages": ["cross-encoder", second], "head": args.cascade_head,
                                        "after": measure(probs_a, labels_a, qids_out),
                                        "reliability_after": reliability(probs_a, labels_a)}
-    from results_io import write_json
-
-    out = Path(args.out)
+    for old in ("fit", "eval", "depth", "relevance_level", "method"):  # per kind now: kinds may be run apart
+        results.pop(old, None)
     write_json(out, results)
     plot(results, out.with_suffix(".png"))
     print(f"wrote {out}")
@@ -192,14 +291,14 @@ def plot(results: dict, path: Path) -> None:
                 pts = r[key]
                 ax.plot([p["predicted"] for p in pts], [p["observed"] for p in pts], style, ms=3,
                         label=f"{name} (ECE {r[key.replace('reliability_', '')]['ece']:.3f})")
-        ax.set_title(kind, fontsize=9)
+        ax.set_title(f"{kind} ({r.get('fit', {}).get('pairs', '?')} -> {r.get('eval', {}).get('pairs', '?')} pairs)"
+                     + ("\ncalibration refused: no signal on the fit set" if "refused" in r else ""), fontsize=8)
         ax.set_xlabel("predicted P(relevant)", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6, loc="upper left")
     axes[0][0].set_ylabel("share relevant (DL19)", fontsize=8)
-    fig.suptitle(f"fitted on DL21 ({results['fit']['pairs']} pairs), measured on DL19 ({results['eval']['pairs']} "
-                 "pairs)", fontsize=9)
+    fig.suptitle("Platt maps fitted on DL21 judgments, measured on DL19 (pairs per kind in its title)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
