@@ -48,16 +48,16 @@ def portable(value: Any, _prefixes_: list[tuple[str, str]] | None = None) -> Any
 def machine() -> str:
     """The CPU a timing was taken on: its model name, cores and the instruction sets that change CPU speed here
     (AVX-512, VNNI, bf16, AMX), e.g. ``"AMD EPYC, 2 cores, avx2 avx512f avx512_vnni avx512_bf16"``."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    from interank_sdk.backends.hf.device import cpu_info
+
+    info = cpu_info()
+    if info is None:
         import platform
 
         return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    flags = set(info.get("flags", "").split())
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    return f"{model}, {os.cpu_count()} cores, {' '.join(f for f in wanted if f in flags)}"
+    return f"{info.get('model name', '?')}, {os.cpu_count()} cores, {' '.join(f for f in wanted if f in flags)}"
 
 
 def write_json(path: Path, results: dict[str, Any], indent: int = 2) -> None:

@@ -127,3 +127,24 @@ def test_clear_errors_where_dynamic_int8_cannot_run(no_vnni, monkeypatch, tmp_pa
     monkeypatch.setattr(int8_module, "dynamic_int8_supported", lambda: False)
     with pytest.raises(UnsupportedError, match="dynamic int8"):
         int8_module.quantize_dynamic_int8(torch.nn.Sequential(torch.nn.Linear(4, 4)))
+
+
+def test_the_cpu_answers_come_from_one_reading_of_the_flags(monkeypatch, tmp_path):
+    """bf16 and int8 support are read from the same parsed ``flags`` line of ``/proc/cpuinfo`` (a file written
+    here stands in for it: the real one depends on the machine)."""
+    from interank_sdk.backends.hf import device
+
+    cpuinfo = tmp_path / "cpuinfo"
+    real_path = device.Path
+    monkeypatch.setattr(device, "Path", lambda p: real_path(cpuinfo) if p == "/proc/cpuinfo" else real_path(p))
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512_vnni avx512_bf16\n\n"
+                       "processor\t: 1\nmodel name\t: Test CPU\nflags\t\t: fpu\n")
+    assert device.cpu_info()["model name"] == "Test CPU"
+    assert device.cpu_flags() == {"fpu", "avx2", "avx512_vnni", "avx512_bf16"}
+    assert device.cpu_supports_bf16() and int8_module.int8_fast() is True
+    cpuinfo.write_text("flags\t\t: fpu avx2\n")
+    assert not device.cpu_supports_bf16() and int8_module.int8_fast() is False
+    cpuinfo.write_text("model name\t: no flags line\n")
+    assert device.cpu_flags() is None and int8_module.int8_fast() is None and not device.cpu_supports_bf16()
+    cpuinfo.unlink()
+    assert device.cpu_info() is None and int8_module.int8_fast() is None and not device.cpu_supports_bf16()

@@ -40,6 +40,7 @@ import warnings
 from typing import Any, Literal
 
 from .._deps import require
+from .hf.device import cpu_flags
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +74,8 @@ def int8_fast() -> bool | None:
     Without them PyTorch runs ``_int_mm`` on a slow generic path, far slower than float32
     (docs/performance.md, "int8").
     """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), None)
-    except OSError:
-        return None
-    if flags is None:
-        return None
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
+    flags = cpu_flags()
+    return None if flags is None else bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
 
 
 def dynamic_int8_supported() -> bool:

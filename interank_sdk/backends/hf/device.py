@@ -42,13 +42,30 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cpu_info() -> dict[str, str] | None:
+    """The first processor's fields in ``/proc/cpuinfo`` (``"model name"``, ``"flags"``, ...); ``None`` where it
+    cannot be read (not Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info.setdefault(key.strip(), value.strip())
+    return info
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's instruction-set flags (``None`` where ``/proc/cpuinfo`` cannot be read or has none)."""
+    info = cpu_info()
+    return None if info is None or "flags" not in info else frozenset(info["flags"].split())
+
+
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bf16 instructions (AVX512-BF16 or AMX), read from ``/proc/cpuinfo``."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & (cpu_flags() or frozenset()))
 
 
 def dtype_name(dtype: Any) -> str:
@@ -74,4 +91,4 @@ def resolve_dtype(dtype: Any, device: str):
     return getattr(torch, name)
 
 
-__all__ = ["DTYPE_NAMES", "cpu_supports_bf16", "dtype_name", "resolve_device", "resolve_dtype"]
+__all__ = ["DTYPE_NAMES", "cpu_flags", "cpu_info", "cpu_supports_bf16", "dtype_name", "resolve_device", "resolve_dtype"]
