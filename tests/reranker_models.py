@@ -98,16 +98,17 @@ def _save_cross_encoder(model, tokenizer, folder: Path, activation=None, st_form
 
 
 def build_cross_encoder(folder: Path, family: str = "bert", *, num_labels: int = 1, activation=None,
-                        seed: int = 0, head_dim: int = 16, st_format: bool = True) -> Path:
+                        seed: int = 0, head_dim: int = 16, layers: int = 2, st_format: bool = True) -> Path:
     """A tiny random cross-encoder of ``family`` saved in sentence-transformers' format.
 
-    ``head_dim=64``: attention heads vLLM's CPU kernels run (they refuse 16).
+    ``head_dim=64``: attention heads vLLM's CPU kernels run (they refuse 16). ``layers=3``: ModernBERT gets a
+    global layer after its sliding-window layer, so what the window does to padding reaches the CLS token.
     """
     import torch
     import transformers as tf
 
     torch.manual_seed(seed)
-    small = {"hidden_size": 2 * head_dim, "num_hidden_layers": 2, "num_attention_heads": 2,
+    small = {"hidden_size": 2 * head_dim, "num_hidden_layers": layers, "num_attention_heads": 2,
              "intermediate_size": 4 * head_dim, "num_labels": num_labels}
     if family == "bert":
         tok = word_tokenizer("bert")

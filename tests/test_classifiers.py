@@ -374,6 +374,21 @@ def test_the_openvino_runtime_gives_the_transformers_scores(bert_ce, tmp_path):
     assert cached.backend.ir_path == on_ov.backend.ir_path and cached.backend.ir_path.is_file()
     assert np.max(np.abs(cached.predict(PAIRS) - reference)) <= 1e-4
 
+def test_modernbert_runs_on_openvino_with_finite_scores_on_padded_batches(tmp_path):
+    """ModernBERT's sliding window leaves padding positions with no key to attend to: the fused attention's
+    trace gives NaN there, so the runtime converts with eager attention (checked against torch) instead of
+    falling back to transformers."""
+    pytest.importorskip("openvino")
+    # local_attention=16, which the long pair passes; three layers: global, sliding, global (NaN would reach CLS)
+    folder = build_cross_encoder(tmp_path / "mb", "modernbert", layers=3)
+    pairs = PAIRS + [(QUERY, "word " * 60 + DOCS[0])]
+    on_ov = Reranker(str(folder), backend="openvino", dtype="float32", batch_size=16, cache_folder=str(tmp_path / "ir"))
+    assert on_ov.backend.name == "openvino" and on_ov.backend.ir_path.is_file()
+    reference = np.asarray(st.CrossEncoder(str(folder), device="cpu").predict(pairs, batch_size=16))
+    got = on_ov.predict(pairs)
+    assert np.all(np.isfinite(got)) and np.max(np.abs(got - reference)) <= 1e-4
+
+
 def test_openvino_falls_back_to_transformers_with_a_warning_where_it_cannot_run_the_model(tmp_path, caplog):
     pytest.importorskip("openvino")
     folder = build_llm_classifier(tmp_path / "dear")  # a decoder LLM classifier: not an OpenVINO encoder

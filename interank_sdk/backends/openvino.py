@@ -10,6 +10,10 @@ LoRA adapters merged, untrained heads refused), converted with
 ``$INTERANK_CACHE/openvino/`` and reused from there. Pairs are encoded by the
 same :class:`~interank_sdk.backends.pairs.PairEncoder` as the other runtimes.
 
+A model whose fused attention traces to NaN on padded rows (ModernBERT's sliding window) is
+converted with transformers' eager attention instead; every conversion is checked against torch
+in float32 before it is cached.
+
 An architecture that does not convert (or a decoder LLM classifier, which this runtime does not
 run) raises :class:`~interank_sdk.errors.ConversionError`; ``Reranker(..., backend="openvino")``
 then falls back to ``backend="hf"`` with a warning naming the reason, never an error.
@@ -166,23 +170,49 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         logger.info("openvino: %s (%s, inputs %s)", self.model_name, self.precision, sorted(self.inputs))
 
     def _convert(self, ov: Any, model: Any) -> Any:
-        """Convert the torch model (two example pairs fix the input names and ranks), save the IR atomically."""
+        """Convert the torch model, check it against torch, save the IR atomically.
+
+        A model whose traced attention gives non-finite values on padded rows (ModernBERT's sliding
+        window leaves a padding position with no key to attend to, which OpenVINO's fused attention
+        turns into NaN) is converted again with transformers' eager attention, whose additive mask
+        keeps such rows finite; the result is checked the same way.
+        """
+        # the check runs past a sliding attention window (ModernBERT: 128 tokens) and with padding
+        probe = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
+        check = self._arrays(probe.input_ids, probe.token_type_ids)
+        try:
+            ov_model = self._trace(ov, model)
+            self._check_conversion(ov, ov_model, model, check)
+        except ConversionError as exc:
+            current = getattr(model.config, "_attn_implementation", None)
+            if current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
+                raise
+            logger.info("openvino: %s with %s attention: %s; converting with eager attention", self.model_name,
+                        current, exc)
+            try:
+                model.set_attn_implementation("eager")
+            except (ValueError, ImportError):
+                raise exc from None
+            ov_model = self._trace(ov, model)
+            self._check_conversion(ov, ov_model, model, check)
+        self._save(ov, ov_model)
+        return ov_model
+
+    def _trace(self, ov: Any, model: Any) -> Any:
+        """``openvino.convert_model`` on two example pairs (they fix the input names and ranks)."""
         torch = require("torch", "hf")
         probe = self.pairs.encode([("a query", "a passage"), ("another query", "a longer passage here")])
-        rows, types = probe.input_ids, probe.token_type_ids
-        example = self._arrays(rows, types)
+        example = self._arrays(probe.input_ids, probe.token_type_ids)
         try:
             # tracing makes transformers and torch warn about what a trace cannot see (shape-dependent
             # branches, deprecated properties the converter reads): nothing the user can act on
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ov_model = ov.convert_model(model, example_input={k: torch.from_numpy(v) for k, v in example.items()})
+                return ov.convert_model(model, example_input={k: torch.from_numpy(v) for k, v in example.items()})
         except Exception as exc:  # noqa: BLE001 - the converter raises many types; the cause is kept
             raise ConversionError(f"OpenVINO cannot convert {self.model_name!r}: {exc}") from exc
-        # the check runs past a sliding attention window (ModernBERT: 128 tokens) and with padding
-        probe = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
-        rows, types = probe.input_ids, probe.token_type_ids
-        self._check_conversion(ov, ov_model, model, self._arrays(rows, types))
+
+    def _save(self, ov: Any, ov_model: Any) -> None:
         tmp = self.ir_path.parent.with_name(self.ir_path.parent.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -190,7 +220,6 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         shutil.rmtree(self.ir_path.parent, ignore_errors=True)
         tmp.rename(self.ir_path.parent)
         logger.info("openvino: converted %s -> %s", self.model_name, self.ir_path.parent)
-        return ov_model
 
     def _check_conversion(self, ov: Any, ov_model: Any, model: Any, example: dict[str, np.ndarray]) -> None:
         """Refuse a conversion whose float32 logits are not finite or not the torch model's (before it is cached)."""
