@@ -6,12 +6,15 @@ student``). The work: TREC DL19 queries with their BM25 top-20 and top-100 passa
 process (clean thread pools and OpenMP settings) and reranks the same pairs:
 
 * ``st-torch-fp32``: ``CrossEncoder(model).predict(pairs)`` (sentence-transformers' default batch of 32);
-* ``st-openvino`` / ``st-openvino-qint8``: its OpenVINO backend, fp32 and static int8 (calibrated on DL21
-  passages, never DL19), when a Python with ``sentence-transformers[openvino]`` is given (``--openvino-python``;
-  optimum-intel needs transformers < 5.6, so it lives in its own environment);
+* ``st-onnx``, ``st-openvino`` / ``st-openvino-qint8``: its ONNX Runtime backend, its OpenVINO backend
+  (OpenVINO's own precision, as sentence-transformers leaves it) and OpenVINO static int8 (calibrated on DL21
+  passages, never DL19), when a Python with ``sentence-transformers[onnx,openvino]`` is given (``--st-python``;
+  optimum needs transformers < 5.6, so it lives in its own environment, e.g.
+  ``pip install "sentence-transformers[onnx,openvino]==5.7.0" "transformers>=4.57,<4.58" datasets``; datasets is
+  for the int8 export's calibration);
 * ``ours-fp32``, ``ours-bf16`` (CPUs with native bf16), ``ours-int8``: ``Reranker(model).rerank(query, docs)``
   on transformers; ``ours-openvino``: ``Reranker(model, backend="openvino")`` (OpenVINO's own precision
-  choice: bf16 on CPUs with native bf16).
+  choice: bf16 on CPUs with native bf16); ``ours-openvino-fp32``: the same with ``dtype="float32"``.
 
 Each cell reports pairs/s, latency per query, and agreement with ``st-torch-fp32`` on the same weights: the
 largest score difference and Kendall's tau per query (the ranking tolerance; with ``--qrels`` also nDCG@10).
@@ -31,8 +34,9 @@ DeBERTa-v3) with the real vocab_size: each row records its tokenizer and whether
 or approximate. Workloads: DL19 BM25 top-20 and top-100, and ``short`` (top-100 passages cut to 20 words,
 where tokenization dominates); the two largest shapes skip top-100. Cells, each in its own process:
 ``st-torch-fp32`` (the reference), ``ours-default`` (``Reranker(folder)`` as a user would),
-``ours-openvino`` (where the model does not convert, the SDK falls back to transformers and the row says
-why, untimed), ``ours-int8`` (``quantization="int8"``), and ``st-openvino`` with ``--openvino-python``.
+``ours-openvino`` and ``ours-openvino-fp32`` (where the model does not convert, the SDK falls back to
+transformers and the row says why, untimed), ``ours-int8`` (``quantization="int8"``), and ``st-onnx`` /
+``st-openvino`` with ``--st-python``.
 Each cell: pairs/s, ratio to ``st-torch-fp32`` (goal >= 1.5) and to sentence-transformers' fastest cell
 (goal >= 1.0), Kendall tau per query against ``st-torch-fp32`` (goal >= 0.97; random weights give near-tied
 scores, so read it with ``max_score_diff``). Writes ``bench/results/cross_encoder_speed_architectures.json``
@@ -40,9 +44,9 @@ and ``.png`` (one panel per workload, pairs/s per architecture per cell, log sca
 
 Usage::
 
-    python bench/cross_encoder_speed.py [--queries 8] [--model FOLDER] [--openvino-python PY] [--contention]
+    python bench/cross_encoder_speed.py [--queries 8] [--model FOLDER] [--st-python PY] [--contention]
     python bench/cross_encoder_speed.py --architectures [--only NAME ...] [--workloads top20 short]
-        [--queries-override N] [--openvino-python PY] [--build-only]
+        [--queries-override N] [--st-python PY] [--build-only]
 
 Writes ``bench/results/cross_encoder_speed.json`` and ``.png``.
 """
@@ -112,6 +116,55 @@ def calibration_folder() -> Path:
 
 
 # --------------------------------------------------------------------------------------------- one cell
+def st_cross_encoder(cell: str, model: str):
+    """sentence-transformers' ``CrossEncoder`` for a ``st-*`` cell: torch fp32, its ONNX backend, its OpenVINO
+    backend (OpenVINO's own precision, as ST leaves it) or OpenVINO static int8 (calibrated on DL21 passages)."""
+    from sentence_transformers import CrossEncoder
+
+    model = _tokenizer_for_this_transformers(model)
+    kwargs: dict = {"device": "cpu"}
+    if cell == "st-onnx":
+        kwargs["backend"] = "onnx"
+    elif cell.startswith("st-openvino"):
+        kwargs["backend"] = "openvino"
+        if cell.endswith("qint8"):
+            from sentence_transformers import export_static_quantized_openvino_model
+
+            qfile = Path(model) / "openvino" / "openvino_model_qint8_quantized.xml"
+            if not qfile.exists():
+                base = CrossEncoder(model, backend="openvino", device="cpu")
+                export_static_quantized_openvino_model(
+                    base, quantization_config=None, model_name_or_path=model, dataset_name=str(calibration_folder()),
+                    dataset_config_name="default", dataset_split="train", column_name="sentence")
+            kwargs["model_kwargs"] = {"file_name": "openvino_model_qint8_quantized.xml"}
+    elif cell != "st-torch-fp32":
+        raise ValueError(f"unknown sentence-transformers cell {cell!r}")
+    return CrossEncoder(model, **kwargs)
+
+
+def _tokenizer_for_this_transformers(model: str) -> str:
+    """The folder as this Python's transformers reads it. The ONNX/OpenVINO backends live in an environment with
+    transformers 4.x, which does not know the ``TokenizersBackend`` class transformers 5 writes for a bare
+    tokenizer.json: there the cell reads a view of the folder (links to the same files) naming
+    ``PreTrainedTokenizerFast``, the same tokenizer.json."""
+    import transformers
+
+    config = Path(model) / "tokenizer_config.json"
+    if int(transformers.__version__.split(".")[0]) >= 5 or not config.exists():
+        return model
+    settings = json.loads(config.read_text())
+    if settings.get("tokenizer_class") != "TokenizersBackend":
+        return model
+    view = CACHE / "models" / "speed-shapes-tf4" / Path(model).name
+    view.mkdir(parents=True, exist_ok=True)
+    for f in Path(model).iterdir():
+        if f.is_file() and f.name != "tokenizer_config.json" and not (view / f.name).exists():
+            (view / f.name).symlink_to(f.resolve())
+    settings["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (view / "tokenizer_config.json").write_text(json.dumps(settings, indent=2))
+    return str(view)
+
+
 def run_cell(cell: str, model: str, queries: int, depth: int, threads: int | None) -> dict:
     """Measure one cell in this process: warm-up on the first query, then time every query."""
     import torch
@@ -120,24 +173,7 @@ def run_cell(cell: str, model: str, queries: int, depth: int, threads: int | Non
         torch.set_num_threads(threads)
     work = workload(queries, depth)
     if cell.startswith("st-"):
-        from sentence_transformers import CrossEncoder
-
-        kwargs: dict = {"device": "cpu"}
-        if cell.startswith("st-openvino"):
-            kwargs["backend"] = "openvino"
-            if cell.endswith("qint8"):
-                from sentence_transformers import export_static_quantized_openvino_model
-
-                folder = Path(model)
-                qfile = folder / "openvino" / "openvino_model_qint8_quantized.xml"
-                if not qfile.exists():
-                    base = CrossEncoder(model, backend="openvino", device="cpu")
-                    cal = calibration_folder()
-                    export_static_quantized_openvino_model(
-                        base, quantization_config=None, model_name_or_path=model, dataset_name=str(cal),
-                        dataset_config_name="default", dataset_split="train", column_name="sentence")
-                kwargs["model_kwargs"] = {"file_name": "openvino_model_qint8_quantized.xml"}
-        ce = CrossEncoder(model, **kwargs)
+        ce = st_cross_encoder(cell, model)
 
         def score(query: str, docs: list[str]) -> list[float]:
             return [float(s) for s in ce.predict([(query, d) for d in docs], batch_size=32, show_progress_bar=False)]
@@ -148,8 +184,9 @@ def run_cell(cell: str, model: str, queries: int, depth: int, threads: int | Non
         name, _, mode = cell.partition("+")
         options = {"ours-fp32": {"dtype": "float32"}, "ours-bf16": {"dtype": "bfloat16"},
                    "ours-int8": {"dtype": "float32", "quantization": "int8"},
-                   "ours-openvino": {"backend": "openvino"}}[name]
-        if name != "ours-openvino":
+                   "ours-openvino": {"backend": "openvino"},
+                   "ours-openvino-fp32": {"backend": "openvino", "dtype": "float32"}}[name]
+        if not name.startswith("ours-openvino"):
             options["keep_freed_memory"] = True
             if mode == "auto":
                 options["threads"] = "auto"
@@ -282,7 +319,9 @@ ARCHITECTURES: dict[str, dict] = {
 }
 #: (label, candidates per query, words kept per passage or None)
 WORKLOADS = {"top20": (20, None), "top100": (100, None), "short": (100, 20)}
-ARCH_CELLS = ["st-torch-fp32", "ours-default", "ours-openvino", "ours-int8"]
+ARCH_CELLS = ["st-torch-fp32", "ours-default", "ours-openvino", "ours-openvino-fp32", "ours-int8"]
+#: sentence-transformers' other backends, run by ``--st-python`` (transformers 4.x: optimum needs it)
+ST_OTHER_CELLS = ["st-onnx", "st-openvino"]
 #: the plain transformers loop (AutoModelForSequenceClassification, batches of 32, the pair texts the SDK feeds
 #: the model). For a decoder classifier sentence-transformers needs a chat template the model does not have, so
 #: this is the reference a user would write instead; for ModernBERT (Ettin), sentence-transformers 6 packs a
@@ -395,12 +434,7 @@ def run_arch_cell(cell: str, model: str, queries: int, labels: list[str], thread
                     out += torch.sigmoid(net(**enc).logits.float()[:, 0]).tolist()
             return out
     elif cell.startswith("st-"):
-        from sentence_transformers import CrossEncoder
-
-        kwargs: dict = {"device": "cpu"}
-        if cell == "st-openvino":
-            kwargs["backend"] = "openvino"
-        ce = CrossEncoder(model, **kwargs)
+        ce = st_cross_encoder(cell, model)
         info["backend"] = getattr(ce, "backend", "torch")
 
         def score(query: str, docs: list[str]) -> list[float]:
@@ -410,6 +444,7 @@ def run_arch_cell(cell: str, model: str, queries: int, labels: list[str], thread
         from interank_sdk import Reranker
 
         options = {"ours-default": {}, "ours-openvino": {"backend": "openvino"},
+                   "ours-openvino-fp32": {"backend": "openvino", "dtype": "float32"},
                    "ours-int8": {"quantization": "int8"}}[cell]
         records: list[str] = []
 
@@ -426,7 +461,7 @@ def run_arch_cell(cell: str, model: str, queries: int, labels: list[str], thread
         fell = [m for m in records if "falling back" in m]
         if fell:
             info["fallback"] = fell[0]
-            if cell == "ours-openvino":  # the same runtime as ours-default: nothing new to time
+            if cell.startswith("ours-openvino"):  # the same runtime as ours-default: nothing new to time
                 return [{"cell": cell, "workload": label, **info, "skipped": "fell back to hf"} for label in labels]
 
         def score(query: str, docs: list[str]) -> list[float]:
@@ -457,14 +492,25 @@ def spawn_arch(cell: str, model: Path, queries: int, labels: list[str], python: 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def st_environment(python: str) -> dict:
+    """Versions in the sentence-transformers environment that ran the ``st-onnx`` / ``st-openvino`` cells."""
+    code = ("import json, importlib.metadata as m\nv = {}\nfor p in ('sentence-transformers', 'transformers', 'torch', "
+            "'onnxruntime', 'openvino', 'optimum-intel', 'optimum-onnx'):\n    try:\n        v[p] = m.version(p)\n"
+            "    except m.PackageNotFoundError:\n        v[p] = None\nprint(json.dumps(v))")
+    proc = subprocess.run([python, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stdout) if proc.returncode == 0 else {"error": proc.stderr.strip()[-300:]}
+
+
 def run_architectures(args: argparse.Namespace) -> None:
     """``--architectures``: every listed shape, every cell, side by side (see the module docstring)."""
     names = args.only or list(ARCHITECTURES)
     results: dict = {"mode": "architectures", "machine": machine(), "workloads": {k: {"candidates": d, "words": w}
                      for k, (d, w) in WORKLOADS.items()}, "reference": "st-torch-fp32", "architectures": []}
-    if not args.openvino_python:
-        results["st_fastest_backend"] = ("not measured: no --openvino-python (sentence-transformers[openvino] needs "
+    if not args.st_python:
+        results["st_fastest_backend"] = ("not measured: no --st-python (sentence-transformers[onnx,openvino] needs "
                                          "transformers < 5.6, so it lives in its own environment)")
+    else:
+        results["st_environment"] = st_environment(args.st_python)
     for name in names:
         spec = ARCHITECTURES[name]
         folder = build_shape(name)
@@ -479,9 +525,9 @@ def run_architectures(args: argparse.Namespace) -> None:
         cells = ARCH_CELLS + ([DECODER_REFERENCE] if spec["family"] in WITH_TRANSFORMERS_LOOP else [])
         for cell in cells:
             row["cells"] += spawn_arch(cell, folder, queries, labels, threads=args.threads)
-        if args.openvino_python:
-            row["cells"] += spawn_arch("st-openvino", folder, queries, labels, python=args.openvino_python,
-                                       threads=args.threads)
+        if args.st_python:
+            for cell in ST_OTHER_CELLS:
+                row["cells"] += spawn_arch(cell, folder, queries, labels, python=args.st_python, threads=args.threads)
         for label in labels:
             ref = next((c for c in row["cells"] if c["cell"] in ("st-torch-fp32", DECODER_REFERENCE)
                         and c["workload"] == label and "pairs_per_s" in c), None)
@@ -571,7 +617,10 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a cross-encoder folder (default: MiniLM-L6 with a fresh head)")
     parser.add_argument("--queries", type=int, default=8)
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 100])
-    parser.add_argument("--openvino-python", default=os.environ.get("INTERANK_OPENVINO_PYTHON"))
+    parser.add_argument("--st-python", "--openvino-python", dest="st_python",
+                        default=os.environ.get("INTERANK_ST_PYTHON") or os.environ.get("INTERANK_OPENVINO_PYTHON"),
+                        help="a Python with sentence-transformers[onnx,openvino] (and transformers 4.x): runs the "
+                             "st-onnx and st-openvino cells")
     parser.add_argument("--contention", action="store_true")
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--architectures", action="store_true",
@@ -607,23 +656,25 @@ def main() -> None:
 
     cells = ["st-torch-fp32", "ours-fp32"] + (["ours-bf16"] if cpu_supports_bf16() else []) + ["ours-int8"]
     if importlib.util.find_spec("openvino") is not None:
-        cells.append("ours-openvino")
+        cells += ["ours-openvino", "ours-openvino-fp32"]
     results: dict = {"model": args.model, "machine": {"cpu": platform.processor() or platform.machine(),
                                                       "cores": os.cpu_count(), "bf16": cpu_supports_bf16()},
                      "queries": args.queries, "cells": []}
+    if args.st_python:
+        results["st_environment"] = st_environment(args.st_python)
     for depth in args.depths:
         for cell in cells:
             results["cells"].append(spawn(cell, args, depth))
-        if args.openvino_python:
-            for cell in ("st-openvino", "st-openvino-qint8"):
-                results["cells"].append(spawn(cell, args, depth, python=args.openvino_python))
+        if args.st_python:
+            for cell in ("st-onnx", "st-openvino", "st-openvino-qint8"):
+                results["cells"].append(spawn(cell, args, depth, python=args.st_python))
     for depth in args.depths:
         ref = next(c for c in results["cells"] if c["cell"] == "st-torch-fp32" and c["depth"] == depth)
         for c in results["cells"]:
             if c["depth"] == depth and "error" not in c:
                 c.update(agreement(c, ref), ndcg10=ndcg(c), speedup_vs_st_torch=c["pairs_per_s"] / ref["pairs_per_s"])
     if args.contention:
-        ours = [c for c in results["cells"] if c["cell"].startswith("ours") and c["cell"] != "ours-openvino"
+        ours = [c for c in results["cells"] if c["cell"].startswith("ours") and not c["cell"].startswith("ours-openvino")
                 and "error" not in c and c["depth"] == 100]
         best = max(ours, key=lambda c: c["pairs_per_s"])["cell"]  # the torch runtime: threads are torch's
         rows = []
