@@ -42,7 +42,14 @@ from ..prompts import Prompt
 from .base import CausalLM, Generation
 from .http import API_KEY_ENV as _BACKEND_KEY_ENV
 from .http import HTTPTransport, error_message
-from .openai_server import ServerProbe, echoed_tail, label_logprobs_from_strings
+from .openai_server import (
+    ServerProbe,
+    chat_top_logprobs,
+    echoed_tail,
+    first_choice,
+    generation_from_answer,
+    label_logprobs_from_strings,
+)
 
 #: environment variables read (in this order) when no ``api_key`` is given
 API_KEY_ENV = (*_BACKEND_KEY_ENV, "OPENAI_API_KEY")
@@ -293,13 +300,6 @@ class OpenAIBackend(CausalLM):
             return text[len(tok.bos_token) :]
         return text
 
-    @staticmethod
-    def _choice(answer: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return answer["choices"][0]
-        except (KeyError, IndexError, TypeError):
-            raise BackendError(f"malformed answer from the server (no choices): {str(answer)[:200]}") from None
-
     # ------------------------------------------------------------- text/tokens
     def render(self, prompt: Prompt) -> str:
         if self.tokenizer is None and prompt.segments is not None:
@@ -360,7 +360,7 @@ class OpenAIBackend(CausalLM):
 
             def one(item: tuple[list[int], str]) -> np.ndarray:
                 answer = self._completion(item[0], item[1], **params)
-                logprobs = self._choice(answer).get("logprobs") or {}
+                logprobs = first_choice(answer).get("logprobs") or {}
                 tops = logprobs.get("top_logprobs") or []
                 if not tops or not tops[0]:
                     raise BackendError("the server returned no top_logprobs for a completions request with logprobs")
@@ -373,14 +373,7 @@ class OpenAIBackend(CausalLM):
                 "/chat/completions",
                 self._chat_payload(prompt, max_tokens=1, logprobs=True, top_logprobs=self.top_logprobs),
             )
-            content = (self._choice(answer).get("logprobs") or {}).get("content") or []
-            if not content or not content[0].get("top_logprobs"):
-                raise BackendError("the server returned no top_logprobs for a chat request with logprobs=true")
-            top = {}
-            for alt in content[0]["top_logprobs"]:
-                top[alt["token"]] = float(np.logaddexp(top[alt["token"]], alt["logprob"])) if alt["token"] in top \
-                    else float(alt["logprob"])
-            return label_logprobs_from_strings(top, keys)
+            return label_logprobs_from_strings(chat_top_logprobs(answer), keys)
 
         return np.stack(self._map(one_chat, list(prompts), "scoring"))
 
@@ -434,7 +427,7 @@ class OpenAIBackend(CausalLM):
         def one(item: tuple[list[int], str, str, int, int]) -> np.ndarray:
             ids, head_text, cont, n_head, n_tail = item
             answer = self._completion(ids, head_text + cont, max_tokens=1, echo=True, logprobs=1)
-            lp = self._choice(answer).get("logprobs") or {}
+            lp = first_choice(answer).get("logprobs") or {}
             values = lp.get("token_logprobs")
             if not values:
                 raise UnsupportedError(
@@ -470,25 +463,7 @@ class OpenAIBackend(CausalLM):
                 )
 
         def one(item: Any) -> Generation:
-            answer = request(item)
-            choice = self._choice(answer)
-            text = choice.get("text")
-            if text is None:
-                text = (choice.get("message") or {}).get("content") or ""
-            finish = choice.get("finish_reason")
-            stopped_at = choice.get("stop_reason") if isinstance(choice.get("stop_reason"), str) else None
-            if stopped_at is None and finish == "stop" and len(stop) == 1:
-                stopped_at = stop[0]
-            for s in stop:  # servers that include the stop string in the text
-                at = text.find(s)
-                if at >= 0:
-                    text, stopped_at = text[:at], s
-                    break
-            usage = answer.get("usage") or {}
-            n = usage.get("completion_tokens")
-            if n is None:
-                n = self.count_tokens([text])[0]
-            return Generation(text=text, num_tokens=int(n), hit_budget=finish == "length", stopped_at=stopped_at)
+            return generation_from_answer(request(item), stop, lambda text: self.count_tokens([text])[0])
 
         return self._map(one, items, "generating")
 

@@ -10,11 +10,13 @@ strings, and the continuation's log-probabilities in an echoed prompt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import BackendError, InvalidInputError
+from .base import Generation
 from .tokens import label_logprobs_from_top_k
 
 logger = logging.getLogger(__name__)
@@ -131,4 +133,49 @@ def echoed_tail(lp: dict[str, Any], cont: str, n_tail: int, generated: int) -> l
     return [v for t, o, v in zip(tokens[:end], offsets[:end], values[:end]) if o + max(1, len(t)) > start]
 
 
-__all__ = ["CHARS_PER_TOKEN", "ServerProbe", "echoed_tail", "label_logprobs_from_strings"]
+def first_choice(answer: dict[str, Any]) -> dict[str, Any]:
+    """The first of an answer's ``choices`` (a malformed answer raises :class:`BackendError`)."""
+    try:
+        return answer["choices"][0]
+    except (KeyError, IndexError, TypeError):
+        raise BackendError(f"malformed answer from the server (no choices): {str(answer)[:200]}") from None
+
+
+def chat_top_logprobs(answer: dict[str, Any]) -> dict[str, float]:
+    """The first generated position's top-k of a chat answer, as ``{token string: log-prob}`` (a token string
+    listed twice, as some servers do for distinct ids with the same text, gets the sum of the probabilities)."""
+    content = (first_choice(answer).get("logprobs") or {}).get("content") or []
+    if not content or not content[0].get("top_logprobs"):
+        raise BackendError("the server returned no top_logprobs for a chat request with logprobs=true")
+    top: dict[str, float] = {}
+    for alt in content[0]["top_logprobs"]:
+        token, lp = alt["token"], float(alt["logprob"])
+        top[token] = float(np.logaddexp(top[token], lp)) if token in top else lp
+    return top
+
+
+def generation_from_answer(answer: dict[str, Any], stop: Sequence[str], count: Callable[[str], int]) -> Generation:
+    """A completions or chat answer as a :class:`Generation`: the text cut at the first stop string (servers
+    that include it), which stop string ended it, its token count (the server's usage, else ``count``), and
+    whether the token budget ended it."""
+    choice = first_choice(answer)
+    text = choice.get("text")
+    if text is None:
+        text = (choice.get("message") or {}).get("content") or ""
+    finish = choice.get("finish_reason")
+    stopped_at = choice.get("stop_reason") if isinstance(choice.get("stop_reason"), str) else None
+    if stopped_at is None and finish == "stop" and len(stop) == 1:
+        stopped_at = stop[0]
+    for s in stop:
+        at = text.find(s)
+        if at >= 0:
+            text, stopped_at = text[:at], s
+            break
+    n = (answer.get("usage") or {}).get("completion_tokens")
+    if n is None:
+        n = count(text)
+    return Generation(text=text, num_tokens=int(n), hit_budget=finish == "length", stopped_at=stopped_at)
+
+
+__all__ = ["CHARS_PER_TOKEN", "ServerProbe", "chat_top_logprobs", "echoed_tail", "first_choice",
+           "generation_from_answer", "label_logprobs_from_strings"]
