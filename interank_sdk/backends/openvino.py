@@ -180,8 +180,8 @@ class OVClassifierBackend(PairBudget, PairClassifier):
         # the check runs past a sliding attention window (ModernBERT: 128 tokens) and with padding
         probe = self.pairs.encode([("a query", "word " * 300), ("another query", "a short passage")])
         check = self._arrays(probe.input_ids, probe.token_type_ids)
+        ov_model = self._trace(ov, model)  # a model that does not trace at all is not traced twice
         try:
-            ov_model = self._trace(ov, model)
             self._check_conversion(ov, ov_model, model, check)
         except ConversionError as exc:
             current = getattr(model.config, "_attn_implementation", None)
