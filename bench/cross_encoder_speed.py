@@ -54,9 +54,9 @@ Writes ``bench/results/cross_encoder_speed.json`` and ``.png``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -146,7 +146,8 @@ def _tokenizer_for_this_transformers(model: str) -> str:
     """The folder as this Python's transformers reads it. The ONNX/OpenVINO backends live in an environment with
     transformers 4.x, which does not know the ``TokenizersBackend`` class transformers 5 writes for a bare
     tokenizer.json: there the cell reads a view of the folder (links to the same files) naming
-    ``PreTrainedTokenizerFast``, the same tokenizer.json."""
+    ``PreTrainedTokenizerFast``, the same tokenizer.json. One view per source folder (its resolved path, hashed:
+    two models of the same folder name never share links), its links renewed when a file of the folder is."""
     import transformers
 
     config = Path(model) / "tokenizer_config.json"
@@ -155,11 +156,14 @@ def _tokenizer_for_this_transformers(model: str) -> str:
     settings = json.loads(config.read_text())
     if settings.get("tokenizer_class") != "TokenizersBackend":
         return model
-    view = CACHE / "models" / "speed-shapes-tf4" / Path(model).name
+    source = Path(model).resolve()
+    view = CACHE / "models" / "speed-shapes-tf4" / f"{source.name}-{hashlib.sha256(str(source).encode()).hexdigest()[:12]}"
     view.mkdir(parents=True, exist_ok=True)
-    for f in Path(model).iterdir():
-        if f.is_file() and f.name != "tokenizer_config.json" and not (view / f.name).exists():
-            (view / f.name).symlink_to(f.resolve())
+    for f in source.iterdir():
+        link = view / f.name
+        if f.is_file() and f.name != "tokenizer_config.json" and not (link.is_symlink() and link.resolve() == f.resolve()):
+            link.unlink(missing_ok=True)
+            link.symlink_to(f.resolve())
     settings["tokenizer_class"] = "PreTrainedTokenizerFast"
     (view / "tokenizer_config.json").write_text(json.dumps(settings, indent=2))
     return str(view)
@@ -604,12 +608,15 @@ def plot_architectures(results: dict, path: Path) -> None:
 
 
 def machine() -> dict:
+    """The CPU (results_io.machine: model name, cores, the instruction sets that matter) and what the SDK's
+    runtimes pick on it."""
     sys.path.insert(0, str(REPO))
+    from results_io import machine as cpu
+
     from interank_sdk.backends.int8 import int8_fast
     from interank_sdk.training import cpu_supports_bf16
 
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "bf16": cpu_supports_bf16(),
-            "int8_dot_product": int8_fast()}
+    return {"cpu": cpu(), "cores": os.cpu_count(), "bf16": cpu_supports_bf16(), "int8_dot_product": int8_fast()}
 
 
 def main() -> None:
@@ -657,9 +664,7 @@ def main() -> None:
     cells = ["st-torch-fp32", "ours-fp32"] + (["ours-bf16"] if cpu_supports_bf16() else []) + ["ours-int8"]
     if importlib.util.find_spec("openvino") is not None:
         cells += ["ours-openvino", "ours-openvino-fp32"]
-    results: dict = {"model": args.model, "machine": {"cpu": platform.processor() or platform.machine(),
-                                                      "cores": os.cpu_count(), "bf16": cpu_supports_bf16()},
-                     "queries": args.queries, "cells": []}
+    results: dict = {"model": args.model, "machine": machine(), "queries": args.queries, "cells": []}
     if args.st_python:
         results["st_environment"] = st_environment(args.st_python)
     for depth in args.depths:
