@@ -161,6 +161,11 @@ def _listwise_preset(files: ModelFiles | None) -> tuple[str, str] | None:
 CAUSAL_PRESETS: tuple[tuple[str, str], ...] = (("qwen3-reranker", "qwen3"), ("bge-reranker-gemma", "gemma"))
 
 
+#: sentence-transformers' ``pooling_mode`` names -> the pooling the embedding runtime computes
+POOLING_MODES: dict[str, str] = {"cls": "cls", "mean": "mean", "max": "max", "lasttoken": "lasttoken",
+                                 "mean_sqrt_len_tokens": "mean_sqrt_len"}
+
+
 def _sentence_transformers(files: ModelFiles, evidence: list[str]) -> dict[str, Any] | None:
     """sentence-transformers' description of the model (``modules.json`` and friends), if it has one."""
     modules = files.read_json("modules.json")
@@ -175,10 +180,12 @@ def _sentence_transformers(files: ModelFiles, evidence: list[str]) -> dict[str, 
     pooling = next((m for m in modules if isinstance(m, dict) and str(m.get("type", "")).endswith("Pooling")), None)
     if pooling is not None:
         cfg = files.read_json(f"{pooling.get('path', '1_Pooling')}/config.json") or {}
-        mode = next((name for key, name in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
-                                            ("pooling_mode_max_tokens", "max"), ("pooling_mode_lasttoken", "lasttoken"),
-                                            ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"))
-                     if cfg.get(key)), None)
+        # sentence-transformers >= 6 writes one "pooling_mode" ("mean", "cls"...); earlier versions one flag per mode
+        mode = POOLING_MODES.get(cfg["pooling_mode"]) if isinstance(cfg.get("pooling_mode"), str) else next(
+            (name for key, name in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
+                                    ("pooling_mode_max_tokens", "max"), ("pooling_mode_lasttoken", "lasttoken"),
+                                    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"))
+             if cfg.get(key)), None)
         if mode is None:
             raise ModelLoadError(f"{files.location}: the Pooling module's config names no pooling mode: {cfg}")
         info["pooling"] = mode

@@ -101,6 +101,24 @@ def test_bi_encoder_matches_sentence_transformers_cosine():
     assert ranked[0].score == pytest.approx((ranked[0].raw_score + 1) / 2)
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean_sqrt_len_tokens"])
+def test_a_bi_encoder_saved_by_sentence_transformers_6_is_read_with_its_pooling(tmp_path, pooling):
+    # sentence-transformers >= 6 writes {"pooling_mode": "cls"} where earlier versions wrote one flag per mode
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    body = Transformer(str(_minilm()), max_seq_length=128)
+    model = st.SentenceTransformer(modules=[body, Pooling(body.get_embedding_dimension(), pooling)], device="cpu")
+    model.save(str(tmp_path / "bi"))
+    assert "pooling_mode_cls_token" not in (tmp_path / "bi" / "1_Pooling" / "config.json").read_text()
+    reranker = Reranker(str(tmp_path / "bi"), dtype="float32")
+    assert reranker.strategy.name == "embedding"
+    assert reranker.profile.pooling == {"cls": "cls", "mean_sqrt_len_tokens": "mean_sqrt_len"}[pooling]
+    assert not reranker.profile.normalize
+    reference = st.util.cos_sim(model.encode([QUERY], convert_to_tensor=True),
+                                model.encode(DOCS, convert_to_tensor=True))[0].numpy()
+    assert np.max(np.abs(reranker.predict([(QUERY, doc) for doc in DOCS], raw=True) - reference)) <= 1e-4
+
+
 # ----------------------------------------------------------------------------------- LLM classifiers
 def _dear_card_scores(folder: Path, pairs: list[tuple[str, str]]) -> np.ndarray:
     """DeAR's model card recipe, batched: ``tokenizer(f"query: {q}", f"document: {d}", truncation=True,
