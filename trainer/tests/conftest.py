@@ -79,3 +79,17 @@ def tiny_teacher(tiny_model):
     from interank_sdk import Reranker
 
     return Reranker(str(tiny_model), strategy="reasoning", dtype="float32", batch_size=16, max_new_tokens=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_biencoder(tiny_encoder, tmp_path_factory) -> Path:
+    """The tiny encoder as a sentence-transformers bi-encoder (mean pooling, normalised), as all-MiniLM-L6-v2 is."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    body = Transformer(str(tiny_encoder), max_seq_length=64)
+    model = SentenceTransformer(modules=[body, Pooling(body.get_embedding_dimension(), "mean"), Normalize()],
+                                device="cpu")
+    folder = tmp_path_factory.mktemp("tiny_bi") / "model"
+    model.save(str(folder))
+    return folder

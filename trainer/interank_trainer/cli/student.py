@@ -13,7 +13,9 @@ from dataclasses import fields
 from typing import Any
 
 from ..data.config import SamplingConfig
-from ..student.config import STUDENT_LOSSES, STUDENT_TRAINING_DEFAULTS, AdaptConfig, StudentConfig, TeachConfig
+from ..student.config import (
+    BIENCODER_LOSSES, STUDENT_LOSSES, STUDENT_TRAINING_DEFAULTS, AdaptConfig, StudentConfig, TeachConfig,
+)
 from .common import (
     QUIET, Command, add_config_args, config_from_args, defaults, parse_json_object, parse_threads, print_result,
     teacher_kwargs,
@@ -176,7 +178,9 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--student", required=True,
                    help="base model: a BERT-like encoder (e.g. all-MiniLM-L6-v2) or a causal LM (one-label head)")
     p.add_argument("--out", required=True, help="student folder to write")
-    p.add_argument("--loss", choices=STUDENT_LOSSES, default=default["loss"])
+    p.add_argument("--loss", choices=STUDENT_LOSSES + BIENCODER_LOSSES, default=default["loss"],
+                   help="a cross-encoder student's loss, or 'mnrl': continue a sentence-transformers bi-encoder "
+                        "(--batch-size default 32, --lr 2e-5)")
     p.add_argument("--label-weight", type=float, default=default["label_weight"],
                    help="weight of the human grades next to the teacher (0: teacher only, 1: grades only)")
     p.add_argument("--unjudged-grade", default=str(default["unjudged_grade"]),
@@ -199,7 +203,8 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
                    help="evaluations without a gain before stopping (0: never)")
     p.add_argument("--keep", choices=["best", "last"], default=default["keep"],
                    help="write the held-out's best weights, or the last ones (with --patience 0)")
-    helps = {"--max-steps": "> 0 overrides --epochs", "--batch-size": "queries per step (pairs for bce / margin-mse)",
+    helps = {"--max-steps": "> 0 overrides --epochs",
+             "--batch-size": "queries per step (pairs for bce / margin-mse, triplets for mnrl)",
              "--weight-decay": "AdamW weight decay", "--eval-steps": "0: evaluate each epoch",
              "--seed": "the run's seed: held-out split, lists, head, training"}
     for flag, name in TRAINING_FLAGS.items():

@@ -10,9 +10,10 @@
    pools of the adapt queries' first-stage candidates and, with a corpus, of
    queries it writes for corpus passages, within ``teach_share`` of the budget;
 3. trains the student *from the base* (:func:`~interank_trainer.train_student`:
-   its one-logit head kept, a two-logit head converted, a body given a fresh
-   head) on the teacher's scores mixed with the co-teacher's (the base, by
-   default) and the known answers, annealed to the end of the budget;
+   its one-logit head kept, a two-logit head converted, a bi-encoder continued
+   as a bi-encoder, a bare body given a fresh head) on the teacher's scores
+   mixed with the co-teacher's (the base, by default) and the known answers,
+   annealed to the end of the budget;
 4. evaluates BM25 (the first stage), the base, the student, a bi-encoder and
    the teacher (on a subset) on the held-out queries, same candidates for all,
    overall and per domain, and the base and the student on a general-domain
@@ -96,7 +97,7 @@ def _settings(config: AdaptConfig) -> dict[str, Any]:
     """What must not change between a run and its resumption (budgets may)."""
     return {
         "inputs": {k: _digest(getattr(config, k)) for k in ("corpus", "qa", "judgments", "eval_judgments")},
-        "base": str(config.base), "teacher": TeacherSpec(config.teacher).name,
+        "base": str(config.base), "student_kind": config.student_kind, "teacher": TeacherSpec(config.teacher).name,
         "teacher_strategy": config.teacher_strategy, "teacher_quantization": config.teacher_quantization,
         "first_stage": config.first_stage, "heldout_fraction": config.heldout_fraction, "seed": config.seed,
         "synthetic_queries": config.synthetic, "keep_fraction": config.keep_fraction,
@@ -166,6 +167,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     inputs = load_inputs(corpus=config.corpus, qa=config.qa, judgments=config.judgments,
                          eval_judgments=config.eval_judgments, skip_invalid=config.skip_invalid)
     base = prepare_base(config.base, work)
+    kind = base.student_kind(config.student_kind)
     _check_state(work, _settings(config))
     adapt_q, held_q = split_queries(inputs.queries, config.heldout_fraction, config.seed) \
         if len(inputs.queries) >= 2 else (list(inputs.queries), [])
@@ -189,7 +191,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
                                 f"(teaching: {teaching}); give more budget_minutes or real queries")
 
     t0 = time.perf_counter()
-    trained, training = _train(config, base, folders, work, deadline, co_teacher)
+    trained, training = _train(config, base, kind, folders, work, deadline, co_teacher)
     minutes["train"] = (time.perf_counter() - t0) / 60
 
     t0 = time.perf_counter()
@@ -197,7 +199,8 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     minutes["eval"] = (time.perf_counter() - t0) / 60
     report.update({
         "trainer_version": __version__, "out": str(out), "student": str(out / "student"),
-        "base": {"model": base.spec, "kind": base.kind, "fresh_head": base.fresh_head},
+        "base": {"model": base.spec, "kind": base.kind, "fresh_head": base.fresh_head(kind)},
+        "student_kind": kind,
         "teacher": {"model": TeacherSpec(config.teacher).name,
                     "strategy": config.teacher_strategy, "quantization": config.teacher_quantization},
         "co_teacher": training.get("co_teacher"), "first_stage": config.first_stage,
@@ -319,9 +322,9 @@ def _co_teacher(config: AdaptConfig, base: Base) -> str | None:
     return config.co_teacher
 
 
-def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, deadline: float,
+def _train(config: AdaptConfig, base: Base, kind: str, folders: list[Path], work: Path, deadline: float,
            co_teacher: str | None) -> tuple[Path, dict[str, Any]]:
-    """Train the student from the base into ``work/student`` (a finished training is not redone)."""
+    """Train the ``kind`` student from the base into ``work/student`` (a finished training is not redone)."""
     from .trainer import train_student
 
     done = work / "student"
@@ -333,15 +336,18 @@ def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, dea
     if minutes <= 0.05:
         raise InvalidInputError(f"the budget ({config.budget_minutes} min) was spent before training could start; "
                                 "give more budget_minutes (teaching used its share)")
-    lr = config.learning_rate or (1e-4 if base.fresh_head else 3e-5)
+    biencoder = kind == "bi-encoder"
+    lr = config.learning_rate or (2e-5 if biencoder else 1e-4 if base.fresh_head(kind) else 3e-5)
+    batch = config.batch_size or (32 if biencoder else 2)
     partial = work / "student.partial"
     shutil.rmtree(partial, ignore_errors=True)
     report = train_student(
-        scores=folders, student=base.model, out=partial, loss=config.loss, label_weight=config.label_weight,
+        scores=folders, student=base.model, out=partial, loss="mnrl" if biencoder else config.loss,
+        label_weight=config.label_weight,
         teacher_transform="log_zscore" if config.teacher_strategy == "qlm" else "zscore",
         co_teacher=co_teacher, co_teacher_weight=config.co_teacher_weight, max_grade=1, unjudged_grade=0.0,
         eval_fraction=0.1, early_stopping_patience=0, keep="last", docs_per_query=config.docs_per_query,
-        args={"learning_rate": lr, "num_train_epochs": config.epochs, "per_device_train_batch_size": config.batch_size,
+        args={"learning_rate": lr, "num_train_epochs": config.epochs, "per_device_train_batch_size": batch,
               "eval_steps": 100, "seed": config.seed},
         max_length=config.max_length, device=config.device, threads=config.threads,
         max_minutes=minutes, show_progress=config.show_progress)
@@ -350,7 +356,8 @@ def _train(config: AdaptConfig, base: Base, folders: list[Path], work: Path, dea
         raise InvalidInputError(f"the budget left {minutes:.2f} min for training: too little for one training step; "
                                 "give more budget_minutes")
     training = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items() if k != "out"}
-    training.update({"from": base.kind, "learning_rate": lr, "co_teacher": co_teacher, "minutes_given": round(minutes, 2)})
+    training.update({"from": base.kind, "student_kind": kind, "learning_rate": lr, "batch_size": batch,
+                     "co_teacher": co_teacher, "minutes_given": round(minutes, 2)})
     shutil.rmtree(done, ignore_errors=True)
     partial.replace(done)
     write_json_atomic(record, training)

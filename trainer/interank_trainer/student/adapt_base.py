@@ -4,8 +4,10 @@
   the student continues from it, head included;
 * a two-logit classifier: converted to one logit, ``w1 - w0`` and ``b1 - b0``,
   so ``sigmoid(new logit) = softmax(old logits)[1]``: the same scores, the same ranking;
-* an encoder body (a sentence-transformers bi-encoder such as all-MiniLM-L6-v2,
-  or a bare BERT-like model): a fresh, seeded one-logit head;
+* a sentence-transformers bi-encoder such as all-MiniLM-L6-v2: continued as a
+  bi-encoder (:mod:`~interank_trainer.student.biencoder`), or, with
+  ``student_kind="cross-encoder"``, its body under a fresh, seeded one-logit head;
+* a bare encoder body (a BERT-like model): a fresh, seeded one-logit head;
 * anything else (a causal LM, more than two labels) is not a cross-encoder:
   :class:`~interank_sdk.errors.InvalidInputError`.
 """
@@ -44,9 +46,23 @@ class Base:
     reranker: str | None
     evidence: tuple[str, ...] = ()
 
-    @property
-    def fresh_head(self) -> bool:
-        return self.kind in ("bi-encoder", "encoder-body")
+    def student_kind(self, requested: str = "auto") -> str:
+        """What the student trained from this base is, ``"cross-encoder"`` or ``"bi-encoder"``, for the
+        ``student_kind`` asked (``"auto"``: a bi-encoder stays one, anything else becomes a cross-encoder).
+
+        Raises:
+            InvalidInputError: ``"bi-encoder"`` asked of a base that is not one.
+        """
+        if requested == "bi-encoder" and self.kind != "bi-encoder":
+            raise InvalidInputError(f"student_kind 'bi-encoder' continues a sentence-transformers bi-encoder; the base "
+                                    f"{self.spec!r} is a {self.kind}")
+        if requested == "auto":
+            return "bi-encoder" if self.kind == "bi-encoder" else "cross-encoder"
+        return requested
+
+    def fresh_head(self, student_kind: str = "cross-encoder") -> bool:
+        """Whether a ``student_kind`` student starts with a new head (a cross-encoder on an encoder's body)."""
+        return student_kind == "cross-encoder" and self.kind in ("bi-encoder", "encoder-body")
 
 
 def prepare_base(spec: str, work: Path) -> Base:

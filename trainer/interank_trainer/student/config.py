@@ -134,6 +134,9 @@ class TeachConfig:
 
 #: losses of :func:`interank_trainer.train_student`: sentence-transformers' own, and the trainer's
 STUDENT_LOSSES = ("ranknet-kd", "adr-mse", "pld", "ranknet", "listnet", "lambdaloss", "margin-mse", "bce")
+#: losses that train a bi-encoder student (:mod:`interank_trainer.student.biencoder`): the student stays an
+#: embedding model, continued from a sentence-transformers bi-encoder
+BIENCODER_LOSSES = ("mnrl",)
 
 
 @dataclass
@@ -149,7 +152,10 @@ class StudentConfig:
         out: the student folder to write (``CrossEncoder.save_pretrained`` plus ``interank.json``).
         loss: ``"ranknet-kd"`` (DeAR), ``"adr-mse"`` (Rank-DistiLLM), ``"pld"``
             (Plackett-Luce distillation), or sentence-transformers' ``"ranknet"``,
-            ``"listnet"``, ``"lambdaloss"``, ``"margin-mse"``, ``"bce"``.
+            ``"listnet"``, ``"lambdaloss"``, ``"margin-mse"``, ``"bce"``: a cross-encoder
+            student; or ``"mnrl"`` (multiple negatives ranking, in-batch negatives plus one
+            teacher-chosen hard negative): ``student`` must be a sentence-transformers
+            bi-encoder, continued as one (:mod:`interank_trainer.student.biencoder`).
         label_weight: how much the human grades count next to the teacher (0: the
             teacher only, 1: the grades only); see :mod:`interank_trainer.student.student_data`.
         unjudged_grade: the grade of a pool passage nobody judged when grades are
@@ -246,8 +252,9 @@ class StudentConfig:
         if self.keep == "last" and self.early_stopping_patience:
             raise InvalidInputError("keep='last' keeps the weights at the end of the schedule; early stopping would "
                                     "end the run at a held-out plateau instead: set early_stopping_patience=0")
-        if self.loss not in STUDENT_LOSSES:
-            raise InvalidInputError(f"loss must be one of {', '.join(STUDENT_LOSSES)}, got {self.loss!r}")
+        if self.loss not in STUDENT_LOSSES + BIENCODER_LOSSES:
+            raise InvalidInputError(f"loss must be one of {', '.join(STUDENT_LOSSES + BIENCODER_LOSSES)}, "
+                                    f"got {self.loss!r}")
         if not 0.0 <= self.label_weight <= 1.0:
             raise InvalidInputError(f"label_weight must be in [0, 1], got {self.label_weight}")
         if not 0.0 <= self.kd_alpha <= 1.0:
@@ -348,6 +355,12 @@ STUDENT_TRAINING_DEFAULTS: dict[str, Any] = {
     "warmup_ratio": 0.1, "weight_decay": 0.01, "seed": 0, "eval_steps": None, "bf16": None, "logging_steps": 10,
 }
 
+#: what a bi-encoder student (``loss="mnrl"``) trains with instead where ``args`` says nothing: in-batch
+#: negatives need batches of many pairs, none of them twice (SentenceTransformerTrainingArguments' names)
+BIENCODER_TRAINING_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 2e-5, "per_device_train_batch_size": 32, "batch_sampler": "no_duplicates",
+}
+
 #: CrossEncoderTrainingArguments fields :func:`~interank_trainer.train_student` sets itself
 TRAINER_OWNED_ARGS = ("output_dir", "eval_strategy", "save_strategy", "save_steps", "save_total_limit",
                       "load_best_model_at_end", "metric_for_best_model", "greater_is_better", "report_to",
@@ -369,8 +382,12 @@ class AdaptConfig:
             ``adapt_report.md``, ``adapt_report.png``; ``work/`` holds what a rerun resumes from.
         base: the reranker to start from: a one-logit cross-encoder (folder or hub
             id; the students this trainer writes too), a two-logit classifier
-            (converted to one logit: ``logit1 - logit0``, the same ranking), or an
-            encoder body (a fresh one-logit head).
+            (converted to one logit: ``logit1 - logit0``, the same ranking), a
+            sentence-transformers bi-encoder, or an encoder body (a fresh one-logit head).
+        student_kind: what the adapted model is: ``"auto"`` (the base's own kind: a
+            bi-encoder base is continued as a bi-encoder, ``loss="mnrl"``; a cross-encoder
+            or an encoder body becomes a cross-encoder), ``"cross-encoder"`` (a bi-encoder
+            base's body gets a fresh one-logit head) or ``"bi-encoder"`` (a bi-encoder base only).
         teacher: the teacher model (any model :class:`~interank_sdk.Reranker` loads).
         corpus: JSONL documents ``{"_id", "text"}`` (optional ``title``): the
             collection, and the passages the teacher writes synthetic queries for.
@@ -410,9 +427,11 @@ class AdaptConfig:
         sampling: how training pools are drawn from the first stage.
         max_passage_words: words of a passage in a training pool.
         loss, label_weight, learning_rate, batch_size, docs_per_query, max_length,
-            epochs: the student's training (:class:`~interank_trainer.StudentConfig`).
+            epochs: the student's training (:class:`~interank_trainer.StudentConfig`;
+            ``loss`` is a cross-encoder student's: a bi-encoder student trains with ``"mnrl"``).
             ``learning_rate=None``: 1e-4 for a fresh head, 3e-5 when the base is a
-            trained cross-encoder.
+            trained cross-encoder, 2e-5 for a bi-encoder; ``batch_size=None``: 2 queries
+            per step for a cross-encoder, 32 triplets for a bi-encoder (in-batch negatives).
         eval_depth: first-stage candidates reranked per held-out query.
         teacher_eval_queries: held-out queries the teacher is evaluated on (its cost
             is ~100x the student's on CPU; 0: not evaluated).
@@ -430,6 +449,7 @@ class AdaptConfig:
     out: PathLike
     base: str
     teacher: Any
+    student_kind: str = "auto"
     corpus: PathLike | None = None
     qa: PathLike | None = None
     judgments: PathLike | None = None
@@ -456,7 +476,7 @@ class AdaptConfig:
     loss: str = "ranknet-kd"
     label_weight: float = 0.3
     learning_rate: float | None = None
-    batch_size: int = 2
+    batch_size: int | None = None
     docs_per_query: int = 16
     max_length: int = 256
     epochs: float = 8.0
@@ -488,6 +508,11 @@ class AdaptConfig:
         self.sampling.validate()
         if self.co_teacher_weight == 0 and self.co_teacher not in ("none",):
             raise InvalidInputError("co_teacher_weight 0 mixes nothing in: pass co_teacher='none' instead")
+        if self.student_kind not in ("auto", "cross-encoder", "bi-encoder"):
+            raise InvalidInputError(f"student_kind must be 'auto', 'cross-encoder' or 'bi-encoder', "
+                                    f"got {self.student_kind!r}")
+        if self.batch_size is not None and (isinstance(self.batch_size, bool) or self.batch_size < 1):
+            raise InvalidInputError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
         if self.synthetic_queries is not None and self.synthetic_queries < 0:
             raise InvalidInputError(f"synthetic_queries must be >= 0, got {self.synthetic_queries!r}")
         check_threads(self)
@@ -500,5 +525,5 @@ class AdaptConfig:
         return 200 if self.corpus is not None else 0
 
 
-__all__ = ["STUDENT_LOSSES", "STUDENT_TRAINING_DEFAULTS", "TRAINER_OWNED_ARGS", "TeachConfig", "StudentConfig",
+__all__ = ["STUDENT_LOSSES", "BIENCODER_LOSSES", "STUDENT_TRAINING_DEFAULTS", "BIENCODER_TRAINING_DEFAULTS", "TRAINER_OWNED_ARGS", "TeachConfig", "StudentConfig",
            "AdaptConfig"]

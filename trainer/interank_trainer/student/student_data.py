@@ -266,8 +266,9 @@ def co_teacher_scores(rows: list[dict[str, Any]], config: StudentConfig) -> floa
     return len(pairs) / max(seconds, 1e-9)
 
 
-def prepare_student_data(config: StudentConfig, render: Any) -> StudentData:
-    """Read, check, split and convert the teacher scores of ``config.scores`` (and the co-teacher's, if any)."""
+def prepare_student_data(config: StudentConfig, render: Any, examples: Any = None) -> StudentData:
+    """Read, check, split and convert the teacher scores of ``config.scores`` (and the co-teacher's, if any);
+    ``examples(train rows) -> (examples, pairs)`` replaces :func:`build_examples` (a bi-encoder's triplets)."""
     folders = config.scores if isinstance(config.scores, (list, tuple)) else [config.scores]
     rows, read, skipped = read_pools(list(folders), max_pools=config.max_pools)
     if config.co_teacher is not None:
@@ -275,7 +276,7 @@ def prepare_student_data(config: StudentConfig, render: Any) -> StudentData:
     train_rows, heldout = split_pools(rows, config.eval_fraction, config.seed)
     for row in heldout:
         row["targets"] = pool_targets(row, config)
-    train, pairs = build_examples(train_rows, config, render)
+    train, pairs = examples(train_rows) if examples is not None else build_examples(train_rows, config, render)
     if not train:
         raise InvalidInputError("no training example could be built from the teacher scores")
     if skipped:

@@ -37,7 +37,12 @@ from .. import __version__
 from .._deps import need
 from ..config import build_config, config_dict
 from ..data.formats import read_manifest
-from .config import STUDENT_TRAINING_DEFAULTS, StudentConfig
+from .config import (
+    BIENCODER_LOSSES,
+    BIENCODER_TRAINING_DEFAULTS,
+    STUDENT_TRAINING_DEFAULTS,
+    StudentConfig,
+)
 from .losses import build_loss
 from .schedule import TrainingBudget, budget_trainer
 from .student_data import prepare_student_data
@@ -140,20 +145,25 @@ def pair_renderer(kind: str, pair_format: dict[str, str]):
                                    pair_format["document"].replace("{passage}", passage))
 
 
-def _heldout_metrics(model: Any, pools: list[dict[str, Any]], render: Any, batch_size: int, max_grade: int
-                     ) -> dict[str, float]:
+def cross_encoder_scores(model: Any, pairs: list[tuple[str, str]], batch_size: int) -> Any:
+    """A ``CrossEncoder``'s raw logits of ``pairs`` (no activation: the ranking is the same)."""
+    import torch
+
+    return model.predict(pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+
+
+def _heldout_metrics(model: Any, pools: list[dict[str, Any]], render: Any, batch_size: int, max_grade: int,
+                     score: Any = cross_encoder_scores) -> dict[str, float]:
     """nDCG@10 of the student on held-out pools: against the labels (grades; positives as the top
-    grade) and against the teacher (its min-max scaled targets as gains)."""
+    grade) and against the teacher (its min-max scaled targets as gains). ``score(model, pairs, batch_size)``
+    reads the student (a cross-encoder's logits by default, a bi-encoder's cosines)."""
     if not pools:
         return {}
     import numpy as np
     from sklearn.metrics import ndcg_score
 
-    need("torch")
-    import torch
-
     pairs = [render(row["query"], d) for row in pools for d in row["docs"]]
-    flat = model.predict(pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+    flat = score(model, pairs, batch_size)
     labels, teacher, start = [], [], 0
     for row in pools:
         n = len(row["docs"])
@@ -169,7 +179,7 @@ def _heldout_metrics(model: Any, pools: list[dict[str, Any]], render: Any, batch
     return out
 
 
-def _evaluator(pools: list[dict[str, Any]], render: Any, batch_size: int, max_grade: int):
+def _evaluator(pools: list[dict[str, Any]], render: Any, batch_size: int, max_grade: int, score: Any):
     """A sentence-transformers evaluator over the held-out pools (primary metric: label nDCG@10 when there
     are labels, else the teacher's)."""
     from sentence_transformers.base.evaluation import BaseEvaluator
@@ -183,7 +193,7 @@ def _evaluator(pools: list[dict[str, Any]], render: Any, batch_size: int, max_gr
             self.primary_metric = "ndcg@10" if has_labels else "teacher_ndcg@10"
 
         def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1):
-            metrics = _heldout_metrics(model, pools, render, batch_size, max_grade)
+            metrics = _heldout_metrics(model, pools, render, batch_size, max_grade, score)
             logger.info("held-out (epoch %s, step %s): %s", epoch, steps,
                         ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
             return self.prefix_name_to_metrics(metrics, self.name)
@@ -211,74 +221,95 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         {'teacher_ndcg@10': 0.91, 'ndcg@10': 0.62}
     """
     config = build_config(StudentConfig, config, kwargs)
+    if config.loss in BIENCODER_LOSSES:
+        from .biencoder import train_biencoder
+
+        return train_biencoder(config)
     start = time.perf_counter()
     budget = TrainingBudget(config.max_minutes) if config.max_minutes else None
     torch = need("torch")
     st = need("sentence_transformers", "sentence-transformers")
-    need("datasets")
-    from datasets import Dataset
-    from transformers import EarlyStoppingCallback
-
     previous_threads = torch.get_num_threads()
     if isinstance(config.threads, int):  # "auto" goes to the co-teacher's Reranker; training keeps torch's default
         torch.set_num_threads(config.threads)
     try:
         model, kind = load_student(config)
-        render = pair_renderer(kind, config.pair_format)
-        data = prepare_student_data(config, render)
-        out = Path(config.out).expanduser()
-        report = StudentReport(out=out, kind=kind, loss=config.loss, pools_read=data.pools_read,
-                               train_pools=data.train_pools, heldout_pools=len(data.heldout),
-                               train_examples=len(data.train), train_pairs=data.train_pairs, skipped=data.skipped)
-        batch = max(1, 8 * config.batch_size)
-        report.heldout_before = _heldout_metrics(model, data.heldout, render, batch, config.max_grade)
-        evaluate = bool(data.heldout)
-        evaluator = _evaluator(data.heldout, render, batch, config.max_grade) if evaluate else None
-        keep_best = config.keep == "best"
-        checkpoints = Path(tempfile.mkdtemp(prefix="interank-student-ckpt-"))
-        args = training_arguments(config, model, checkpoints, evaluator)
-        callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] \
-            if evaluate and config.early_stopping_patience else []
-        trainer_class = st.cross_encoder.CrossEncoderTrainer
-        if budget is not None:
-            callbacks.append(budget.callback())
-            if config.anneal_to_budget:
-                trainer_class = budget_trainer(trainer_class, budget, config.setting("warmup_ratio") or 0.0)
-        trainer = trainer_class(
-            model=model, args=args, train_dataset=Dataset.from_list(data.train),
-            loss=build_loss(config.loss, model, kd_alpha=config.kd_alpha, temperature=config.temperature,
-                            adr_alpha=config.adr_alpha),
-            evaluator=evaluator, callbacks=callbacks,
-        )
-        try:
-            result = trainer.train()
-        finally:
-            shutil.rmtree(checkpoints, ignore_errors=True)
-        report.steps = int(trainer.state.global_step)
-        report.train_loss = float(result.training_loss) if result.training_loss is not None else None
-        report.last_learning_rate = float(trainer.lr_scheduler.get_last_lr()[0]) if trainer.lr_scheduler else None
-        planned = trainer.state.max_steps
-        report.stopped_early = evaluate and report.steps < planned and not (budget and budget.hit)
-        report.stopped_by_time = bool(budget and budget.hit)
-        report.kept = f"best (step {trainer.state.best_global_step})" \
-            if keep_best and evaluate and trainer.state.best_global_step else f"last (step {report.steps})"
-        report.heldout_after = _heldout_metrics(model, data.heldout, render, batch, config.max_grade)
-        report.seconds = time.perf_counter() - start
-        save_student(model, out, config, kind, report)
+        loss = build_loss(config.loss, model, kd_alpha=config.kd_alpha, temperature=config.temperature,
+                          adr_alpha=config.adr_alpha)
+        report = fit(config, model, kind, loss, st.cross_encoder.CrossEncoderTrainer, cross_encoder_scores,
+                     budget, start)
+        save_student(model, report.out, config, kind, report)
     finally:
         torch.set_num_threads(previous_threads)
-    logger.info("student %s: %d steps, %s loss, held-out %s -> %s, %.0f s", out, report.steps, config.loss,
+    logger.info("student %s: %d steps, %s loss, held-out %s -> %s, %.0f s", report.out, report.steps, config.loss,
                 report.heldout_before, report.heldout_after, report.seconds)
     return report
 
 
-def training_arguments(config: StudentConfig, model: Any, output_dir: Path, evaluator: Any | None) -> Any:
-    """sentence-transformers' ``CrossEncoderTrainingArguments`` the student trains with: ``config.args`` (a dict
-    over :data:`~interank_trainer.student.config.STUDENT_TRAINING_DEFAULTS`, or an instance as given), plus what
+def fit(config: StudentConfig, model: Any, kind: str, loss: Any, trainer_class: type, score: Any,
+        budget: TrainingBudget | None, start: float, examples: Any = None) -> StudentReport:
+    """Train ``model`` (a cross-encoder or a bi-encoder: ``trainer_class`` is sentence-transformers' trainer of
+    its kind) on ``config``'s teacher scores with ``loss``; the held-out read through ``score``; ``examples``
+    (train pools -> (examples, pairs)) builds the training rows where the loss's default format does not
+    fit. Returns the report; the caller writes the model."""
+    need("datasets")
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+
+    render = pair_renderer(kind, config.pair_format)
+    data = prepare_student_data(config, render, examples)
+    out = Path(config.out).expanduser()
+    report = StudentReport(out=out, kind=kind, loss=config.loss, pools_read=data.pools_read,
+                           train_pools=data.train_pools, heldout_pools=len(data.heldout),
+                           train_examples=len(data.train), train_pairs=data.train_pairs, skipped=data.skipped)
+    batch = max(1, 8 * config.batch_size)
+    report.heldout_before = _heldout_metrics(model, data.heldout, render, batch, config.max_grade, score)
+    evaluate = bool(data.heldout)
+    evaluator = _evaluator(data.heldout, render, batch, config.max_grade, score) if evaluate else None
+    keep_best = config.keep == "best"
+    checkpoints = Path(tempfile.mkdtemp(prefix="interank-student-ckpt-"))
+    args = training_arguments(config, model, checkpoints, evaluator, kind)
+    callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] \
+        if evaluate and config.early_stopping_patience else []
+    if budget is not None:
+        callbacks.append(budget.callback())
+        if config.anneal_to_budget:
+            trainer_class = budget_trainer(trainer_class, budget, config.setting("warmup_ratio") or 0.0)
+    trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(data.train), loss=loss,
+                            evaluator=evaluator, callbacks=callbacks)
+    try:
+        result = trainer.train()
+    finally:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    report.steps = int(trainer.state.global_step)
+    report.train_loss = float(result.training_loss) if result.training_loss is not None else None
+    report.last_learning_rate = float(trainer.lr_scheduler.get_last_lr()[0]) if trainer.lr_scheduler else None
+    planned = trainer.state.max_steps
+    report.stopped_early = evaluate and report.steps < planned and not (budget and budget.hit)
+    report.stopped_by_time = bool(budget and budget.hit)
+    report.kept = f"best (step {trainer.state.best_global_step})" \
+        if keep_best and evaluate and trainer.state.best_global_step else f"last (step {report.steps})"
+    report.heldout_after = _heldout_metrics(model, data.heldout, render, batch, config.max_grade, score)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def training_arguments(config: StudentConfig, model: Any, output_dir: Path, evaluator: Any | None,
+                       kind: str = "encoder") -> Any:
+    """sentence-transformers' training arguments the student trains with (``CrossEncoderTrainingArguments``, or
+    ``SentenceTransformerTrainingArguments`` for a ``"bi-encoder"`` student): ``config.args`` (a dict over
+    :data:`~interank_trainer.student.config.STUDENT_TRAINING_DEFAULTS`, or an instance as given), plus what
     the trainer owns: checkpoints in ``output_dir``, evaluation and saving as ``keep`` and the held-out ask."""
     import dataclasses
 
-    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+    if kind == "bi-encoder":
+        from sentence_transformers.sentence_transformer import (
+            SentenceTransformerTrainingArguments as TrainingArguments,
+        )
+    else:
+        from sentence_transformers.cross_encoder import (
+            CrossEncoderTrainingArguments as TrainingArguments,
+        )
 
     keep_best = config.keep == "best"
     steps = config.setting("eval_steps")
@@ -294,20 +325,24 @@ def training_arguments(config: StudentConfig, model: Any, output_dir: Path, eval
         if steps:
             owned.update(eval_steps=steps, save_steps=steps)
     if not isinstance(config.args, dict):
+        if not isinstance(config.args, TrainingArguments):
+            raise InvalidInputError(f"args: a {kind} student trains with {TrainingArguments.__name__}, "
+                                    f"got {type(config.args).__name__}")
         return dataclasses.replace(config.args, **owned)
-    values = {**STUDENT_TRAINING_DEFAULTS, **config.args}
+    values = {**STUDENT_TRAINING_DEFAULTS, **(BIENCODER_TRAINING_DEFAULTS if kind == "bi-encoder" else {}),
+              **config.args}
     values.setdefault("data_seed", values["seed"])
     if values.get("bf16") is None:
         values["bf16"] = _native_bf16(model)
     if not values.get("eval_steps"):
         values.pop("eval_steps")
-    known = {f.name for f in dataclasses.fields(CrossEncoderTrainingArguments) if f.init}
+    known = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidInputError(f"args: {unknown} are not CrossEncoderTrainingArguments fields")
+        raise InvalidInputError(f"args: {unknown} are not {TrainingArguments.__name__} fields")
     values.update(_warmup(values.pop("warmup_ratio")))
     try:
-        return CrossEncoderTrainingArguments(**{**values, **owned})
+        return TrainingArguments(**{**values, **owned})
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"args: sentence-transformers refused the training arguments: {exc}") from exc
 
@@ -315,6 +350,7 @@ def training_arguments(config: StudentConfig, model: Any, output_dir: Path, eval
 def _native_bf16(model: Any) -> bool:
     """bf16 autocast where the device runs bf16 natively (AMX / AVX512-BF16 CPUs, recent GPUs)."""
     import torch
+
     from interank_sdk.training import resolve_dtype
 
     device = str(model.device)
@@ -331,11 +367,28 @@ def _warmup(ratio: float | None) -> dict[str, float]:
     return {"warmup_steps": ratio} if major >= 5 else {"warmup_ratio": ratio}
 
 
-def save_student(model: Any, out: Path, config: StudentConfig, kind: str, report: StudentReport) -> Path:
-    """Write ``CrossEncoder.save_pretrained``'s folder, the activation in ``config.json`` and ``interank.json``."""
+def card_training(config: StudentConfig, kind: str, report: StudentReport) -> dict[str, Any]:
+    """The student card's ``training`` entry: its kind and loss, where each score folder came from (its
+    manifest), the settings, the report and the versions."""
     import sentence_transformers
     import torch
     import transformers
+
+    folders = config.scores if isinstance(config.scores, (list, tuple)) else [config.scores]
+    data = []
+    for folder in folders:
+        manifest = read_manifest(Path(folder).expanduser())
+        data.append({"scores": str(folder), "source": manifest.get("source"), "teacher": manifest.get("teacher"),
+                     "pairs": manifest.get("pairs"), "sampling": manifest.get("settings", {}).get("sampling")})
+    return {"kind": kind, "loss": config.loss, "data": data, "config": config_dict(config),
+            "report": {k: v for k, v in vars(report).items() if k != "out"},
+            "versions": {"interank_trainer": __version__, "sentence_transformers": sentence_transformers.__version__,
+                         "transformers": transformers.__version__, "torch": torch.__version__}}
+
+
+def save_student(model: Any, out: Path, config: StudentConfig, kind: str, report: StudentReport) -> Path:
+    """Write ``CrossEncoder.save_pretrained``'s folder, the activation in ``config.json`` and ``interank.json``."""
+    import sentence_transformers
 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
@@ -343,28 +396,17 @@ def save_student(model: Any, out: Path, config: StudentConfig, kind: str, report
     hf_config = json.loads(config_path.read_text(encoding="utf-8"))
     hf_config["sentence_transformers"] = {"activation_fn": ACTIVATION, "version": sentence_transformers.__version__}
     config_path.write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
-    folders = config.scores if isinstance(config.scores, (list, tuple)) else [config.scores]
-    teachers = []
-    for folder in folders:
-        manifest = read_manifest(Path(folder).expanduser())
-        teachers.append({"scores": str(folder), "source": manifest.get("source"), "teacher": manifest.get("teacher"),
-                         "pairs": manifest.get("pairs"), "sampling": manifest.get("settings", {}).get("sampling")})
     ModelCard(
         strategy="classifier",
         strategy_options={"pair_format": dict(config.pair_format)} if kind == "causal" else {},
         base_model=str(config.student),
         stage="student",
         trainer_version=__version__,
-        training={
-            "kind": kind, "loss": config.loss, "data": teachers, "config": config_dict(config),
-            "report": {k: v for k, v in vars(report).items() if k != "out"},
-            "versions": {"interank_trainer": __version__, "sentence_transformers": sentence_transformers.__version__,
-                         "transformers": transformers.__version__, "torch": torch.__version__},
-        },
+        training=card_training(config, kind, report),
     ).write(out)
     logger.info("wrote student %s (strategy classifier, %s)", out, kind)
     return out
 
 
-__all__ = ["StudentReport", "ACTIVATION", "train_student", "load_student", "save_student", "pair_renderer",
-           "is_causal"]
+__all__ = ["StudentReport", "ACTIVATION", "train_student", "fit", "load_student", "save_student", "pair_renderer",
+           "is_causal", "cross_encoder_scores", "training_arguments", "card_training"]
