@@ -244,7 +244,7 @@ def add_parsers(sub: Any) -> None:
     _add_student_args(p)
     p.set_defaults(func=cmd_student)
 
-    p = sub.add_parser("adapt", help="adapt a cross-encoder to your documents and QA pairs and report, on held-out "
+    p = sub.add_parser("adapt", help="adapt a reranker to your documents and QA pairs and report, on held-out "
                                      "queries, whether it helped (exit 1 when it did not)")
     add_config_args(p, AdaptConfig, ADAPT_SKIP, types={"threads": parse_threads})
     _add_sampling_args(p, defaults(AdaptConfig)["sampling"], "first-stage ranks a training pool is drawn from")

@@ -54,6 +54,11 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _small_table(f"General domain ({general['data']}, {general['queries']} queries, BM25 top "
                               f"{general['depth']}):", general["systems"])
     lines += [""] + [f"- warning: {w}" for w in report.get("warnings", [])]
+    base, training = report.get("base") or {}, report.get("training") or {}
+    if training:
+        lines.append(f"- student: a {report.get('student_kind', 'cross-encoder')} from the base ({base.get('kind')}"
+                     f"{', fresh head' if base.get('fresh_head') else ''}), {training.get('steps')} steps of "
+                     f"{training.get('loss')} at learning rate {training.get('learning_rate')}")
     lines.append(f"- budget {report['budget_minutes']} min: teaching {report['minutes']['teach']:.1f}, training "
                  f"{report['minutes']['train']:.1f}, evaluation {report['minutes']['eval']:.1f}")
     return "\n".join(lines) + "\n"
