@@ -101,6 +101,21 @@ def test_bi_encoder_matches_sentence_transformers_cosine():
     assert ranked[0].score == pytest.approx((ranked[0].raw_score + 1) / 2)
 
 
+def test_a_bi_encoder_embeds_a_passage_shared_by_several_pairs_once():
+    reranker = Reranker(str(_minilm()), dtype="float32")
+    embedded: list[str] = []
+    embed = reranker.backend.embed
+    reranker.backend.embed = lambda texts, *a, **k: (embedded.extend(texts), embed(texts, *a, **k))[1]  # counts only
+    queries = [QUERY, "what is the capital of france"]
+    pairs = [(q, d) for q in queries for d in DOCS]
+    raw = reranker.predict(pairs, raw=True)
+    assert sorted(embedded) == sorted(queries + DOCS)  # each distinct text once, not once per pair
+    model = st.SentenceTransformer(str(_minilm()), device="cpu")
+    reference = st.util.cos_sim(model.encode(queries, convert_to_tensor=True),
+                                model.encode(DOCS, convert_to_tensor=True)).numpy().ravel()
+    assert np.max(np.abs(raw - reference)) <= 1e-4
+
+
 @pytest.mark.parametrize("pooling", ["cls", "mean_sqrt_len_tokens"])
 def test_a_bi_encoder_saved_by_sentence_transformers_6_is_read_with_its_pooling(tmp_path, pooling):
     # sentence-transformers >= 6 writes {"pooling_mode": "cls"} where earlier versions wrote one flag per mode
