@@ -113,18 +113,12 @@ def measure(method: str, args, dataset, run, qids) -> dict:
 def compare(results: dict, a: str, b: str, rounds: int = 10000, seed: int = 0) -> dict:
     """Row ``b`` against row ``a`` on the same queries: the mean nDCG@10 difference, a paired bootstrap 95%
     interval over queries, and how many queries each wins (the rows need their per-query values)."""
-    import numpy as np
+    from interank_sdk.eval import paired_bootstrap
 
     qa, qb = (results["rows"][k].get("per_query_nDCG@10") for k in (a, b))
     if not qa or not qb or set(qa) != set(qb):
         raise SystemExit(f"rows {a!r} and {b!r} need per-query values on the same queries: rerun them")
-    diff = np.array([qb[q] - qa[q] for q in qa])
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(rounds, len(diff)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"a": a, "b": b, "queries": len(diff), "mean_difference": round(float(diff.mean()), 4),
-            "bootstrap_95": [round(float(low), 4), round(float(high), 4)],
-            "b_wins": int((diff > 0).sum()), "a_wins": int((diff < 0).sum()), "ties": int((diff == 0).sum())}
+    return {"a": a, "b": b, **paired_bootstrap(qa, qb, rounds=rounds, seed=seed)}
 
 
 def runtime(reranker) -> dict | None:

@@ -23,6 +23,7 @@ from interank_sdk.eval import (
     load_qrels,
     load_queries,
     load_run,
+    paired_bootstrap,
     per_query,
     rerank_run,
     write_run,
@@ -204,6 +205,21 @@ def test_metrics_small_hand_checked():
         evaluate_run({"other": [("a", 1.0)]}, qrels)
     with pytest.raises(InvalidInputError, match="twice"):
         evaluate_run({"q": [("a", 1.0), ("a", 0.5)]}, qrels)
+
+
+def test_paired_bootstrap_interval_of_a_difference():
+    a = {f"q{i}": 0.5 for i in range(40)}
+    better = {q: v + (0.1 if i % 2 else 0.0) for i, (q, v) in enumerate(a.items())}  # +0.05 on average, always >= 0
+    out = paired_bootstrap(a, better, rounds=2000, seed=1)
+    assert out["mean_difference"] == pytest.approx(0.05) and out["b_wins"] == 20 and out["ties"] == 20
+    low, high = out["bootstrap_95"]
+    assert 0.0 < low < 0.05 < high <= 0.1  # a sure gain: the interval excludes 0
+    noise = {q: v + (0.1 if i % 2 else -0.1) for i, (q, v) in enumerate(a.items())}
+    low, high = paired_bootstrap(a, noise, rounds=2000)["bootstrap_95"]
+    assert low < 0 < high  # no gain on average: the interval holds 0
+    assert paired_bootstrap(a, better, rounds=2000, seed=1) == out  # seeded
+    with pytest.raises(InvalidInputError, match="same queries"):
+        paired_bootstrap(a, {"q0": 1.0})
 
 
 @needs_dl19

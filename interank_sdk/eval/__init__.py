@@ -21,7 +21,7 @@ from .data import (
     write_run,
 )
 from .bm25 import BM25Index, bm25_run
-from .metrics import DEFAULT_MEASURES, evaluate_run, friendly_name, per_query
+from .metrics import DEFAULT_MEASURES, evaluate_run, friendly_name, paired_bootstrap, per_query
 from .qa import QAPair, load_qa_pairs, qa_retrieval_set
 from .runner import RerankedRun, SupportsRerankBatch, evaluate_reranker, rerank_run
 
@@ -40,6 +40,7 @@ __all__ = [
     "evaluate_reranker",
     "evaluate_run",
     "friendly_name",
+    "paired_bootstrap",
     "load_corpus",
     "load_qa_pairs",
     "load_qrels",
