@@ -198,13 +198,16 @@ def test_adapt_end_to_end_on_tiny_models(tmp_path, inputs, tiny_model, tiny_cros
     assert len(scores) == 2
     card = ModelCard.read(out / "student")
     assert card.training["adapt"]["recommended"] == report.recommended
-    # a rerun resumes: nothing is taught, trained or scored again
+    # a rerun resumes: nothing is taught, trained or scored again (with a larger budget too: once the student is
+    # trained, teaching does not go on scoring pools it never saw)
+    scored = {f: f.read_text() for f in (out / "work").glob("scores-*/scores.jsonl")}
     again = adapt(out=out, base=str(tiny_cross_encoder), teacher=str(tiny_model), qa=qa, corpus=corpus,
-                  teacher_kwargs={"dtype": "float32"}, synthetic_queries=3, budget_minutes=3, heldout_fraction=0.4,
+                  teacher_kwargs={"dtype": "float32"}, synthetic_queries=3, budget_minutes=30, heldout_fraction=0.4,
                   sampling=SamplingConfig(depth=8, top_k=3, deep_k=1), eval_depth=8, teacher_eval_queries=2,
                   teacher_eval_depth=4, max_length=64, epochs=2.0, show_progress=False)
     assert again.gain == report.gain
-    assert again.report["teaching"]["queries"]["pairs_this_run"] == 0
+    assert again.report["teaching"] == report.report["teaching"]  # what the student was taught, as recorded
+    assert {f: f.read_text() for f in (out / "work").glob("scores-*/scores.jsonl")} == scored
     assert again.report["training"] == report.report["training"]  # the recorded training, not a new one
     # other settings in the same folder are refused
     with pytest.raises(InvalidInputError, match="other settings"):

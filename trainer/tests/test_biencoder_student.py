@@ -109,5 +109,10 @@ def test_adapt_keeps_a_bi_encoder_base_a_bi_encoder(tmp_path, tiny_model, tiny_b
     assert {"base (bi-encoder)", "student"} <= set(systems)
     assert report.gain == pytest.approx(systems["student"]["nDCG@10"] - systems["base (bi-encoder)"]["nDCG@10"],
                                         abs=1e-4)
+    interval = saved["heldout"]["gain_interval"]  # how sure the gain is, over the held-out queries
+    assert interval["queries"] == saved["heldout"]["queries"] and interval["mean_difference"] == pytest.approx(
+        report.gain, abs=1e-3)
+    low, high = interval["bootstrap_95"]
+    assert low <= report.gain <= high and "95 % interval" in report.verdict
     assert Reranker(str(out / "student")).strategy.name == "embedding"
     assert ModelCard.read(out / "student").training["adapt"]["recommended"] == report.recommended

@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 RUN_NAME = "run.first-stage.trec"
 STATE_FILE = "state.json"
+TEACHING_FILE = "teaching.json"
+TRAINING_FILE = "training.json"
 
 
 @dataclass
@@ -183,8 +185,16 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     t0 = time.perf_counter()
     teacher = _build_teacher(config)
     co_teacher = _co_teacher(config, base)
-    folders, teaching = _teach(config, inputs, adapt_q, first, teacher, work,
-                               start + (deadline - start) * config.teach_share, co_teacher)
+    if _trained(work) and (work / TEACHING_FILE).is_file():
+        # the student was trained by an earlier run: what it was taught is recorded; teaching on would score
+        # pools the student never saw (a budget-cut teaching resumes only while training has not happened)
+        saved = json.loads((work / TEACHING_FILE).read_text(encoding="utf-8"))
+        folders, teaching = [Path(f) for f in saved["folders"]], saved["teaching"]
+        logger.info("adapt: the student was trained by an earlier run; its teaching is read from %s", work / TEACHING_FILE)
+    else:
+        folders, teaching = _teach(config, inputs, adapt_q, first, teacher, work,
+                                   start + (deadline - start) * config.teach_share, co_teacher)
+        write_json_atomic(work / TEACHING_FILE, {"folders": [str(f) for f in folders], "teaching": teaching})
     minutes["teach"] = (time.perf_counter() - t0) / 60
     if not folders:
         raise InvalidInputError("nothing to train on: no adapt query and no synthetic query was scored by the teacher "
@@ -195,7 +205,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     minutes["train"] = (time.perf_counter() - t0) / 60
 
     t0 = time.perf_counter()
-    report = evaluate_systems(config, inputs, base, trained, teacher, first, eval_q, held_q, passages, work)
+    report = evaluate_systems(config, inputs, base, trained, teacher, first, eval_q, held_q, passages, work, kind)
     minutes["eval"] = (time.perf_counter() - t0) / 60
     report.update({
         "trainer_version": __version__, "out": str(out), "student": str(out / "student"),
@@ -328,8 +338,8 @@ def _train(config: AdaptConfig, base: Base, kind: str, folders: list[Path], work
     from .trainer import train_student
 
     done = work / "student"
-    record = work / "training.json"
-    if (done / "config.json").is_file() and record.is_file():
+    record = work / TRAINING_FILE
+    if _trained(work):
         logger.info("adapt: the student was trained by an earlier run (%s)", done)
         return done, json.loads(record.read_text(encoding="utf-8"))
     minutes = (deadline - time.perf_counter()) / 60
@@ -362,6 +372,11 @@ def _train(config: AdaptConfig, base: Base, kind: str, folders: list[Path], work
     partial.replace(done)
     write_json_atomic(record, training)
     return done, training
+
+
+def _trained(work: Path) -> bool:
+    """Whether an earlier run finished training the student in ``work`` (its folder and its record are there)."""
+    return (work / "student" / "config.json").is_file() and (work / TRAINING_FILE).is_file()
 
 
 def _mark_card(folder: Path, report: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from interank_sdk.errors import InvalidInputError
-from interank_sdk.eval import evaluate_run, per_query
+from interank_sdk.eval import evaluate_run, paired_bootstrap, per_query
 
 from ..data.adapt_inputs import AdaptInputs, RealQuery
 from .adapt_base import Base
@@ -84,6 +84,12 @@ def metrics_of(data: EvalSet, scores: Mapping[str, Sequence[float]]) -> dict[str
         result["by_domain"] = {d: {k: round(sum(v) / len(v), 4) for k, v in m.items()}
                                for d, m in sorted(by_domain.items())}
     return result
+
+
+def per_query_ndcg(data: EvalSet, scores: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """nDCG@10 of each query of ``data`` under ``scores``."""
+    run = {q: sorted(zip(data.candidates[q], scores[q]), key=lambda x: -x[1]) for q in data.candidates}
+    return {q: v["nDCG@10"] for q, v in per_query(run, {q: data.qrels[q] for q in run}, measures=("nDCG@10",)).items()}
 
 
 def first_stage_scores(data: EvalSet) -> dict[str, list[float]]:
@@ -217,11 +223,19 @@ def eval_set(queries: list[RealQuery], first: FirstStage, depth: int, passages: 
                    {q.qid: q.domain for q in kept if q.domain}, passages)
 
 
+def student_scorer(student: Path, kind: str, device: str) -> Callable[[EvalSet], dict[str, list[float]]]:
+    """How the student is scored: a bi-encoder student as the bi-encoder base is (sentence-transformers' cosine,
+    float32: a gain is then the weights', not a runtime's), a cross-encoder through ``Reranker``."""
+    return biencoder_scorer(str(student), device) if kind == "bi-encoder" else reranker_scorer(str(student),
+                                                                                            device=device)
+
+
 def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, student: Path, teacher: Any,
                      first: FirstStage, eval_q: list[RealQuery], held_q: list[RealQuery], passages: dict[str, str],
-                     work: Path) -> dict[str, Any]:
+                     work: Path, kind: str = "cross-encoder") -> dict[str, Any]:
     """Every system on the held-out (and eval-only) queries, the teacher on a subset, the general-domain set when
-    given; the gain of the student over the base and the verdict (the report's evaluation part)."""
+    given; the gain of the student (a ``kind`` model) over the base, its interval and the verdict (the report's
+    evaluation part)."""
     cache = work / "eval"
     device = "cpu" if config.device == "auto" else config.device
     warnings: list[str] = []
@@ -240,7 +254,7 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
             scorers.append(("base", reranker_scorer(base.model, device=device)))
         elif base.reranker == "embedding":
             scorers.append(("base (bi-encoder)", biencoder_scorer(base.spec, device)))
-        scorers.append(("student", reranker_scorer(str(student), device=device)))
+        scorers.append(("student", student_scorer(student, kind, device)))
         biencoder = config.biencoder or (base.spec if base.reranker == "embedding" else None)
         if biencoder and not (base.reranker == "embedding" and biencoder == base.spec):
             scorers.append(("bi-encoder", biencoder_scorer(biencoder, device)))
@@ -253,8 +267,12 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
         base_name = next((n for n in systems if n.startswith("base")), None)
         reference = base_name or f"first stage ({config.first_stage})"
         gain = round(systems["student"]["nDCG@10"] - systems[reference]["nDCG@10"], 4)
+        # how sure: the gain's 95 % interval from resampling the held-out queries (paired: same queries)
+        interval = paired_bootstrap(per_query_ndcg(data, scored[reference]), per_query_ndcg(data, scored["student"]),
+                                    seed=config.seed)
         report["heldout"] = {"queries": len(data.queries), "origin": origin, "depth": config.eval_depth,
-                             "pairs": data.pairs, "systems": systems, "gain_over": reference}
+                             "pairs": data.pairs, "systems": systems, "gain_over": reference,
+                             "gain_interval": interval}
         if base_name is None:
             warnings.append("the base is a bare encoder (no head ranks with it): the gain is measured over the first stage")
         if config.teacher_eval_queries:
@@ -274,7 +292,7 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
         report["heldout"] = {"queries": 0, "note": "no real queries: the gain was not measured; pass eval_judgments "
                                                    "(--eval-judgments) to measure it"}
     if config.general_eval is not None:
-        report["general"] = evaluate_general(config, base, student, device, cache)
+        report["general"] = evaluate_general(config, base, student, device, cache, kind)
         g = report["general"]["systems"]
         if "base" in g and g["base"]["nDCG@10"] - g["student"]["nDCG@10"] > FORGETTING_WARNING:
             warnings.append(f"general domain: the student scores {g['student']['nDCG@10']:.3f} nDCG@10 against the "
@@ -284,15 +302,23 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
     report["use"] = "student" if recommended else "base"
     if gain is None:
         report["verdict"] = "not measured: no held-out queries (the student is written, not recommended)"
-    elif recommended:
-        report["verdict"] = f"use the student: +{gain:.3f} nDCG@10 over the {report['heldout']['gain_over']} on held-out"
+        return report
+    low, high = report["heldout"]["gain_interval"]["bootstrap_95"]
+    sure = (f"95 % interval {low:+.3f} to {high:+.3f} over {len(data.queries)} queries"
+            + ("" if low > 0 or high < 0 else ": within noise"))
+    if recommended:
+        report["verdict"] = (f"use the student: +{gain:.3f} nDCG@10 over the {report['heldout']['gain_over']} on "
+                             f"held-out ({sure})")
     else:
-        report["verdict"] = (f"keep the base: the student's held-out gain {gain:+.3f} nDCG@10 does not reach "
-                             f"min_gain {config.min_gain}")
+        report["verdict"] = (f"keep the base: the student's held-out gain {gain:+.3f} nDCG@10 ({sure}) does not "
+                             f"reach min_gain {config.min_gain}")
+    if recommended and low <= 0:
+        warnings.append(f"the gain {gain:+.3f} is within noise ({sure}); more held-out queries would tell")
     return report
 
 
-def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str, cache: Path) -> dict[str, Any]:
+def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str, cache: Path,
+                     kind: str = "cross-encoder") -> dict[str, Any]:
     """BM25, the base and the student on a general-domain TREC set (what adaptation cost out of domain)."""
     from interank_sdk.eval import TrecDataset, load_run
     from interank_sdk.prompts import format_passage
@@ -312,10 +338,10 @@ def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str
     elif base.reranker == "embedding":
         scores, _ = cached_scores(cache, "general-base", ev, biencoder_scorer(base.spec, device))
         systems["base"] = metrics_of(ev, scores)
-    scores, _ = cached_scores(cache, "general-student", ev, reranker_scorer(str(student), device=device))
+    scores, _ = cached_scores(cache, "general-student", ev, student_scorer(student, kind, device))
     systems["student"] = metrics_of(ev, scores)
     return {"data": folder.name, "queries": len(qids), "depth": config.eval_depth, "systems": systems}
 
 
-__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of",
+__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of", "per_query_ndcg",
            "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer", "biencoder_scorer"]
