@@ -207,6 +207,8 @@ def test_adapt_end_to_end_on_tiny_models(tmp_path, inputs, tiny_model, tiny_cros
                   teacher_eval_depth=4, max_length=64, epochs=2.0, show_progress=False)
     assert again.gain == report.gain
     assert again.report["teaching"] == report.report["teaching"]  # what the student was taught, as recorded
+    assert {k: again.report["minutes"][k] for k in ("teach", "train")} == \
+        {k: report.report["minutes"][k] for k in ("teach", "train")}  # how long they took then, not the rerun
     assert {f: f.read_text() for f in (out / "work").glob("scores-*/scores.jsonl")} == scored
     assert again.report["training"] == report.report["training"]  # the recorded training, not a new one
     # other settings in the same folder are refused

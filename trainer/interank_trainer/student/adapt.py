@@ -26,7 +26,9 @@
 
 Work in progress lives in ``out/work``: an interrupted run (Ctrl-C, kill -9)
 resumes with the same command; teaching and finished evaluations are not
-redone, and an interrupted training starts again from the base.
+redone, and an interrupted training starts again from the base. Once the
+student is trained, a rerun reads what it was taught (and how long teaching
+and training took) from ``out/work`` instead of teaching on.
 """
 
 from __future__ import annotations
@@ -190,19 +192,21 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
         # pools the student never saw (a budget-cut teaching resumes only while training has not happened)
         saved = json.loads((work / TEACHING_FILE).read_text(encoding="utf-8"))
         folders, teaching = [Path(f) for f in saved["folders"]], saved["teaching"]
+        minutes["teach"] = float(saved.get("minutes") or 0.0)
         logger.info("adapt: the student was trained by an earlier run; its teaching is read from %s", work / TEACHING_FILE)
     else:
         folders, teaching = _teach(config, inputs, adapt_q, first, teacher, work,
                                    start + (deadline - start) * config.teach_share, co_teacher)
-        write_json_atomic(work / TEACHING_FILE, {"folders": [str(f) for f in folders], "teaching": teaching})
-    minutes["teach"] = (time.perf_counter() - t0) / 60
+        minutes["teach"] = (time.perf_counter() - t0) / 60
+        write_json_atomic(work / TEACHING_FILE, {"folders": [str(f) for f in folders], "teaching": teaching,
+                                                 "minutes": round(minutes["teach"], 2)})
     if not folders:
         raise InvalidInputError("nothing to train on: no adapt query and no synthetic query was scored by the teacher "
                                 f"(teaching: {teaching}); give more budget_minutes or real queries")
 
     t0 = time.perf_counter()
     trained, training = _train(config, base, kind, folders, work, deadline, co_teacher)
-    minutes["train"] = (time.perf_counter() - t0) / 60
+    minutes["train"] = training.get("minutes", (time.perf_counter() - t0) / 60)
 
     t0 = time.perf_counter()
     report = evaluate_systems(config, inputs, base, trained, teacher, first, eval_q, held_q, passages, work, kind)
@@ -342,7 +346,8 @@ def _train(config: AdaptConfig, base: Base, kind: str, folders: list[Path], work
     if _trained(work):
         logger.info("adapt: the student was trained by an earlier run (%s)", done)
         return done, json.loads(record.read_text(encoding="utf-8"))
-    minutes = (deadline - time.perf_counter()) / 60
+    started = time.perf_counter()
+    minutes = (deadline - started) / 60
     if minutes <= 0.05:
         raise InvalidInputError(f"the budget ({config.budget_minutes} min) was spent before training could start; "
                                 "give more budget_minutes (teaching used its share)")
@@ -367,7 +372,8 @@ def _train(config: AdaptConfig, base: Base, kind: str, folders: list[Path], work
                                 "give more budget_minutes")
     training = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items() if k != "out"}
     training.update({"from": base.kind, "student_kind": kind, "learning_rate": lr, "batch_size": batch,
-                     "co_teacher": co_teacher, "minutes_given": round(minutes, 2)})
+                     "co_teacher": co_teacher, "minutes_given": round(minutes, 2),
+                     "minutes": round((time.perf_counter() - started) / 60, 2)})
     shutil.rmtree(done, ignore_errors=True)
     partial.replace(done)
     write_json_atomic(record, training)

@@ -313,7 +313,8 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
         report["verdict"] = (f"keep the base: the student's held-out gain {gain:+.3f} nDCG@10 ({sure}) does not "
                              f"reach min_gain {config.min_gain}")
     if recommended and low <= 0:
-        warnings.append(f"the gain {gain:+.3f} is within noise ({sure}); more held-out queries would tell")
+        warnings.append(f"the gain {gain:+.3f} nDCG@10 is within noise (95 % interval {low:+.3f} to {high:+.3f} over "
+                        f"{len(data.queries)} queries); more held-out queries would tell")
     return report
 
 
