@@ -204,6 +204,9 @@ def _evaluator(pools: list[dict[str, Any]], render: Any, batch_size: int, max_gr
 def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> StudentReport:
     """Distil teacher scores into a cross-encoder student; write a folder ``CrossEncoder`` and ``Reranker`` load.
 
+    With ``loss="mnrl"`` the student is a sentence-transformers bi-encoder continued as one
+    (:func:`~interank_trainer.student.biencoder.train_biencoder`; a ``SentenceTransformer`` folder).
+
     Args:
         config: a :class:`~interank_trainer.student.config.StudentConfig`, or its fields as keyword arguments.
 
