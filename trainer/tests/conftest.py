@@ -85,7 +85,11 @@ def tiny_teacher(tiny_model):
 def tiny_biencoder(tiny_encoder, tmp_path_factory) -> Path:
     """The tiny encoder as a sentence-transformers bi-encoder (mean pooling, normalised), as all-MiniLM-L6-v2 is."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Normalize,
+        Pooling,
+        Transformer,
+    )
 
     body = Transformer(str(tiny_encoder), max_seq_length=64)
     model = SentenceTransformer(modules=[body, Pooling(body.get_embedding_dimension(), "mean"), Normalize()],

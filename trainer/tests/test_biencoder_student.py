@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from interank_sdk.card import ModelCard
-from interank_sdk.errors import InvalidInputError
-
 from distill_samples import write_trec
 from interank_trainer import SamplingConfig, adapt, teach, train_student
 from interank_trainer.student.adapt_base import prepare_base
 from interank_trainer.student.biencoder import cosine_scores, triplets
 from interank_trainer.student.student_data import read_pools
+
+from interank_sdk.card import ModelCard
+from interank_sdk.errors import InvalidInputError
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,9 @@ def test_triplets_take_known_positives_and_negatives_from_the_lower_half():
 
 
 def test_mnrl_continues_a_bi_encoder_that_reranker_loads(scores, tiny_biencoder, tmp_path):
-    from interank_sdk import Reranker
     from sentence_transformers import SentenceTransformer
+
+    from interank_sdk import Reranker
 
     out = tmp_path / "student"
     rows, _, _ = read_pools([scores])
@@ -91,9 +92,9 @@ def test_student_kind_follows_the_base(tmp_path, tiny_biencoder, tiny_encoder):
 
 
 def test_adapt_keeps_a_bi_encoder_base_a_bi_encoder(tmp_path, tiny_model, tiny_biencoder):
-    from interank_sdk import Reranker
-
     from test_adapt import qa_rows, write_jsonl
+
+    from interank_sdk import Reranker
 
     qa = write_jsonl(tmp_path / "qa.jsonl", qa_rows())
     out = tmp_path / "run"

@@ -142,4 +142,4 @@ def save_biencoder(model: Any, out: Path, config: StudentConfig, report: Any) ->
     return out
 
 
-__all__ = ["train_biencoder", "triplets", "cosine_scores", "load_biencoder", "save_biencoder"]
+__all__ = ["cosine_scores", "load_biencoder", "save_biencoder", "train_biencoder", "triplets"]
