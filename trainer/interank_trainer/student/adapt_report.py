@@ -95,7 +95,9 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     ax.set_ylabel("nDCG@10 (held-out)")
     ax.legend(fontsize=8)
     gain = report.get("gain")
-    outcome = f"use the {report.get('use')}" + (f", student gain {gain:+.3f} nDCG@10" if gain is not None else "")
+    interval = report.get("heldout", {}).get("gain_interval", {}).get("bootstrap_95")
+    outcome = f"use the {report.get('use')}" + (f", student gain {gain:+.3f} nDCG@10" if gain is not None else "") \
+        + (f", 95 % interval {interval[0]:+.3f} to {interval[1]:+.3f}" if interval else "")
     ax.set_title(f"held-out: {report['heldout'].get('queries', 0)} queries ({outcome})", fontsize=10)
     if general:
         b = axes[0][1]
