@@ -269,3 +269,13 @@ def test_kill_9_at_random_points_then_resume(tmp_path, inputs, tiny_model, tiny_
         assert len(ids) == len(set(ids)), f"a pool was scored twice in {scores}"
     assert json.loads((out / "adapt_report.json").read_text())["training"]["steps"] > 0
     assert not list(out.glob(".student.*"))
+
+
+def test_a_run_folder_from_before_student_kind_resumes_as_the_cross_encoder_it_trained(tmp_path):
+    from interank_trainer.student.adapt import STATE_FILE, _check_state
+
+    old = {"base": "b", "seed": 0}  # what such a folder's state.json holds: no student_kind
+    (tmp_path / STATE_FILE).write_text(json.dumps({"format": "interank-trainer/adapt-v1", "settings": old}))
+    _check_state(tmp_path, {**old, "student_kind": "cross-encoder"})
+    with pytest.raises(InvalidInputError, match="student_kind"):
+        _check_state(tmp_path, {**old, "student_kind": "auto"})

@@ -113,8 +113,9 @@ def _settings(config: AdaptConfig) -> dict[str, Any]:
 def _check_state(work: Path, settings: dict[str, Any]) -> None:
     path = work / STATE_FILE
     if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in settings if saved.get("settings", {}).get(k) != settings[k])
+        saved = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
+        saved.setdefault("student_kind", "cross-encoder")  # runs from before student_kind trained cross-encoders
+        changed = sorted(k for k in settings if saved.get(k) != settings[k])
         if changed:
             raise InvalidInputError(f"{work.parent} holds a run with other settings ({', '.join(changed)}); rerun with "
                                     "the same settings to resume, or use a new --out folder")
