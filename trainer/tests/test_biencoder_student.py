@@ -9,8 +9,8 @@ import pytest
 from distill_samples import write_trec
 from interank_trainer import SamplingConfig, adapt, teach, train_student
 from interank_trainer.student.adapt_base import prepare_base
-from interank_trainer.student.biencoder import cosine_scores, triplets
-from interank_trainer.student.student_data import read_pools
+from interank_trainer.student.biencoder import cosine_scores
+from interank_trainer.student.student_data import read_pools, triplets
 
 from interank_sdk.card import ModelCard
 from interank_sdk.errors import InvalidInputError

@@ -8,7 +8,8 @@ win it back (measured in docs/training.md: all-MiniLM-L6-v2 as a bi-encoder
 after 191 steps 0.510). ``loss="mnrl"`` keeps the model what it is, as GPL
 and InPars-style adaptation do, and trains it with sentence-transformers'
 ``MultipleNegativesRankingLoss`` on triplets read from the same pools and
-targets as every other student (:func:`~interank_trainer.student.student_data.pool_targets`):
+targets as every other student (:func:`~interank_trainer.student.student_data.triplets`, on
+:func:`~interank_trainer.student.student_data.pool_targets`):
 
 * the anchor is the pool's query; the positive is each known positive (a judged
   relevant passage, a QA answer, a synthetic query's source passage), or, in a
@@ -26,7 +27,6 @@ written folder (its ``interank.json`` names the ``embedding`` strategy).
 from __future__ import annotations
 
 import logging
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -50,26 +50,6 @@ def cosine_scores(model: Any, pairs: list[tuple[str, str]], batch_size: int) -> 
                            convert_to_numpy=True)
     row = {t: i for i, t in enumerate(texts)}
     return [float(vectors[row[q]] @ vectors[row[p]]) for q, p in pairs]
-
-
-def triplets(rows: list[dict[str, Any]], targets: list[list[float]], seed: int) -> tuple[list[dict[str, str]], int]:
-    """``(anchor, positive, negative)`` examples of the pools ``rows`` with their ``targets`` (see the module
-    docstring) and the pairs they use. A pool whose lower half holds no passage but positives gives none."""
-    rng = random.Random(f"triplets|{seed}")
-    examples: list[dict[str, str]] = []
-    pairs = 0
-    for row, target in zip(rows, targets):
-        positives = [i for i, p in enumerate(row["positives"]) if p] or [max(range(len(target)),
-                                                                           key=target.__getitem__)]
-        order = sorted(range(len(target)), key=lambda i: -target[i])
-        lower = [i for i in order[len(order) // 2:] if i not in positives]
-        if not lower:
-            continue
-        for i in positives:
-            examples.append({"anchor": row["query"], "positive": row["docs"][i], "negative": row["docs"][rng.choice(lower)]})
-            pairs += 2
-    rng.shuffle(examples)
-    return examples, pairs
 
 
 def load_biencoder(config: StudentConfig) -> Any:
@@ -99,32 +79,22 @@ def train_biencoder(config: StudentConfig) -> Any:
     Raises:
         InvalidInputError: ``config.student`` is not a bi-encoder, or no pool gives a triplet.
     """
-    from .student_data import pool_targets
-    from .trainer import fit
+    from .trainer import fit, training_threads
 
     start = time.perf_counter()
     budget = TrainingBudget(config.max_minutes) if config.max_minutes else None
-    torch = need("torch")
+    need("torch")
     need("sentence_transformers", "sentence-transformers")
     from sentence_transformers.sentence_transformer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import (
         MultipleNegativesRankingLoss,
     )
 
-    previous_threads = torch.get_num_threads()
-    if isinstance(config.threads, int):
-        torch.set_num_threads(config.threads)
-    try:
+    with training_threads(config):
         model = load_biencoder(config)
-
-        def examples(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-            return triplets(rows, [pool_targets(r, config)["logit"] for r in rows], config.seed)
-
         report = fit(config, model, "bi-encoder", MultipleNegativesRankingLoss(model), SentenceTransformerTrainer,
-                     cosine_scores, budget, start, examples=examples)
+                     cosine_scores, budget, start)
         save_biencoder(model, report.out, config, report)
-    finally:
-        torch.set_num_threads(previous_threads)
     logger.info("bi-encoder student %s: %d steps, held-out %s -> %s, %.0f s", report.out, report.steps,
                 report.heldout_before, report.heldout_after, report.seconds)
     return report
@@ -142,4 +112,4 @@ def save_biencoder(model: Any, out: Path, config: StudentConfig, report: Any) ->
     return out
 
 
-__all__ = ["cosine_scores", "load_biencoder", "save_biencoder", "train_biencoder", "triplets"]
+__all__ = ["cosine_scores", "load_biencoder", "save_biencoder", "train_biencoder"]

@@ -202,12 +202,34 @@ def _lists(indices: list[int], first: list[list[int]], size: int, rng: random.Ra
     return [sorted(lst) for lst in lists]
 
 
+def triplets(rows: list[dict[str, Any]], targets: list[list[float]], seed: int) -> tuple[list[dict[str, str]], int]:
+    """``(anchor, positive, negative)`` examples of the pools ``rows`` with their ``targets`` (see
+    :mod:`interank_trainer.student.biencoder`) and the pairs they use. A pool whose lower half holds no passage but positives gives none."""
+    rng = random.Random(f"triplets|{seed}")
+    examples: list[dict[str, str]] = []
+    pairs = 0
+    for row, target in zip(rows, targets):
+        positives = [i for i, p in enumerate(row["positives"]) if p] or [max(range(len(target)),
+                                                                           key=target.__getitem__)]
+        order = sorted(range(len(target)), key=lambda i: -target[i])
+        lower = [i for i in order[len(order) // 2:] if i not in positives]
+        if not lower:
+            continue
+        for i in positives:
+            examples.append({"anchor": row["query"], "positive": row["docs"][i], "negative": row["docs"][rng.choice(lower)]})
+            pairs += 2
+    rng.shuffle(examples)
+    return examples, pairs
+
+
 def build_examples(rows: list[dict[str, Any]], config: StudentConfig, render: Any) -> tuple[list[dict[str, Any]], int]:
     """Training examples of ``rows`` in the format of ``config.loss``; returns ``(examples, pairs)``.
 
     ``render(query, passage) -> (query text, passage text)`` writes the pair as the
     student reads it (the identity for encoders; ``pair_format`` for causal LMs).
     """
+    if config.loss == "mnrl":  # a bi-encoder's (anchor, positive, negative) triplets
+        return triplets(rows, [pool_targets(r, config)["logit"] for r in rows], config.seed)
     form = LOSS_TARGETS[config.loss]
     rng = random.Random(f"examples|{config.seed}")
     examples: list[dict[str, Any]] = []
@@ -266,9 +288,8 @@ def co_teacher_scores(rows: list[dict[str, Any]], config: StudentConfig) -> floa
     return len(pairs) / max(seconds, 1e-9)
 
 
-def prepare_student_data(config: StudentConfig, render: Any, examples: Any = None) -> StudentData:
-    """Read, check, split and convert the teacher scores of ``config.scores`` (and the co-teacher's, if any);
-    ``examples(train rows) -> (examples, pairs)`` replaces :func:`build_examples` (a bi-encoder's triplets)."""
+def prepare_student_data(config: StudentConfig, render: Any) -> StudentData:
+    """Read, check, split and convert the teacher scores of ``config.scores`` (and the co-teacher's, if any)."""
     folders = config.scores if isinstance(config.scores, (list, tuple)) else [config.scores]
     rows, read, skipped = read_pools(list(folders), max_pools=config.max_pools)
     if config.co_teacher is not None:
@@ -276,7 +297,7 @@ def prepare_student_data(config: StudentConfig, render: Any, examples: Any = Non
     train_rows, heldout = split_pools(rows, config.eval_fraction, config.seed)
     for row in heldout:
         row["targets"] = pool_targets(row, config)
-    train, pairs = examples(train_rows) if examples is not None else build_examples(train_rows, config, render)
+    train, pairs = build_examples(train_rows, config, render)
     if not train:
         raise InvalidInputError("no training example could be built from the teacher scores")
     if skipped:
@@ -285,4 +306,4 @@ def prepare_student_data(config: StudentConfig, render: Any, examples: Any = Non
                        train_pairs=pairs)
 
 
-__all__ = ["StudentData", "read_pools", "pool_targets", "co_teacher_scores", "split_pools", "build_examples", "prepare_student_data"]
+__all__ = ["StudentData", "read_pools", "pool_targets", "co_teacher_scores", "split_pools", "triplets", "build_examples", "prepare_student_data"]

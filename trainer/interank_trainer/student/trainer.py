@@ -26,6 +26,8 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,37 +232,45 @@ def train_student(config: StudentConfig | None = None, /, **kwargs: Any) -> Stud
         return train_biencoder(config)
     start = time.perf_counter()
     budget = TrainingBudget(config.max_minutes) if config.max_minutes else None
-    torch = need("torch")
     st = need("sentence_transformers", "sentence-transformers")
-    previous_threads = torch.get_num_threads()
-    if isinstance(config.threads, int):  # "auto" goes to the co-teacher's Reranker; training keeps torch's default
-        torch.set_num_threads(config.threads)
-    try:
+    with training_threads(config):
         model, kind = load_student(config)
         loss = build_loss(config.loss, model, kd_alpha=config.kd_alpha, temperature=config.temperature,
                           adr_alpha=config.adr_alpha)
         report = fit(config, model, kind, loss, st.cross_encoder.CrossEncoderTrainer, cross_encoder_scores,
                      budget, start)
         save_student(model, report.out, config, kind, report)
-    finally:
-        torch.set_num_threads(previous_threads)
     logger.info("student %s: %d steps, %s loss, held-out %s -> %s, %.0f s", report.out, report.steps, config.loss,
                 report.heldout_before, report.heldout_after, report.seconds)
     return report
 
 
+@contextmanager
+def training_threads(config: StudentConfig) -> Iterator[None]:
+    """torch's threads set to ``config.threads`` while a student trains (an integer; ``"auto"`` goes to the
+    co-teacher's ``Reranker`` and training keeps torch's default), restored after."""
+    torch = need("torch")
+    previous = torch.get_num_threads()
+    if isinstance(config.threads, int):
+        torch.set_num_threads(config.threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def fit(config: StudentConfig, model: Any, kind: str, loss: Any, trainer_class: type, score: Any,
-        budget: TrainingBudget | None, start: float, examples: Any = None) -> StudentReport:
+        budget: TrainingBudget | None, start: float) -> StudentReport:
     """Train ``model`` (a cross-encoder or a bi-encoder: ``trainer_class`` is sentence-transformers' trainer of
-    its kind) on ``config``'s teacher scores with ``loss``; the held-out read through ``score``; ``examples``
-    (train pools -> (examples, pairs)) builds the training rows where the loss's default format does not
-    fit. Returns the report; the caller writes the model."""
+    its kind) on ``config``'s teacher scores with ``loss`` (the examples in its format,
+    :func:`~interank_trainer.student.student_data.build_examples`); the held-out read through ``score``.
+    Returns the report; the caller writes the model."""
     need("datasets")
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
 
     render = pair_renderer(kind, config.pair_format)
-    data = prepare_student_data(config, render, examples)
+    data = prepare_student_data(config, render)
     out = Path(config.out).expanduser()
     report = StudentReport(out=out, kind=kind, loss=config.loss, pools_read=data.pools_read,
                            train_pools=data.train_pools, heldout_pools=len(data.heldout),
@@ -412,4 +422,4 @@ def save_student(model: Any, out: Path, config: StudentConfig, kind: str, report
 
 
 __all__ = ["StudentReport", "ACTIVATION", "train_student", "fit", "load_student", "save_student", "pair_renderer",
-           "is_causal", "cross_encoder_scores", "training_arguments", "card_training"]
+           "is_causal", "cross_encoder_scores", "training_arguments", "card_training", "training_threads"]
