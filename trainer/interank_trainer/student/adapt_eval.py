@@ -70,9 +70,14 @@ class EvalSet:
                        {q: self.domains[q] for q in qids if q in self.domains}, self.passages)
 
 
+def ranked(data: EvalSet, scores: Mapping[str, Sequence[float]]) -> dict[str, list[tuple[str, float]]]:
+    """``data``'s candidates ordered by ``scores`` (qid -> one score per candidate), as a run."""
+    return {q: sorted(zip(data.candidates[q], scores[q]), key=lambda x: -x[1]) for q in data.candidates}
+
+
 def metrics_of(data: EvalSet, scores: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     """nDCG@10 and MRR@10 overall and per domain of ``scores`` (qid -> one score per candidate)."""
-    run = {q: sorted(zip(data.candidates[q], scores[q]), key=lambda x: -x[1]) for q in data.candidates}
+    run = ranked(data, scores)
     qrels = {q: data.qrels[q] for q in run}
     overall = evaluate_run(run, qrels, measures=MEASURES)
     result: dict[str, Any] = {k: round(v, 4) for k, v in overall.items()}
@@ -88,7 +93,7 @@ def metrics_of(data: EvalSet, scores: Mapping[str, Sequence[float]]) -> dict[str
 
 def per_query_ndcg(data: EvalSet, scores: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """nDCG@10 of each query of ``data`` under ``scores``."""
-    run = {q: sorted(zip(data.candidates[q], scores[q]), key=lambda x: -x[1]) for q in data.candidates}
+    run = ranked(data, scores)
     return {q: v["nDCG@10"] for q, v in per_query(run, {q: data.qrels[q] for q in run}, measures=("nDCG@10",)).items()}
 
 
@@ -344,5 +349,5 @@ def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str
     return {"data": folder.name, "queries": len(qids), "depth": config.eval_depth, "systems": systems}
 
 
-__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of", "per_query_ndcg",
+__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of", "per_query_ndcg", "ranked",
            "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer", "biencoder_scorer"]
