@@ -186,7 +186,7 @@ def paired_bootstrap(a: Mapping[str, float], b: Mapping[str, float], *, rounds: 
 
     if not a or set(a) != set(b):
         raise InvalidInputError(f"a paired bootstrap needs both systems on the same queries ({len(a)} vs {len(b)}, "
-                         f"{len(set(a) ^ set(b))} not shared)")
+                                f"{len(set(a) ^ set(b))} not shared)")
     diff = np.array([b[q] - a[q] for q in a], dtype=np.float64)
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), size=(rounds, len(diff)))].mean(axis=1)

@@ -2,8 +2,8 @@
 
 A cheap scorer for hybrid pipelines whose first stage is lexical (BM25): the
 query and each passage are embedded separately (each distinct query and each
-distinct passage once per call), so it costs one encoder pass per passage. Score = (cosine + 1) / 2, in
-``[0, 1]``; the cosine itself is :attr:`~interank_sdk.types.RankedDocument.raw_score`.
+distinct passage once per call), so it costs one encoder pass per passage.
+Score = (cosine + 1) / 2, in ``[0, 1]``; the cosine itself is :attr:`~interank_sdk.types.RankedDocument.raw_score`.
 """
 
 from __future__ import annotations

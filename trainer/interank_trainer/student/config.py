@@ -525,5 +525,5 @@ class AdaptConfig:
         return 200 if self.corpus is not None else 0
 
 
-__all__ = ["STUDENT_LOSSES", "BIENCODER_LOSSES", "STUDENT_TRAINING_DEFAULTS", "BIENCODER_TRAINING_DEFAULTS", "TRAINER_OWNED_ARGS", "TeachConfig", "StudentConfig",
-           "AdaptConfig"]
+__all__ = ["STUDENT_LOSSES", "BIENCODER_LOSSES", "STUDENT_TRAINING_DEFAULTS", "BIENCODER_TRAINING_DEFAULTS",
+           "TRAINER_OWNED_ARGS", "TeachConfig", "StudentConfig", "AdaptConfig"]
