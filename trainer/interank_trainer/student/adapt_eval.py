@@ -228,6 +228,15 @@ def eval_set(queries: list[RealQuery], first: FirstStage, depth: int, passages: 
                    {q.qid: q.domain for q in kept if q.domain}, passages)
 
 
+def base_scorer(base: Base, device: str) -> tuple[str, Callable[[EvalSet], dict[str, list[float]]]] | None:
+    """The base's row name and scorer, as the user runs it today (``None``: a bare encoder body does not rank)."""
+    if base.reranker == "classifier":
+        return "base", reranker_scorer(base.model, device=device)
+    if base.reranker == "embedding":
+        return "base (bi-encoder)", biencoder_scorer(base.spec, device)
+    return None
+
+
 def student_scorer(student: Path, kind: str, device: str) -> Callable[[EvalSet], dict[str, list[float]]]:
     """How the student is scored: a bi-encoder student as the bi-encoder base is (sentence-transformers' cosine,
     float32: a gain is then the weights', not a runtime's), a cross-encoder through ``Reranker``."""
@@ -254,11 +263,7 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
         systems: dict[str, dict[str, Any]] = {}
         scored: dict[str, dict[str, list[float]]] = {}
         scored[f"first stage ({config.first_stage})"] = first_stage_scores(data)
-        scorers = []
-        if base.reranker == "classifier":
-            scorers.append(("base", reranker_scorer(base.model, device=device)))
-        elif base.reranker == "embedding":
-            scorers.append(("base (bi-encoder)", biencoder_scorer(base.spec, device)))
+        scorers = [row for row in [base_scorer(base, device)] if row is not None]
         scorers.append(("student", student_scorer(student, kind, device)))
         biencoder = config.biencoder or (base.spec if base.reranker == "embedding" else None)
         if biencoder and not (base.reranker == "embedding" and biencoder == base.spec):
@@ -338,11 +343,9 @@ def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str
                  {q: [s for d, s in run[q] if d in passages] for q in qids}, {q: data.qrels[q] for q in qids}, {},
                  passages)
     systems = {"BM25": metrics_of(ev, first_stage_scores(ev))}
-    if base.reranker == "classifier":
-        scores, _ = cached_scores(cache, "general-base", ev, reranker_scorer(base.model, device=device))
-        systems["base"] = metrics_of(ev, scores)
-    elif base.reranker == "embedding":
-        scores, _ = cached_scores(cache, "general-base", ev, biencoder_scorer(base.spec, device))
+    row = base_scorer(base, device)
+    if row is not None:
+        scores, _ = cached_scores(cache, "general-base", ev, row[1])
         systems["base"] = metrics_of(ev, scores)
     scores, _ = cached_scores(cache, "general-student", ev, student_scorer(student, kind, device))
     systems["student"] = metrics_of(ev, scores)
@@ -350,4 +353,5 @@ def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str
 
 
 __all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of", "per_query_ndcg", "ranked",
-           "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer", "biencoder_scorer"]
+           "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer", "biencoder_scorer", "base_scorer",
+           "student_scorer"]

@@ -53,15 +53,35 @@ def markdown(report: dict[str, Any]) -> str:
     if general:
         lines += _small_table(f"General domain ({general['data']}, {general['queries']} queries, BM25 top "
                               f"{general['depth']}):", general["systems"])
+    lines += _ablation_table(report.get("ablation"))
     lines += [""] + [f"- warning: {w}" for w in report.get("warnings", [])]
     base, training = report.get("base") or {}, report.get("training") or {}
     if training:
         lines.append(f"- student: a {report.get('student_kind', 'cross-encoder')} from the base ({base.get('kind')}"
                      f"{', fresh head' if base.get('fresh_head') else ''}), {training.get('steps')} steps of "
                      f"{training.get('loss')} at learning rate {training.get('learning_rate')}")
+    ablation = report["minutes"].get("ablation")
     lines.append(f"- budget {report['budget_minutes']} min: teaching {report['minutes']['teach']:.1f}, training "
-                 f"{report['minutes']['train']:.1f}, evaluation {report['minutes']['eval']:.1f}")
+                 f"{report['minutes']['train']:.1f}, evaluation {report['minutes']['eval']:.1f}"
+                 + (f"; ablation (extra) {ablation:.1f}" if ablation is not None else ""))
     return "\n".join(lines) + "\n"
+
+
+def _ablation_table(ablation: dict[str, Any] | None) -> list[str]:
+    if not ablation:
+        return []
+    if ablation.get("note"):
+        return ["", f"Ablation: {ablation['note']}."]
+    lines = ["", f"Ablation: each variant trained {ablation['minutes_each']} min from the base on the same teaching, "
+                 f"scored on the same held-out queries; gain over the {ablation.get('gain_over')}.", "",
+             "| variant | nDCG@10 | MRR@10 | gain (95 % interval) | steps | trained on |", "|---|---|---|---|---|---|"]
+    for name, row in ablation["rows"].items():
+        low, high = row["gain_interval"]["bootstrap_95"]
+        lines.append(f"| {name} | {row['nDCG@10']:.3f} | {row['MRR@10']:.3f} | {row['gain']:+.3f} ({low:+.3f} to "
+                     f"{high:+.3f}) | {row['steps']} | {row['student_kind']}{', fresh head' if row['fresh_head'] else ''}"
+                     f", {' + '.join(row['scores'])}, co-teacher {'none' if row['co_teacher'] is None else 'mixed'} |")
+    lines += [f"- {name}: skipped, {why}" for name, why in ablation["skipped"].items()]
+    return lines
 
 
 def _small_table(title: str, systems: dict[str, Any]) -> list[str]:

@@ -361,6 +361,15 @@ BIENCODER_TRAINING_DEFAULTS: dict[str, Any] = {
     "learning_rate": 2e-5, "per_device_train_batch_size": 32, "batch_sampler": "no_duplicates",
 }
 
+#: the ablation variants :func:`~interank_trainer.adapt` can train beside the student (``AdaptConfig.ablation``)
+ADAPT_ABLATIONS: dict[str, str] = {
+    "all": "every teaching source, the co-teacher mixed in, the student's own kind: the reference at equal minutes",
+    "qa-only": "the real queries' pools only (QA pairs or judged queries): no synthetic corpus query",
+    "corpus-only": "the synthetic corpus queries' pools only: no real query",
+    "teacher-alone": "the LLM teacher's scores alone: no co-teacher in the targets, no pool only the co-teacher scored",
+    "fresh-head": "a cross-encoder on the base's body under a fresh head, instead of the base continued",
+}
+
 #: CrossEncoderTrainingArguments fields :func:`~interank_trainer.train_student` sets itself
 TRAINER_OWNED_ARGS = ("output_dir", "eval_strategy", "save_strategy", "save_steps", "save_total_limit",
                       "load_best_model_at_end", "metric_for_best_model", "greater_is_better", "report_to",
@@ -424,6 +433,7 @@ class AdaptConfig:
         synthetic_queries: corpus passages the teacher writes a query for
             (``None``: 200 when a corpus is given, else 0).
         keep_fraction: share of the written queries kept, by the teacher's score of their passage.
+        query_max_new_tokens: token budget of one synthetic query the teacher writes.
         sampling: how training pools are drawn from the first stage.
         max_passage_words: words of a passage in a training pool.
         loss, label_weight, learning_rate, batch_size, docs_per_query, max_length,
@@ -432,6 +442,14 @@ class AdaptConfig:
             ``learning_rate=None``: 1e-4 for a fresh head, 3e-5 when the base is a
             trained cross-encoder, 2e-5 for a bi-encoder; ``batch_size=None``: 2 queries
             per step for a cross-encoder, 32 triplets for a bi-encoder (in-batch negatives).
+        ablation: variants of the student to train beside it (comma-separated on the command
+            line), each for ``ablation_minutes``
+            from the same teaching and evaluated on the same held-out queries
+            (:data:`ADAPT_ABLATIONS`: ``all``, ``qa-only``, ``corpus-only``, ``teacher-alone``,
+            ``fresh-head``); a variant the run cannot make (``corpus-only`` without a corpus)
+            is reported as skipped, with why. Their training and evaluation are extra to the budget.
+        ablation_minutes: the training minutes of each ablation variant (the same for all,
+            so the rows compare the data, the teacher and the head, not the training time).
         eval_depth: first-stage candidates reranked per held-out query.
         teacher_eval_queries: held-out queries the teacher is evaluated on (its cost
             is ~100x the student's on CPU; 0: not evaluated).
@@ -471,6 +489,7 @@ class AdaptConfig:
     min_gain: float = 0.0
     synthetic_queries: int | None = None
     keep_fraction: float = 0.5
+    query_max_new_tokens: int = 32
     sampling: SamplingConfig = field(default_factory=_default_sampling)
     max_passage_words: int = 150
     loss: str = "ranknet-kd"
@@ -480,6 +499,8 @@ class AdaptConfig:
     docs_per_query: int = 16
     max_length: int = 256
     epochs: float = 8.0
+    ablation: tuple[str, ...] = ()
+    ablation_minutes: float = 5.0
     eval_depth: int = 100
     teacher_eval_queries: int = 50
     teacher_eval_depth: int = 20
@@ -515,6 +536,15 @@ class AdaptConfig:
             raise InvalidInputError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
         if self.synthetic_queries is not None and self.synthetic_queries < 0:
             raise InvalidInputError(f"synthetic_queries must be >= 0, got {self.synthetic_queries!r}")
+        if isinstance(self.ablation, str):
+            self.ablation = tuple(n.strip() for n in self.ablation.split(",") if n.strip())
+        self.ablation = tuple(self.ablation)
+        unknown = [n for n in self.ablation if n not in ADAPT_ABLATIONS]
+        if unknown or len(set(self.ablation)) != len(self.ablation):
+            raise InvalidInputError(f"ablation: unknown or repeated variants {unknown or list(self.ablation)}; "
+                                    f"choose from {', '.join(ADAPT_ABLATIONS)}")
+        if not self.ablation_minutes > 0:
+            raise InvalidInputError(f"ablation_minutes must be positive, got {self.ablation_minutes!r}")
         check_threads(self)
 
     @property
@@ -525,5 +555,5 @@ class AdaptConfig:
         return 200 if self.corpus is not None else 0
 
 
-__all__ = ["STUDENT_LOSSES", "BIENCODER_LOSSES", "STUDENT_TRAINING_DEFAULTS", "BIENCODER_TRAINING_DEFAULTS",
+__all__ = ["STUDENT_LOSSES", "BIENCODER_LOSSES", "ADAPT_ABLATIONS", "STUDENT_TRAINING_DEFAULTS", "BIENCODER_TRAINING_DEFAULTS",
            "TRAINER_OWNED_ARGS", "TeachConfig", "StudentConfig", "AdaptConfig"]
