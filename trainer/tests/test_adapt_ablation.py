@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_adapt import DOCS, qa_rows, write_jsonl
-
-from interank_sdk.errors import InvalidInputError
 from interank_trainer import SamplingConfig, adapt
 from interank_trainer.student.adapt_ablation import plan_variants
 from interank_trainer.student.adapt_base import Base
+from test_adapt import DOCS, qa_rows, write_jsonl
+
+from interank_sdk.errors import InvalidInputError
 
 FOLDERS = [Path("w/scores-queries"), Path("w/scores-corpus"), Path("w/scores-fill-abc")]
 ALL = ("all", "qa-only", "corpus-only", "teacher-alone", "fresh-head")
@@ -61,12 +61,12 @@ def test_adapt_trains_and_scores_each_variant_on_the_same_heldout(tmp_path, tiny
     texts = DOCS + [r["answer"] for r in qa_rows()]
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"_id": f"d{i}", "text": t} for i, t in enumerate(texts)])
     out = tmp_path / "run"
-    options = dict(out=out, base=str(tiny_biencoder), teacher=str(tiny_model), qa=qa, corpus=corpus,
-                   synthetic_queries=len(texts), keep_fraction=1.0, query_max_new_tokens=8, teacher_kwargs={"dtype": "float32"}, budget_minutes=3,
-                   heldout_fraction=0.4, sampling=SamplingConfig(depth=8, top_k=3, deep_k=1), eval_depth=8,
-                   teacher_eval_queries=0, max_length=64, epochs=2.0, batch_size=4, general_eval=None,
-                   show_progress=False, ablation="all,qa-only,corpus-only,teacher-alone,fresh-head",
-                   ablation_minutes=0.1)
+    options = {"out": out, "base": str(tiny_biencoder), "teacher": str(tiny_model), "qa": qa, "corpus": corpus,
+               "synthetic_queries": len(texts), "keep_fraction": 1.0, "query_max_new_tokens": 8,
+               "teacher_kwargs": {"dtype": "float32"}, "budget_minutes": 3, "heldout_fraction": 0.4,
+               "sampling": SamplingConfig(depth=8, top_k=3, deep_k=1), "eval_depth": 8, "teacher_eval_queries": 0,
+               "max_length": 64, "epochs": 2.0, "batch_size": 4, "general_eval": None, "show_progress": False,
+               "ablation": "all,qa-only,corpus-only,teacher-alone,fresh-head", "ablation_minutes": 0.1}
     report = adapt(**options)
     saved = json.loads((out / "adapt_report.json").read_text())
     ablation = saved["ablation"]
@@ -100,4 +100,5 @@ def test_adapt_trains_and_scores_each_variant_on_the_same_heldout(tmp_path, tiny
     assert {n: (out / "work" / "ablation" / n / "training.json").stat().st_mtime_ns for n in rows} == records
     adapt(**{**options, "ablation": ("corpus-only",), "ablation_minutes": 0.12})
     assert (out / "work" / "ablation" / "corpus-only" / "training.json").stat().st_mtime_ns != records["corpus-only"]
-    assert json.loads((out / "work" / "ablation" / "corpus-only" / "training.json").read_text())["minutes_given"] == 0.12
+    record = json.loads((out / "work" / "ablation" / "corpus-only" / "training.json").read_text())
+    assert record["minutes_given"] == 0.12

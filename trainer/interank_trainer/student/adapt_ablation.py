@@ -35,7 +35,14 @@ from interank_sdk.eval import paired_bootstrap
 from ..data.adapt_inputs import RealQuery
 from .adapt_base import Base
 from .adapt_eval import (
-    FirstStage, base_scorer, cached_scores, eval_set, first_stage_scores, metrics_of, per_query_ndcg, student_scorer,
+    FirstStage,
+    base_scorer,
+    cached_scores,
+    eval_set,
+    first_stage_scores,
+    metrics_of,
+    per_query_ndcg,
+    student_scorer,
 )
 from .adapt_train import TRAINING_FILE, train_from_base
 from .config import ADAPT_ABLATIONS, AdaptConfig

@@ -72,9 +72,10 @@ def _ablation_table(ablation: dict[str, Any] | None) -> list[str]:
         return []
     if ablation.get("note"):
         return ["", f"Ablation: {ablation['note']}."]
-    lines = ["", f"Ablation: each variant trained {ablation['minutes_each']} min from the base on the same teaching, "
-                 f"scored on the same held-out queries; gain over the {ablation.get('gain_over')}.", "",
-             "| variant | nDCG@10 | MRR@10 | gain (95 % interval) | steps | trained on |", "|---|---|---|---|---|---|"]
+    title = (f"Ablation: each variant trained {ablation['minutes_each']} min from the base on the same teaching, "
+             f"scored on the same held-out queries; gain over the {ablation.get('gain_over')}.")
+    lines = ["", title, "", "| variant | nDCG@10 | MRR@10 | gain (95 % interval) | steps | trained on |",
+             "|---|---|---|---|---|---|"]
     for name, row in ablation["rows"].items():
         low, high = row["gain_interval"]["bootstrap_95"]
         lines.append(f"| {name} | {row['nDCG@10']:.3f} | {row['MRR@10']:.3f} | {row['gain']:+.3f} ({low:+.3f} to "
@@ -90,7 +91,8 @@ def _small_table(title: str, systems: dict[str, Any]) -> list[str]:
 
 
 def plot(report: dict[str, Any], path: Path) -> bool:
-    """A bar chart of nDCG@10 per system (overall and per domain); ``False`` when matplotlib is missing."""
+    """Bar charts of nDCG@10 per system (overall and per domain), on the general domain and per ablation variant
+    (each beside the base); ``False`` when matplotlib is missing."""
     try:
         matplotlib = need("matplotlib", extra="plot")
         matplotlib.use("Agg")
@@ -104,7 +106,10 @@ def plot(report: dict[str, Any], path: Path) -> bool:
         return False
     domains = sorted({d for s in systems.values() for d in s.get("by_domain", {})})
     groups = ["all"] + domains
-    fig, axes = plt.subplots(1, 2 if general else 1, figsize=(14 if general else 10, 4.8), squeeze=False)
+    ablation = (report.get("ablation") or {}).get("rows", {})
+    panels = 1 + bool(general) + bool(ablation)
+    fig, axes = plt.subplots(1, panels, figsize=(10 + 5 * (panels - 1), 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": [2] + [1] * (panels - 1)})
     ax = axes[0][0]
     width = 0.8 / max(1, len(systems))
     for k, (name, m) in enumerate(systems.items()):
@@ -113,18 +118,29 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     ax.set_xticks([i + width * (len(systems) - 1) / 2 for i in range(len(groups))])
     ax.set_xticklabels(groups, rotation=30, ha="right")
     ax.set_ylabel("nDCG@10 (held-out)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     gain = report.get("gain")
     interval = report.get("heldout", {}).get("gain_interval", {}).get("bootstrap_95")
     outcome = f"use the {report.get('use')}" + (f", student gain {gain:+.3f} nDCG@10" if gain is not None else "") \
         + (f", 95 % interval {interval[0]:+.3f} to {interval[1]:+.3f}" if interval else "")
-    ax.set_title(f"held-out: {report['heldout'].get('queries', 0)} queries ({outcome})", fontsize=10)
+    ax.set_title(f"held-out: {report['heldout'].get('queries', 0)} queries\n{outcome}", fontsize=10)
     if general:
         b = axes[0][1]
         names = list(general)
         b.barh(names, [general[n]["nDCG@10"] for n in names], color="#55a868")
         b.invert_yaxis()
         b.set_xlabel(f"nDCG@10, {report['general']['data']} (general domain)")
+    if ablation:
+        c = axes[0][panels - 1]
+        names = list(ablation)
+        c.barh(names, [ablation[n]["nDCG@10"] for n in names], color="#8172b2")
+        reference = report["ablation"].get("gain_over", "base")
+        base_value = systems.get(reference, {}).get("nDCG@10")
+        if base_value is not None:
+            c.axvline(base_value, color="black", linestyle="--", linewidth=1, label=reference)
+            c.legend(fontsize=8, loc="lower right")
+        c.invert_yaxis()
+        c.set_xlabel(f"nDCG@10 held-out, ablation ({report['ablation']['minutes_each']} min each)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

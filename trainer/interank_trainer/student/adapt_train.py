@@ -84,4 +84,4 @@ def train_from_base(config: AdaptConfig, base: Base, kind: str, scores: list[Pat
     return done, training
 
 
-__all__ = ["TRAINING_FILE", "trained", "train_from_base"]
+__all__ = ["TRAINING_FILE", "train_from_base", "trained"]

@@ -543,8 +543,8 @@ class AdaptConfig:
         if unknown or len(set(self.ablation)) != len(self.ablation):
             raise InvalidInputError(f"ablation: unknown or repeated variants {unknown or list(self.ablation)}; "
                                     f"choose from {', '.join(ADAPT_ABLATIONS)}")
-        if not self.ablation_minutes > 0:
-            raise InvalidInputError(f"ablation_minutes must be positive, got {self.ablation_minutes!r}")
+        if not self.ablation_minutes > 0.05:
+            raise InvalidInputError(f"ablation_minutes must be more than 0.05 (3 s), got {self.ablation_minutes!r}")
         check_threads(self)
 
     @property
