@@ -7,6 +7,7 @@ Example:
     >>> results[0].index, round(results[0].score, 3)  # doctest: +SKIP
 """
 
+from ._compat import quiet_bitsandbytes_kernel_fetch
 from .base import BaseReranker
 from .cascade import Cascade
 from .errors import (
@@ -21,6 +22,8 @@ from .errors import (
 )
 from .reranker import Reranker
 from .types import Document, RankedDocument, RerankResult, RerankStats
+
+quiet_bitsandbytes_kernel_fetch()  # before anything imports bitsandbytes (see interank_sdk._compat)
 
 __version__ = "0.1.0"
 
