@@ -118,8 +118,8 @@ class Pipeline:
             n_query = self.backend.count_tokens([prep.query])[0]
             if n_query > limit:
                 cut = self.backend.split_windows(prep.query, limit, 0)[0]
-                logger.info("a query of %d tokens was cut to its first %d (query_max_tokens) to leave the documents "
-                            "their share of max_length=%d", n_query, limit, self.max_length)
+                logger.debug("a query of %d tokens was cut to its first %d (query_max_tokens) to leave the documents "
+                             "their share of max_length=%d", n_query, limit, self.max_length)
                 prep.query, prep.query_truncated = cut, True
                 reserved = strategy.reserved_tokens(self.backend, prep.query)
         return reserved
@@ -297,6 +297,10 @@ def finish(prepared: list[Prepared], ranked: list[list[RankedDocument]], account
            passes: int, top_k: int | None, min_score: float | None = None) -> list[RerankResult]:
     """One :class:`RerankResult` per query: the documents at or above ``min_score``, cut to ``top_k``, with its
     stats."""
+    cut = sum(prep.query_truncated for prep in prepared)
+    if cut:  # one line a call, not one a query (an evaluation of long questions would log hundreds)
+        logger.info("%d of %d queries were cut to their first tokens (query_max_tokens) to leave the documents their "
+                    "share of the token budget; their results say query_truncated", cut, len(prepared))
     results: list[RerankResult] = []
     for qi, (prep, docs) in enumerate(zip(prepared, ranked)):
         stats = accounting.get(qi, RerankStats())

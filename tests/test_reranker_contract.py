@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 
 import numpy as np
@@ -293,7 +294,7 @@ def test_long_document_windowed_best_window_counts(tiny_model):
     assert r.best_window == int(np.argmax(scores))
 
 
-def test_a_long_query_is_cut_to_its_share_and_flagged(tiny_model):
+def test_a_long_query_is_cut_to_its_share_and_flagged(tiny_model, caplog):
     reranker = Reranker(str(tiny_model), strategy="yesno", dtype="float32", max_length=96)
     long_query = " ".join(["cats"] * 80)
     result = reranker.rerank(long_query, DOCS)
@@ -309,9 +310,14 @@ def test_a_long_query_is_cut_to_its_share_and_flagged(tiny_model):
     assert not any(r.query_truncated for r in same) and same.stats.truncated_queries == 0
     # a query that fits is never cut
     assert not any(r.query_truncated for r in reranker.rerank(QUERY, DOCS))
-    # rerank_batch goes on with the other queries
-    batch = reranker.rerank_batch([long_query, QUERY], [DOCS, DOCS])
-    assert [b.stats.truncated_queries for b in batch] == [1, 0]
+    # rerank_batch goes on with the other queries, and says so in one log line for the call, not one a query
+    with caplog.at_level(logging.INFO, logger="interank_sdk.pipeline"):
+        batch = reranker.rerank_batch([long_query, QUERY, long_query + " dogs"], [DOCS, DOCS, DOCS])
+    assert [b.stats.truncated_queries for b in batch] == [1, 0, 1]
+    lines = [r.getMessage() for r in caplog.records
+             if r.levelno == logging.INFO and "query_max_tokens" in r.getMessage()]
+    assert lines == [("2 of 3 queries were cut to their first tokens (query_max_tokens) to leave the documents "
+                      "their share of the token budget; their results say query_truncated")]
 
 
 def test_query_max_tokens_that_leaves_no_room_is_an_error(tiny_model):
