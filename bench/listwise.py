@@ -140,15 +140,18 @@ def plot(results: dict, path: Path) -> None:
     import re
 
     fig, ax = plt.subplots(figsize=(9, 5))
+    lines: dict[float, list[str]] = {}  # untimed rows (BM25) as lines; rows with the same figure share one label
     for key, row in results["rows"].items():
         key = re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key)  # "qwen2.5-coder-0.5b-instruct" -> "0.5b"
         if row.get("seconds_per_query", 0) <= 0:
-            ax.axhline(row["nDCG@10"], ls="--", lw=0.8, color="grey")
-            ax.text(0.02, row["nDCG@10"], key, fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
+            lines.setdefault(round(row["nDCG@10"], 4), []).append(key)
             continue
         ax.scatter(row["seconds_per_query"], row["nDCG@10"])
         ax.annotate(key, (row["seconds_per_query"], row["nDCG@10"]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
+    for value, keys in lines.items():
+        ax.axhline(value, ls="--", lw=0.8, color="grey")
+        ax.text(0.02, value, " = ".join(keys), fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
     ax.set_xscale("log")
     ax.set_xlabel("seconds per query (2 CPU threads, log)")
     ax.set_ylabel("nDCG@10")
