@@ -55,7 +55,7 @@ from ..data.adapt_inputs import AdaptInputs, RealQuery, load_inputs, split_queri
 from ..teacher import TeacherSpec
 from .adapt_ablation import run_ablation
 from .adapt_base import Base, prepare_base
-from .adapt_eval import FirstStage, evaluate_systems
+from .adapt_eval import FirstStage, eval_set, evaluate_systems
 from .adapt_report import REPORT_JSON, write_json_atomic, write_report
 from .adapt_train import train_from_base, trained
 from .config import AdaptConfig
@@ -218,11 +218,12 @@ def adapt(config: AdaptConfig | None = None, /, **kwargs: Any) -> AdaptReport:
     minutes["train"] = training.get("minutes", (time.perf_counter() - t0) / 60)
 
     t0 = time.perf_counter()
-    report = evaluate_systems(config, inputs, base, student, teacher, first, eval_q, held_q, passages, work, kind)
+    data = eval_set(eval_q, first, config.eval_depth, passages) if eval_q else None  # the student's and the ablation's
+    report = evaluate_systems(config, inputs, base, student, teacher, data, held_q, work, kind)
     minutes["eval"] = (time.perf_counter() - t0) / 60
     if config.ablation:
         t0 = time.perf_counter()
-        report["ablation"] = run_ablation(config, base, kind, folders, co_teacher, work, first, eval_q, passages)
+        report["ablation"] = run_ablation(config, base, kind, folders, co_teacher, work, data)
         minutes["ablation"] = (time.perf_counter() - t0) / 60
     report.update({
         "trainer_version": __version__, "out": str(out), "student": str(out / "student"),

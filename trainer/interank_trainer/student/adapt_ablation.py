@@ -32,16 +32,13 @@ from typing import Any
 
 from interank_sdk.eval import paired_bootstrap
 
-from ..data.adapt_inputs import RealQuery
 from .adapt_base import Base
 from .adapt_eval import (
-    FirstStage,
-    base_scorer,
+    EvalSet,
     cached_scores,
-    eval_set,
-    first_stage_scores,
     metrics_of,
     per_query_ndcg,
+    reference_scores,
     student_scorer,
 )
 from .adapt_train import TRAINING_FILE, train_from_base
@@ -89,20 +86,17 @@ def plan_variants(names: tuple[str, ...], folders: list[Path], co_teacher: str |
 
 
 def run_ablation(config: AdaptConfig, base: Base, kind: str, folders: list[Path], co_teacher: str | None,
-                 work: Path, first: FirstStage, eval_q: list[RealQuery], passages: dict[str, str]) -> dict[str, Any]:
-    """Train and score the variants ``config.ablation`` (see the module docstring); the report's ``ablation`` part."""
+                 work: Path, data: EvalSet | None) -> dict[str, Any]:
+    """Train the variants ``config.ablation`` and score them on the held-out queries ``data`` (the student's,
+    :func:`~interank_trainer.student.adapt_eval.eval_set`; ``None``: there are none) (see the module docstring);
+    the report's ``ablation`` part."""
     device = "cpu" if config.device == "auto" else config.device
     result: dict[str, Any] = {"minutes_each": config.ablation_minutes, "rows": {}, "skipped": {}}
-    if not eval_q:
+    if data is None:
         result["note"] = "no held-out queries: the ablation was not run"
         return result
-    data = eval_set(eval_q, first, config.eval_depth, passages)
     cache = work / "eval"
-    row = base_scorer(base, device)
-    if row is not None:
-        reference, (ref_scores, _) = row[0], cached_scores(cache, row[0].split(" ")[0], data, row[1])
-    else:
-        reference, ref_scores = f"first stage ({config.first_stage})", first_stage_scores(data)
+    reference, ref_scores, _ = reference_scores(config, base, data, cache, device)
     result["gain_over"] = reference
     ref_ndcg, ref_value = per_query_ndcg(data, ref_scores), metrics_of(data, ref_scores)["nDCG@10"]
     for variant in plan_variants(config.ablation, folders, co_teacher, base, kind):

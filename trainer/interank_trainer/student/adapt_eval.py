@@ -244,38 +244,48 @@ def student_scorer(student: Path, kind: str, device: str) -> Callable[[EvalSet],
                                                                                             device=device)
 
 
+def reference_scores(config: AdaptConfig, base: Base, data: EvalSet, cache: Path, device: str
+                     ) -> tuple[str, dict[str, list[float]], float | None]:
+    """The row a gain is measured over, its scores of ``data`` (cached in ``cache``) and its pairs per second:
+    the base as the user runs it, or the first stage when the base is a bare body (``None`` pairs/s)."""
+    row = base_scorer(base, device)
+    if row is None:
+        return f"first stage ({config.first_stage})", first_stage_scores(data), None
+    scores, pps = cached_scores(cache, row[0].split(" ")[0], data, row[1])
+    return row[0], scores, pps
+
+
 def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, student: Path, teacher: Any,
-                     first: FirstStage, eval_q: list[RealQuery], held_q: list[RealQuery], passages: dict[str, str],
-                     work: Path, kind: str = "cross-encoder") -> dict[str, Any]:
-    """Every system on the held-out (and eval-only) queries, the teacher on a subset, the general-domain set when
-    given; the gain of the student (a ``kind`` model) over the base, its interval and the verdict (the report's
-    evaluation part)."""
+                     data: EvalSet | None, held_q: list[RealQuery], work: Path, kind: str = "cross-encoder"
+                     ) -> dict[str, Any]:
+    """Every system on the held-out (and eval-only) queries ``data`` (:func:`eval_set`; ``None``: there are none),
+    the teacher on a subset, the general-domain set when given; the gain of the student (a ``kind`` model) over
+    the base, its interval and the verdict (the report's evaluation part)."""
     cache = work / "eval"
     device = "cpu" if config.device == "auto" else config.device
     warnings: list[str] = []
     report: dict[str, Any] = {"heldout": {}, "warnings": warnings}
     gain = None
-    if eval_q:
-        data = eval_set(eval_q, first, config.eval_depth, passages)
+    if data is not None:
         origin = "held-out real queries" if held_q else "eval_judgments"
         if held_q and inputs.eval_queries:
             origin = "held-out real queries + eval_judgments"
         systems: dict[str, dict[str, Any]] = {}
         scored: dict[str, dict[str, list[float]]] = {}
         scored[f"first stage ({config.first_stage})"] = first_stage_scores(data)
-        scorers = [row for row in [base_scorer(base, device)] if row is not None]
-        scorers.append(("student", student_scorer(student, kind, device)))
+        speeds = {}
+        reference, scored_reference, reference_pps = reference_scores(config, base, data, cache, device)
+        if reference_pps is not None:  # the base (the first stage is in already)
+            scored[reference], speeds[reference] = scored_reference, reference_pps
+        scorers = [("student", student_scorer(student, kind, device))]
         biencoder = config.biencoder or (base.spec if base.reranker == "embedding" else None)
         if biencoder and not (base.reranker == "embedding" and biencoder == base.spec):
             scorers.append(("bi-encoder", biencoder_scorer(biencoder, device)))
-        speeds = {}
         for name, scorer in scorers:
             scored[name], speeds[name] = cached_scores(cache, name.split(" ")[0], data, scorer)
         for name, scores in scored.items():
             systems[name] = {**metrics_of(data, scores), **({"pairs_per_second": round(speeds[name], 1)}
                                                               if name in speeds else {})}
-        base_name = next((n for n in systems if n.startswith("base")), None)
-        reference = base_name or f"first stage ({config.first_stage})"
         gain = round(systems["student"]["nDCG@10"] - systems[reference]["nDCG@10"], 4)
         # how sure: the gain's 95 % interval from resampling the held-out queries (paired: same queries)
         interval = paired_bootstrap(per_query_ndcg(data, scored[reference]), per_query_ndcg(data, scored["student"]),
@@ -283,7 +293,7 @@ def evaluate_systems(config: AdaptConfig, inputs: AdaptInputs, base: Base, stude
         report["heldout"] = {"queries": len(data.queries), "origin": origin, "depth": config.eval_depth,
                              "pairs": data.pairs, "systems": systems, "gain_over": reference,
                              "gain_interval": interval}
-        if base_name is None:
+        if reference_pps is None:
             warnings.append("the base is a bare encoder (no head ranks with it): the gain is measured over the first stage")
         if config.teacher_eval_queries:
             sub = data.subset(config.teacher_eval_queries, config.teacher_eval_depth)
@@ -352,6 +362,6 @@ def evaluate_general(config: AdaptConfig, base: Base, student: Path, device: str
     return {"data": folder.name, "queries": len(qids), "depth": config.eval_depth, "systems": systems}
 
 
-__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of", "per_query_ndcg", "ranked",
-           "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer", "biencoder_scorer", "base_scorer",
-           "student_scorer"]
+__all__ = ["FirstStage", "EvalSet", "eval_set", "evaluate_systems", "evaluate_general", "metrics_of",
+           "per_query_ndcg", "ranked", "first_stage_scores", "cached_scores", "reranker_scorer", "teacher_scorer",
+           "biencoder_scorer", "base_scorer", "student_scorer", "reference_scores"]
