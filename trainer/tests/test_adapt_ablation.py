@@ -33,6 +33,8 @@ def test_variants_train_on_their_part_of_the_teaching():
     assert plan["teacher-alone"].co_teacher is None and plan["all"].co_teacher == "base-model"
     assert plan["fresh-head"].kind == "cross-encoder" and plan["all"].kind == "bi-encoder"
     assert not any(v.skipped for v in plan.values())
+    with pytest.raises(ValueError, match="not a teaching folder"):  # never guessed into a variant
+        _plan([*FOLDERS, Path("w/scores-other")])
 
 
 def test_variants_a_run_cannot_make_say_why():

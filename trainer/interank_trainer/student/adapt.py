@@ -57,7 +57,7 @@ from .adapt_ablation import run_ablation
 from .adapt_base import Base, prepare_base
 from .adapt_eval import FirstStage, eval_set, evaluate_systems
 from .adapt_report import REPORT_JSON, write_json_atomic, write_report
-from .adapt_train import train_from_base, trained
+from .adapt_train import FILL_PREFIX, SCORES_FOLDERS, train_from_base, trained
 from .config import AdaptConfig
 
 logger = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], f
         if share <= 0:
             teaching[name] = {"skipped": "the teaching budget was spent"}
             continue
-        out = work / f"scores-{name}"
+        out = work / SCORES_FOLDERS[name]
         try:
             report = _teach_one(name, config, inputs, adapt_q, first, work, out, common, synthetic, share)
         except NoPoolError as exc:
@@ -297,13 +297,13 @@ def _teach(config: AdaptConfig, inputs: AdaptInputs, adapt_q: list[RealQuery], f
         if report.pools_done:
             folders.append(out)
     if adapt_q and co_teacher is not None:
-        scored = {r["pool_id"] for r in read_scores(work / "scores-queries")} \
-            if (work / "scores-queries" / "scores.jsonl").is_file() else set()
+        queries = work / SCORES_FOLDERS["queries"]
+        scored = {r["pool_id"] for r in read_scores(queries)} if (queries / "scores.jsonl").is_file() else set()
         rest = [q for q in adapt_q if q.qid not in scored]
         if rest:
             minutes = max(until - time.perf_counter(), 0.05 * 60 * config.budget_minutes) / 60
             key = hashlib.sha256("\n".join(q.qid for q in rest).encode()).hexdigest()[:10]
-            out = work / f"scores-fill-{key}"
+            out = work / f"{FILL_PREFIX}{key}"
             fill = dict(common, teacher=co_teacher, teacher_strategy="auto", teacher_quantization=None,
                         teacher_batch_size=64)
             try:

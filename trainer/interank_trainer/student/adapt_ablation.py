@@ -41,7 +41,7 @@ from .adapt_eval import (
     reference_scores,
     student_scorer,
 )
-from .adapt_train import TRAINING_FILE, train_from_base
+from .adapt_train import TRAINING_FILE, teaching_source, train_from_base
 from .config import ADAPT_ABLATIONS, AdaptConfig
 
 logger = logging.getLogger(__name__)
@@ -60,11 +60,13 @@ class Variant:
 
 def plan_variants(names: tuple[str, ...], folders: list[Path], co_teacher: str | None, base: Base,
                   kind: str) -> list[Variant]:
-    """The variants ``names`` of a run that taught ``folders`` (``scores-queries``, ``scores-corpus``,
-    ``scores-fill-*``) and trained a ``kind`` student from ``base`` with ``co_teacher``."""
-    real = [f for f in folders if f.name == "scores-queries" or f.name.startswith("scores-fill-")]
-    corpus = [f for f in folders if f.name == "scores-corpus"]
-    llm = [f for f in folders if not f.name.startswith("scores-fill-")]
+    """The variants ``names`` of a run that taught ``folders`` (its teaching folders, one per source:
+    :data:`~interank_trainer.student.adapt_train.SCORES_FOLDERS`) and trained a ``kind`` student from ``base``
+    with ``co_teacher``."""
+    source = {f: teaching_source(f) for f in folders}
+    real = [f for f in folders if source[f] in ("queries", "fill")]
+    corpus = [f for f in folders if source[f] == "corpus"]
+    llm = [f for f in folders if source[f] != "fill"]
     both = "" if real and corpus else ("the run taught no synthetic corpus query" if real
                                        else "the run taught no real query")
     variants = []

@@ -26,6 +26,23 @@ logger = logging.getLogger(__name__)
 
 TRAINING_FILE = "training.json"
 
+#: the teaching folders of a run's work folder, one per source of pools: the LLM teacher on the real (QA or
+#: judged) adapt queries' pools, the LLM teacher on the synthetic corpus queries' pools, and (a prefix, one
+#: folder per set of queries) the co-teacher on the real queries the LLM teacher did not reach. Training reads
+#: any of them alike; the ablation picks them by source.
+SCORES_FOLDERS = {"queries": "scores-queries", "corpus": "scores-corpus"}
+FILL_PREFIX = "scores-fill-"
+
+
+def teaching_source(folder: Path) -> str:
+    """The source a teaching folder holds: ``"queries"``, ``"corpus"`` or ``"fill"`` (see ``SCORES_FOLDERS``)."""
+    if folder.name.startswith(FILL_PREFIX):
+        return "fill"
+    for source, name in SCORES_FOLDERS.items():
+        if folder.name == name:
+            return source
+    raise ValueError(f"{folder} is not a teaching folder of an adapt run")
+
 
 def trained(folder: Path) -> bool:
     """Whether a training into ``folder`` finished (its ``student`` folder and its record are there)."""
