@@ -16,8 +16,8 @@ from typing import Any
 
 from .base import BaseReranker
 from .calibration import Calibration, warn_uncalibrated
-from .errors import InvalidInputError, UnsupportedError, check_int
-from .pipeline import check_batch, check_explain, check_top_k
+from .errors import InvalidInputError, UnsupportedError, check_fraction, check_int
+from .pipeline import check_batch, check_explain, check_top_k, interpolate
 from .types import DocumentLike, RankedDocument, RerankResult, RerankStats, check_min_score
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,20 @@ class Cascade(BaseReranker):
     P(relevant), measured on the same judgments, so one threshold
     (``min_score``) applies across the stages.
 
+    With ``fusion_weight`` the head is ordered by both stages: each head
+    document's ``score`` becomes ``(1 - w) * second + w * first``, both min-max
+    normalised over the head (:func:`~interank_sdk.pipeline.interpolate`, as
+    :class:`~interank_sdk.Reranker`'s ``fusion_weight`` does with
+    ``Document.score``); its ``model_score`` stays the second stage's, so
+    ``min_score`` keeps its meaning.
+
     Args:
         first: the cheap reranker that sees every candidate (a cross-encoder, a bi-encoder...).
         second: the stronger reranker for the head (an LLM: ``qlm``, a preset, or a
             generative model that can explain).
         depth: how many of the first stage's best the second stage rescores.
+        fusion_weight: weight of the first stage's score in the head's order, in
+            ``[0, 1]``; 0 (default): the second stage alone orders the head.
 
     Example:
         >>> from interank_sdk import Cascade, Reranker
@@ -46,7 +55,8 @@ class Cascade(BaseReranker):
         >>> [(r.stage, r.strategy, r.explanation) for r in ranked]  # doctest: +SKIP
     """
 
-    def __init__(self, first: BaseReranker, second: BaseReranker, *, depth: int = 20) -> None:
+    def __init__(self, first: BaseReranker, second: BaseReranker, *, depth: int = 20,
+                 fusion_weight: float = 0.0) -> None:
         for name, value in (("first", first), ("second", second)):
             if not isinstance(value, BaseReranker):
                 raise InvalidInputError(f"{name} must be a Reranker (or Cascade), got {type(value).__name__}")
@@ -54,10 +64,12 @@ class Cascade(BaseReranker):
         self.first = first
         self.second = second
         self.depth = depth
+        self.fusion_weight = check_fraction("fusion_weight", fusion_weight)
         self.model_name = f"{first.model_name} -> {second.model_name}"
 
     def __repr__(self) -> str:
-        return f"Cascade(first={self.first!r}, second={self.second!r}, depth={self.depth})"
+        fused = f", fusion_weight={self.fusion_weight}" if self.fusion_weight else ""
+        return f"Cascade(first={self.first!r}, second={self.second!r}, depth={self.depth}{fused})"
 
     @property
     def backend(self):
@@ -97,11 +109,16 @@ class Cascade(BaseReranker):
         seconds = self.second.rerank_batch(queries, [[r.document for r in head] for head in heads], explain=explain)
         out: list[RerankResult] = []
         for first, head, second in zip(firsts, heads, seconds):
-            merged: list[RankedDocument] = []
-            for r in second:
+            merged: list[RankedDocument] = list(second)
+            if self.fusion_weight > 0 and merged:
+                fused = interpolate([r.score for r in merged], [head[r.index].score for r in merged],
+                                    self.fusion_weight)
+                for r, score in zip(merged, fused):
+                    r.score = score
+                merged.sort(key=lambda r: -r.score)  # stable: ties keep the second stage's order
+            for r in merged:
                 r.index = head[r.index].index  # back to the caller's positions
                 r.stage = 2
-                merged.append(r)
             for r in first[self.depth:]:
                 r.stage = 1
                 merged.append(r)
@@ -138,7 +155,8 @@ class Cascade(BaseReranker):
     def describe(self) -> dict[str, Any]:
         """Both stages' descriptions, the depth, and whether the cascade's scores are one calibrated scale."""
         describe = lambda stage: stage.describe() if hasattr(stage, "describe") else {"model": stage.model_name}  # noqa: E731
-        return {"model": self.model_name, "depth": self.depth, "first": describe(self.first),
+        return {"model": self.model_name, "depth": self.depth, "fusion_weight": self.fusion_weight,
+                "first": describe(self.first),
                 "second": describe(self.second), "calibrated": self.calibration is not None}
 
 

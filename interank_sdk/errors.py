@@ -67,7 +67,24 @@ def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = Fal
     return value
 
 
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float when it is a number (not a bool) in ``[0, 1]``; otherwise an :class:`InvalidInputError`
+    that names the argument and what it got (NaN included).
+
+    >>> check_fraction("fusion_weight", 0.25)
+    0.25
+    >>> check_fraction("fusion_weight", 2)
+    Traceback (most recent call last):
+    ...
+    interank_sdk.errors.InvalidInputError: fusion_weight must be in [0, 1], got 2
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
 __all__ = [
+    "check_fraction",
     "check_int",
     "InteRankError",
     "InvalidInputError",

@@ -266,11 +266,9 @@ class Pipeline:
             raise InvalidInputError(
                 f"fusion needs a first-stage score on every document; documents {missing[:10]} have none"
             )
-        model = _minmax([r.score for r in ranked])
-        stage1 = _minmax([float(s) for s in first])  # type: ignore[arg-type]
-        w = self.fusion_weight
-        for r, m, s in zip(ranked, model, stage1):
-            r.score = (1.0 - w) * m + w * s
+        stage1 = [float(s) for s in first]  # type: ignore[arg-type]
+        for r, score in zip(ranked, interpolate([r.score for r in ranked], stage1, self.fusion_weight)):
+            r.score = score
 
 
 def ranked_document(prep: Prepared, di: int, judged: tuple[Judgment, int], strategy: str) -> RankedDocument:
@@ -312,7 +310,19 @@ def finish(prepared: list[Prepared], ranked: list[list[RankedDocument]], account
     return results
 
 
-def _minmax(values: list[float]) -> list[float]:
+def interpolate(model: Sequence[float], first: Sequence[float], weight: float) -> list[float]:
+    """``(1 - weight) * m + weight * f`` per document, ``m`` and ``f`` the model's and the first stage's scores
+    min-max normalised over the query's documents (a query whose scores are all equal reads 0.5): fusion of two
+    rankers' scores on different scales, the same in a :class:`~interank_sdk.Reranker` (``fusion_weight``, with
+    ``Document.score``) and a :class:`~interank_sdk.Cascade` (with its first stage's scores).
+
+    >>> interpolate([2.0, 4.0, 3.0], [10.0, 0.0, 5.0], 0.25)
+    [0.25, 0.75, 0.5]
+    """
+    return [(1.0 - weight) * m + weight * f for m, f in zip(_minmax(model), _minmax(first))]
+
+
+def _minmax(values: Sequence[float]) -> list[float]:
     lo, hi = min(values), max(values)
     if hi - lo <= 0:
         return [0.5] * len(values)
@@ -340,4 +350,4 @@ def check_batch(queries: Any, documents_per_query: Any) -> None:
 
 
 __all__ = ["Item", "MIN_PASSAGE_TOKENS", "Pipeline", "Prepared", "check_batch", "check_explain", "check_top_k",
-           "finish", "prepare", "ranked_document"]
+           "finish", "interpolate", "prepare", "ranked_document"]

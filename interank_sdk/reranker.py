@@ -16,7 +16,7 @@ from .calibration import Calibration, describe_scores, initial_calibration, warn
 from .backends import Backend, CausalLM
 from .base import BaseReranker
 from .card import MODEL_CARD_FILE, ModelCard
-from .errors import InvalidInputError, UnsupportedError, check_int
+from .errors import InvalidInputError, UnsupportedError, check_fraction, check_int
 from .pipeline import MIN_PASSAGE_TOKENS, Pipeline, check_batch, check_explain, check_top_k, finish, prepare
 from .strategies import Strategy
 from .types import DocumentLike, RerankResult, RerankStats, check_min_score
@@ -143,9 +143,7 @@ class Reranker(BaseReranker):
     ) -> None:
         if long_documents not in ("truncate", "window"):
             raise InvalidInputError(f"long_documents must be 'truncate' or 'window', got {long_documents!r}")
-        if isinstance(fusion_weight, bool) or not isinstance(fusion_weight, (int, float)) \
-                or not 0.0 <= fusion_weight <= 1.0:
-            raise InvalidInputError(f"fusion_weight must be in [0, 1], got {fusion_weight!r}")
+        check_fraction("fusion_weight", fusion_weight)
         check_int("max_length", max_length, minimum=MIN_PASSAGE_TOKENS * 2, allow_none=True)
         check_int("window_overlap", window_overlap, minimum=0)
         check_int("query_max_tokens", query_max_tokens, allow_none=True)

@@ -165,6 +165,14 @@ def test_rerank_with_a_cascade_says_which_stage_scored_each_document(cross_encod
     assert [r["stage"] for r in payload["results"]] == [2, 2, 1]
     assert [r["strategy"] for r in payload["results"]] == ["yesno", "yesno", "classifier"]
     assert all(r["raw_score"] is not None for r in payload["results"])
+    # --cascade-fusion 1: the head in the first stage's order (each document keeps its second-stage model score)
+    argv = ["rerank", "-m", str(cross_encoder_dir), "-q", "what do cats eat", "-d", str(docs_jsonl), "--dtype",
+            "float32"]
+    first = run_json(capsys, argv)
+    fused = run_json(capsys, [*argv, "--cascade-model", str(tiny_model), "--cascade-strategy", "yesno",
+                              "--cascade-depth", "2", "--cascade-fusion", "1"])
+    assert [r["index"] for r in fused["results"]] == [r["index"] for r in first["results"]]
+    assert main([*argv, "--cascade-model", str(tiny_model), "--cascade-fusion", "2"]) == 2
 
 
 def test_strategy_options_reach_the_strategy(tmp_path, docs_jsonl, capsys):

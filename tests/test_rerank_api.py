@@ -182,6 +182,31 @@ def test_a_cascade_rescores_the_head_and_says_which_stage_scored_what(cascade, l
     assert len(cascade.rerank(QUERY, DOCS, top_k=2)) == 2
 
 
+def test_a_cascade_fuses_its_stages_scores_on_the_head(cascade, local):
+    """fusion_weight orders the head by both stages' min-max normalised scores; 1.0 gives back the first
+    stage's order, 0.5 the interpolation computed here from the two stages run on their own."""
+    from interank_sdk.pipeline import interpolate
+
+    first = local.rerank(QUERY, DOCS)
+    head = list(first[:3])
+    second = cascade.second.rerank(QUERY, [DOCS[r.index] for r in head])
+    own = {head[r.index].index: r.score for r in second}  # the second stage's score per caller position
+    by_first = Cascade(local, cascade.second, depth=3, fusion_weight=1.0).rerank(QUERY, DOCS)
+    assert [r.index for r in by_first[:3]] == [r.index for r in head]
+    assert [r.model_score for r in by_first[:3]] == pytest.approx([own[r.index] for r in by_first[:3]])
+    half = Cascade(local, cascade.second, depth=3, fusion_weight=0.5).rerank(QUERY, DOCS)
+    expected = dict(zip([r.index for r in head], interpolate([own[r.index] for r in head],
+                                                             [r.score for r in head], 0.5)))
+    assert [r.score for r in half[:3]] == pytest.approx(sorted(expected.values(), reverse=True))
+    assert {r.index: r.score for r in half[:3]} == pytest.approx(expected)
+    assert [r.index for r in half[3:]] == [r.index for r in first[3:]] and {r.stage for r in half[3:]} == {1}
+    fused = Cascade(local, cascade.second, fusion_weight=0.5)
+    assert fused.describe()["fusion_weight"] == 0.5 and "fusion_weight=0.5" in repr(fused)
+    for bad in (-0.1, 1.5, float("nan"), True, "0.5"):
+        with pytest.raises(InvalidInputError, match="fusion_weight must be in"):
+            Cascade(local, cascade.second, fusion_weight=bad)
+
+
 def test_a_cascade_explains_with_its_second_model(cascade):
     ranked = cascade.rerank(QUERY, DOCS, explain=True)
     assert all(r.explanation is not None for r in ranked[:3]) and all(r.explanation is None for r in ranked[3:])

@@ -52,6 +52,9 @@ def model_args(parser: argparse.ArgumentParser) -> None:
                         "(a Cascade: e.g. --model a cross-encoder, --cascade-model an LLM)")
     parser.add_argument("--cascade-strategy", default="auto", help="strategy of --cascade-model (default: auto)")
     parser.add_argument("--cascade-depth", type=int, default=20, help="documents the second stage rescores")
+    parser.add_argument("--cascade-fusion", type=float, default=0.0,
+                        help="weight of the first stage's score in the head's order, in [0, 1] (the Cascade's "
+                             "fusion_weight; default 0: the second stage alone orders the head)")
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -103,7 +106,7 @@ def make_reranker(args: argparse.Namespace, *, show_progress: bool = False,
     second_kwargs = {"keep_freed_memory": True, "threads": "auto"} if keep_freed_memory and local else {}
     second = Reranker(args.cascade_model, strategy=args.cascade_strategy, max_new_tokens=args.max_new_tokens,
                       long_documents=args.long_documents, **common, **second_kwargs)
-    return Cascade(first, second, depth=args.cascade_depth)
+    return Cascade(first, second, depth=args.cascade_depth, fusion_weight=getattr(args, "cascade_fusion", 0.0))
 
 
 def _calibration(value: str | None) -> dict[str, Any]:
