@@ -1,7 +1,9 @@
 """Listwise, pairwise and setwise LLM reranking, measured side by side on the same pools.
 
 DL19 (evaluation only), BM25 top ``--depth`` per query, the first ``--queries`` judged queries; every method
-reranks the same pools with the same LLM (``--model``, default the demo model Qwen2.5-Coder-0.5B-Instruct):
+reranks the same pools with the same LLM (``--model``, default the demo model Qwen2.5-Coder-0.5B-Instruct).
+``--dataset trec-dl21-passage`` runs on DL21 instead, only to choose a setting (``--cascade-fusion``, from
+``--fusion-grid``) that is then measured on DL19:
 
 * ``qlm``: pointwise query likelihood (the SDK's default reading of a causal LM);
 * ``listwise``: RankGPT/RankZephyr generation (rank_llm's prompt, windows of 20 moved by 10);
@@ -12,7 +14,8 @@ reranks the same pools with the same LLM (``--model``, default the demo model Qw
 * ``cascade``: a cheap first stage (``--cascade-first``: ``student``, a student of this trainer: ``--student``,
   by default the distilled cross-encoder examples/distill_cross_encoder.py writes, or ``minilm``, the
   all-MiniLM-L6-v2 bi-encoder) on the BM25 top
-  ``--cascade-depth`` (100), then ``--cascade-second`` on its top ``--cascade-head`` (20);
+  ``--cascade-depth`` (100), then ``--cascade-second`` on its top ``--cascade-head`` (20), optionally ordering
+  the head by both stages' scores (``--cascade-fusion``: the Cascade's ``fusion_weight``);
 * ``bm25``, ``student`` (on the same pools), ``student-100`` and ``minilm-100`` (on the top ``--cascade-depth``),
   for reference.
 
@@ -68,19 +71,41 @@ def first_stage(name: str, student: Path = STUDENT):
     return Reranker(minilm_path(), local_files_only=True)
 
 
-def build(method: str, model: str, k: int, cascade_second: str, cascade_head: int, pairwise_k: int = 2,
-          cascade_first: str = "student", student: Path = STUDENT):
+def build(method: str, args):
+    """The reranker of a row (``None`` for BM25), from the command line's ``args``."""
     from interank_sdk import Cascade, Reranker
 
+    if method == "bm25":
+        return None
     if method in ("student", "student-100"):
-        return first_stage("student", student)
+        return first_stage("student", args.student)
     if method == "minilm-100":
         return first_stage("minilm")
     if method == "cascade":
-        return Cascade(first_stage(cascade_first, student),
-                       build(cascade_second, model, k, cascade_second, cascade_head), depth=cascade_head)
-    options = {"k": pairwise_k} if method == "pairwise" else {"k": k} if method == "setwise" else {}
-    return Reranker(model, strategy=method, strategy_options=options, local_files_only=True)
+        return Cascade(first_stage(args.cascade_first, args.student), build(args.cascade_second, args),
+                       depth=args.cascade_head, fusion_weight=args.cascade_fusion)
+    options = {"k": args.pairwise_k} if method == "pairwise" else {"k": args.k} if method == "setwise" else {}
+    return Reranker(args.model, strategy=method, strategy_options=options, local_files_only=True)
+
+
+def fusion_grid(heads: dict[str, tuple[list, dict[int, float]]], tails: dict[str, list[str]], qrels) -> dict:
+    """nDCG@10 of the cascade's order for each fusion weight 0, 0.1, ..., 1, computed from the head's two stages'
+    scores (``heads[qid]``: the head's results, the first stage's score by candidate) as
+    :class:`~interank_sdk.Cascade` with ``fusion_weight`` orders it; the tail keeps its order."""
+    from interank_sdk.eval import evaluate_run
+    from interank_sdk.pipeline import interpolate
+
+    grid = {}
+    for w in [round(0.1 * i, 1) for i in range(11)]:
+        reranked = {}
+        for qid, (head, first) in heads.items():
+            head = sorted(head, key=lambda r: -r.model_score)  # the second stage's order, then fused
+            fused = interpolate([r.model_score for r in head], [first[r.index] for r in head], w) if w else \
+                [r.model_score for r in head]
+            order = [r.document.id for _, r in sorted(zip(fused, head), key=lambda p: -p[0])] + tails[qid]
+            reranked[qid] = [(d, float(len(order) - n)) for n, d in enumerate(order)]
+        grid[str(w)] = round(evaluate_run(reranked, qrels, ["nDCG@10"], rank_by="order")["nDCG@10"], 4)
+    return grid
 
 
 def measure(method: str, args, dataset, run, qids) -> dict:
@@ -89,8 +114,8 @@ def measure(method: str, args, dataset, run, qids) -> dict:
     from interank_sdk.types import Document
 
     reranked, calls, repairs, fallbacks, seconds = {}, 0, 0, 0, 0.0
-    reranker = None if method == "bm25" else build(method, args.model, args.k, args.cascade_second,
-                                                   args.cascade_head, args.pairwise_k, args.cascade_first, args.student)
+    reranker = build(method, args)
+    heads, tails = {}, {}  # --fusion-grid: the cascade's head and the first stage's scores, per query
     depth = args.cascade_depth if method in ("cascade", "student-100", "minilm-100") else args.depth
     for i, qid in enumerate(qids):
         pool = run[qid][:depth]
@@ -107,10 +132,15 @@ def measure(method: str, args, dataset, run, qids) -> dict:
         repairs += result.stats.order_repairs
         fallbacks += result.stats.order_fallbacks
         reranked[qid] = [(r.document.id, float(len(result) - n)) for n, r in enumerate(result)]
+        if args.fusion_grid and method == "cascade":  # untimed: the first stage once more, for its scores
+            heads[qid] = ([r for r in result if r.stage == 2],
+                          {r.index: r.score for r in reranker.first.rerank(dataset.queries[qid], docs)})
+            tails[qid] = [r.document.id for r in result if r.stage == 1]
         print(f"{method}: {i + 1}/{len(qids)} queries, {seconds / (i + 1):.1f} s/query", file=sys.stderr, flush=True)
     metrics = evaluate_run(reranked, dataset.qrels, ["nDCG@10", "RR@10"], rank_by="order")
     n = len(qids)
-    return {"nDCG@10": round(metrics["nDCG@10"], 4), "MRR@10": round(metrics["MRR@10"], 4),
+    grid = {"fusion_grid": fusion_grid(heads, tails, dataset.qrels)} if heads else {}
+    return {**grid, "nDCG@10": round(metrics["nDCG@10"], 4), "MRR@10": round(metrics["MRR@10"], 4),
             "llm_calls_per_query": round(calls / n, 1), "seconds_per_query": round(seconds / n, 2),
             "permutation_repairs": repairs, "fallback_windows": fallbacks, "runtime": runtime(reranker),
             "per_query_nDCG@10": {q: round(v["nDCG@10"], 4)
@@ -163,7 +193,8 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xlabel("seconds per query (2 CPU threads, log)")
     ax.set_ylabel("nDCG@10")
     cpu = f"\n{results['cpu']}" if results.get("cpu") else ""
-    ax.set_title(f"DL19, BM25 pools, first {results['queries']} judged queries, 2 CPU threads{cpu}", fontsize=9)
+    name = "DL21" if results.get("dataset") == "trec-dl21-passage" else "DL19"
+    ax.set_title(f"{name}, BM25 pools, first {results['queries']} judged queries, 2 CPU threads{cpu}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -184,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cascade-second", default="listwise-first")
     parser.add_argument("--cascade-head", type=int, default=20)
     parser.add_argument("--cascade-depth", type=int, default=100, help="the student's pool in the cascade")
+    parser.add_argument("--cascade-fusion", type=float, default=0.0,
+                        help="the cascade's fusion_weight: the first stage's share in the head's order (0: none)")
+    parser.add_argument("--fusion-grid", action="store_true",
+                        help="cascade: also record nDCG@10 for fusion weights 0-1 from the same run's scores (choose "
+                             "the weight on DL21 with --dataset trec-dl21-passage, never on DL19)")
+    parser.add_argument("--dataset", default="trec-dl19-passage", choices=["trec-dl19-passage", "trec-dl21-passage"],
+                        help="DL21 only to choose a setting such as --cascade-fusion (it is training data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "listwise.json")
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--compare", nargs=2, metavar=("ROW_A", "ROW_B"),
@@ -214,15 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     from results_io import machine, write_json
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    folder = DATA / "trec-dl19-passage"
+    folder = DATA / args.dataset
     dataset = TrecDataset.load(folder)
     run = load_run(folder / "run.bm25.top100.trec", 100)
     qids = [q for q in run if q in dataset.qrels][: args.queries]
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     cpu = machine()
-    if results.get("queries") != len(qids) or results.get("cpu") != cpu:
+    if results.get("queries") != len(qids) or results.get("cpu") != cpu or \
+            results.get("dataset", "trec-dl19-passage") != args.dataset:
         results = {}  # rows of other query sets, or timed on another CPU, are not comparable: start over
-    results.update({"queries": len(qids), "dataset": "trec-dl19-passage", "first_stage": "run.bm25.top100.trec",
+    results.update({"queries": len(qids), "dataset": args.dataset, "first_stage": "run.bm25.top100.trec",
                     "threads": torch.get_num_threads(), "cpu": cpu})
     rows = results.setdefault("rows", {})
     llm = Path(args.model).name
@@ -231,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         k = {"pairwise": args.pairwise_k, "setwise": args.k}.get(method)
         if method == "cascade":
             key = (f"{first[args.cascade_first]} top{args.cascade_depth} -> {llm} {args.cascade_second} "
-                   f"top{args.cascade_head}")
+                   f"top{args.cascade_head}" + (f" fused {args.cascade_fusion:g}" if args.cascade_fusion else ""))
         elif method in ("student-100", "minilm-100"):
             key = f"{first[method.split('-')[0]]} top{args.cascade_depth}"
         elif method in ("bm25", "student"):
