@@ -176,16 +176,28 @@ def plot(results: dict, path: Path) -> None:
 
     import re
 
-    fig, ax = plt.subplots(figsize=(9, 5))
+    grids = {k: r["fusion_grid"] for k, r in results["rows"].items() if r.get("fusion_grid")}
+    if grids:  # a second panel: nDCG@10 against the cascade's fusion weight
+        fig, (ax, gx) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [9, 4]})
+        for key, grid in grids.items():
+            gx.plot([float(w) for w in grid], list(grid.values()), "o-", ms=3,
+                    label=re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key))
+        gx.set_xlabel("fusion weight (the first stage's share of the head's order)", fontsize=8)
+        gx.set_ylabel("nDCG@10", fontsize=8)
+        gx.legend(fontsize=6)
+        gx.set_title("where the weight is chosen" if results.get("dataset") == "trec-dl21-passage" else
+                     "for reading only: the weight is chosen on DL21", fontsize=8)
+    else:
+        fig, ax = plt.subplots(figsize=(9, 5))
     lines: dict[float, list[str]] = {}  # untimed rows (BM25) as lines; rows with the same figure share one label
+    points = []
     for key, row in results["rows"].items():
         key = re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key)  # "qwen2.5-coder-0.5b-instruct" -> "0.5b"
         if row.get("seconds_per_query", 0) <= 0:
             lines.setdefault(round(row["nDCG@10"], 4), []).append(key)
             continue
         ax.scatter(row["seconds_per_query"], row["nDCG@10"])
-        ax.annotate(key, (row["seconds_per_query"], row["nDCG@10"]), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
+        points.append((row["seconds_per_query"], row["nDCG@10"], key))
     for value, keys in lines.items():
         ax.axhline(value, ls="--", lw=0.8, color="grey")
         ax.text(0.02, value, " = ".join(keys), fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
@@ -196,6 +208,16 @@ def plot(results: dict, path: Path) -> None:
     name = "DL21" if results.get("dataset") == "trec-dl21-passage" else "DL19"
     ax.set_title(f"{name}, BM25 pools, first {results['queries']} judged queries, 2 CPU threads{cpu}", fontsize=9)
     fig.tight_layout()
+    fig.canvas.draw()  # the axes' final limits, so labels can be placed in display points
+    placed: list[tuple[float, float, float]] = []  # (x, y, width) of the labels placed so far, in points
+    for x, y, key in sorted(points, key=lambda p: (-p[1], p[0])):  # top first; a crowded label moves down
+        px, py = (v * 72 / fig.dpi for v in ax.transData.transform((x, y)))
+        width, dy = 3.6 * len(key), 3.0
+        while any(abs(py + dy - qy) < 8 and px + 3 < qx + qw and qx < px + 3 + width for qx, qy, qw in placed):
+            dy -= 8
+        placed.append((px + 3, py + dy, width))
+        ax.annotate(key, (x, y), fontsize=7, xytext=(3, dy), textcoords="offset points",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey"} if dy < 0 else None)
     fig.savefig(path, dpi=120)
 
 
