@@ -100,8 +100,7 @@ def fusion_grid(heads: dict[str, tuple[list, dict[int, float]]], tails: dict[str
         reranked = {}
         for qid, (head, first) in heads.items():
             head = sorted(head, key=lambda r: -r.model_score)  # the second stage's order, then fused
-            fused = interpolate([r.model_score for r in head], [first[r.index] for r in head], w) if w else \
-                [r.model_score for r in head]
+            fused = interpolate([r.model_score for r in head], [first[r.index] for r in head], w)
             order = [r.document.id for _, r in sorted(zip(fused, head), key=lambda p: -p[0])] + tails[qid]
             reranked[qid] = [(d, float(len(order) - n)) for n, d in enumerate(order)]
         grid[str(w)] = round(evaluate_run(reranked, qrels, ["nDCG@10"], rank_by="order")["nDCG@10"], 4)
@@ -176,12 +175,15 @@ def plot(results: dict, path: Path) -> None:
 
     import re
 
+    def short(key: str) -> str:  # "qwen2.5-coder-0.5b-instruct" -> "0.5b"
+        return re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key)
+
     grids = {k: r["fusion_grid"] for k, r in results["rows"].items() if r.get("fusion_grid")}
     if grids:  # a second panel: nDCG@10 against the cascade's fusion weight
         fig, (ax, gx) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [9, 4]})
         for key, grid in grids.items():
             gx.plot([float(w) for w in grid], list(grid.values()), "o-", ms=3,
-                    label=re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key))
+                    label=short(key))
         gx.set_xlabel("fusion weight (the first stage's share of the head's order)", fontsize=8)
         gx.set_ylabel("nDCG@10", fontsize=8)
         gx.legend(fontsize=6)
@@ -192,7 +194,7 @@ def plot(results: dict, path: Path) -> None:
     lines: dict[float, list[str]] = {}  # untimed rows (BM25) as lines; rows with the same figure share one label
     points = []
     for key, row in results["rows"].items():
-        key = re.sub(r"(\S*?)(\d+(?:\.\d+)?[bB])-instruct\S*", r"\2", key)  # "qwen2.5-coder-0.5b-instruct" -> "0.5b"
+        key = short(key)
         if row.get("seconds_per_query", 0) <= 0:
             lines.setdefault(round(row["nDCG@10"], 4), []).append(key)
             continue
